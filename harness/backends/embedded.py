@@ -1,0 +1,178 @@
+"""duckdb-kql over an in-memory DuckDB: the default engine, nothing to install or start.
+
+Tables are created from the real Microsoft schemas, strings default to "" (Kusto has no
+null strings), the clock is pinned per query, and every engine failure is turned into a
+HarnessError with a KQL line:column where one can be found.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime
+from typing import Any, Mapping
+
+import duckdb
+import duckdb_kql
+import pyarrow as pa
+from duckdb_kql.types import kusto_type
+
+from harness.backends.base import QueryResult, normalise_value
+from harness.errors import HarnessError, QueryTimeout
+from harness.kql_text import locate_identifier
+from harness.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema
+
+
+def _default_sql(kusto_type: str) -> str:
+    return "''" if kusto_type in ("string", "guid") else "NULL"
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def __init__(
+        self,
+        registry: SchemaRegistry | None = None,
+        functions: list[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.registry = registry or SchemaRegistry()
+        self.functions = list(functions or [])
+        self.con = duckdb_kql.connect()
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        for name in self.registry.names():
+            self.con.execute(self.registry[name].duckdb_ddl())
+
+    # -- loading ---------------------------------------------------------
+    def load(self, tables: Mapping[str, pa.Table]) -> None:
+        for name, data in tables.items():
+            schema = self.registry.get(name)
+            if schema is None:
+                raise HarnessError(f"cannot load rows into unknown table {name!r}")
+            self._load_one(schema, data)
+
+    def append(self, tables: Mapping[str, pa.Table]) -> None:
+        for name, data in tables.items():
+            schema = self.registry.get(name)
+            if schema is None:
+                raise HarnessError(f"cannot load rows into unknown table {name!r}")
+            self._insert(schema, data)
+
+    def _load_one(self, schema: TableSchema, data: pa.Table) -> None:
+        self.con.execute(schema.duckdb_ddl())
+        self._insert(schema, data)
+
+    def _insert(self, schema: TableSchema, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        unknown = [c for c in data.column_names if schema.column(c) is None]
+        if unknown:
+            raise HarnessError(f"table {schema.name} has no column(s) {', '.join(unknown)}")
+        given = set(data.column_names)
+        select = []
+        for col in schema.columns:
+            duck = KUSTO_TO_DUCKDB[col.type]
+            if col.name in given:
+                expr = f'CAST(src."{col.name}" AS {duck})'
+                if col.type in ("string", "guid"):
+                    expr = f"COALESCE({expr}, '')"
+            else:
+                expr = f"CAST({_default_sql(col.type)} AS {duck})"
+            select.append(expr)
+        view = f"__load_{schema.name}"
+        self.con.register(view, data)
+        try:
+            self.con.execute(f'INSERT INTO "{schema.name}" SELECT {", ".join(select)} FROM "{view}" AS src')
+        except duckdb.Error as exc:
+            raise HarnessError(f"loading {schema.name} failed: {exc}") from exc
+        finally:
+            self.con.unregister(view)
+
+    # -- querying --------------------------------------------------------
+    def translate(self, kql: str, *, now: datetime) -> str:
+        try:
+            return duckdb_kql.to_sql(
+                kql, schema=self.registry.as_columns(), query_now=now, functions=self.functions or None
+            )
+        except duckdb_kql.KqlError as exc:
+            raise kql_error(exc, kql) from exc
+
+    def query(self, kql: str, *, now: datetime, timeout: float = 60.0) -> QueryResult:
+        timed_out = threading.Event()
+
+        def fire() -> None:
+            timed_out.set()
+            self.con.interrupt()
+
+        timer = threading.Timer(timeout, fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            rel = duckdb_kql.kql(self.con, kql, query_now=now, functions=self.functions or None)
+            columns = list(rel.columns)
+            types = [kusto_type(t) for t in rel.types]
+            raw = rel.fetchall()
+        except duckdb_kql.KqlError as exc:
+            raise kql_error(exc, kql) from exc
+        except duckdb.Error as exc:
+            if timed_out.is_set():
+                raise QueryTimeout(f"query ran past its {timeout:g} s timeout", kind="timeout") from exc
+            raise engine_error(exc, kql) from exc
+        finally:
+            timer.cancel()
+        rows = [tuple(normalise_value(v, t) for v, t in zip(row, types)) for row in raw]
+        return QueryResult(columns, types, rows)
+
+    def execute_sql(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+_SPAN = re.compile(r"at (\d+):(\d+)")
+
+
+def kql_error(exc: Exception, kql: str) -> HarnessError:
+    """duckdb-kql's translation-time refusals, with their KQL position."""
+    line = col = None
+    span = getattr(exc, "span", None)
+    if span is not None:
+        line, col = span.line, span.column + 1
+    elif getattr(exc, "diagnostics", None):
+        d = exc.diagnostics[0]
+        line, col = d.span.line, d.span.column + 1
+    else:
+        m = _SPAN.search(str(exc))
+        if m:
+            line, col = int(m.group(1)), int(m.group(2)) + 1
+    construct = getattr(exc, "construct", "") or ""
+    if line is None and ":" in construct:
+        line, col = locate_identifier(kql, construct.split(":", 1)[1])
+    kind = {
+        "KqlSyntaxError": "syntax",
+        "KqlUnsupportedError": "unsupported",
+        "KqlSchemaError": "schema",
+    }.get(type(exc).__name__, "engine")
+    return HarnessError(f"{kind} error: {exc}", line=line, column=col, kind=kind)
+
+
+_UNKNOWN_COLUMN = re.compile(r'Referenced column "([^"]+)" not found', re.I)
+_UNKNOWN_TABLE = re.compile(r"Table with name ([^\s]+) does not exist", re.I)
+
+
+def engine_error(exc: Exception, kql: str) -> HarnessError:
+    """DuckDB errors carry no KQL position: find the offending name in the query text."""
+    text = str(exc).splitlines()[0]
+    m = _UNKNOWN_COLUMN.search(str(exc))
+    if m:
+        name = m.group(1)
+        line, col = locate_identifier(kql, name)
+        return HarnessError(f"unknown column {name!r}", line=line, column=col, kind="schema")
+    m = _UNKNOWN_TABLE.search(str(exc))
+    if m:
+        name = m.group(1).strip('"!')
+        line, col = locate_identifier(kql, name)
+        return HarnessError(f"unknown table {name!r}", line=line, column=col, kind="schema")
+    return HarnessError(f"engine error ({type(exc).__name__}): {text}", kind="engine")

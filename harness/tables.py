@@ -1,0 +1,148 @@
+"""The real Microsoft table schemas, and how their Kusto types map onto DuckDB and Arrow.
+
+One registry serves the engine (CREATE TABLE), the telemetry generators (row typing),
+static validation (column resolution) and the JSON Schema each generated row must meet,
+so the test data and the query checks can never drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+
+KUSTO_TO_DUCKDB: dict[str, str] = {
+    "string": "VARCHAR",
+    "int": "INTEGER",
+    "long": "BIGINT",
+    "real": "DOUBLE",
+    "bool": "BOOLEAN",
+    "boolean": "BOOLEAN",
+    "datetime": "TIMESTAMP",
+    "timespan": "INTERVAL",
+    "guid": "VARCHAR",
+    "dynamic": "JSON",
+    "decimal": "DOUBLE",
+}
+
+KUSTO_TO_ARROW: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int": pa.int32(),
+    "long": pa.int64(),
+    "real": pa.float64(),
+    "bool": pa.bool_(),
+    "boolean": pa.bool_(),
+    "datetime": pa.timestamp("us"),
+    "timespan": pa.duration("us"),
+    "guid": pa.string(),
+    "dynamic": pa.string(),  # JSON text; DuckDB casts it to JSON on load
+    "decimal": pa.float64(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    columns: tuple[Column, ...]
+    source: str = ""
+    _index: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({c.name: c for c in self.columns})
+
+    def column(self, name: str) -> Column | None:
+        return self._index.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def duckdb_ddl(self) -> str:
+        cols = ", ".join(f'"{c.name}" {KUSTO_TO_DUCKDB[c.type]}' for c in self.columns)
+        return f'CREATE OR REPLACE TABLE "{self.name}" ({cols})'
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, KUSTO_TO_ARROW[c.type]) for c in self.columns])
+
+
+def _parse(doc: dict, where: str) -> TableSchema:
+    from harness.errors import HarnessError
+
+    try:
+        columns = tuple(
+            Column(c["name"], str(c["type"]).lower(), c.get("description", "")) for c in doc["columns"]
+        )
+        name = doc["table"]
+    except (KeyError, TypeError) as exc:
+        raise HarnessError(f"table schema lacks {exc}", file=where) from exc
+    for col in columns:
+        if col.type not in KUSTO_TO_DUCKDB:
+            raise HarnessError(f"column {col.name} has unknown Kusto type {col.type!r}", file=where)
+    return TableSchema(name, columns, doc.get("source", ""))
+
+
+@lru_cache(maxsize=1)
+def builtin_schemas() -> dict[str, TableSchema]:
+    """Schemas shipped with the harness (copied from Microsoft's references)."""
+    out: dict[str, TableSchema] = {}
+    folder = resources.files("harness") / "data" / "schemas" / "tables"
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            schema = _parse(json.loads(entry.read_text(encoding="utf-8")), f"harness/data/schemas/tables/{entry.name}")
+            out[schema.name] = schema
+    return out
+
+
+def load_schema_file(path: Path) -> TableSchema:
+    """A user's own table schema (e.g. a `_CL` custom table) in the same JSON shape."""
+    from harness.errors import HarnessError
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno) from exc
+    return _parse(doc, str(path))
+
+
+class SchemaRegistry:
+    """The tables a run knows: the built-in ones plus any the configuration adds."""
+
+    def __init__(self, extra: dict[str, TableSchema] | None = None) -> None:
+        self._tables = dict(builtin_schemas())
+        self._tables.update(extra or {})
+
+    @classmethod
+    def with_folders(cls, folders: list[Path]) -> SchemaRegistry:
+        extra: dict[str, TableSchema] = {}
+        for folder in folders:
+            for path in sorted(Path(folder).glob("*.json")):
+                schema = load_schema_file(path)
+                extra[schema.name] = schema
+        return cls(extra)
+
+    def get(self, name: str) -> TableSchema | None:
+        return self._tables.get(name)
+
+    def __getitem__(self, name: str) -> TableSchema:
+        return self._tables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tables
+
+    def names(self) -> list[str]:
+        return sorted(self._tables)
+
+    def as_columns(self) -> dict[str, list[str]]:
+        """table -> column names, the shape duckdb-kql's `schema=` takes."""
+        return {n: t.names for n, t in self._tables.items()}
