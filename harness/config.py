@@ -1,0 +1,83 @@
+"""Run settings: defaults, then `[tool.atomic-harness]` in pyproject.toml, then the command line."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+DEFAULT_NOW = "2025-06-01T12:00:00Z"
+
+
+@dataclass
+class RunConfig:
+    root: Path = Path(".")
+    atomics: Path = Path("atomics")
+    detections: Path = Path("detections")
+    expected: Path = Path("expected")
+    templates: Path = Path("synthetic/templates")
+    report_dir: Path = Path("reports")
+    seed: int = 1608005
+    now: str = DEFAULT_NOW
+    timeout: float = 60.0
+    background: int = 2000  # benign background messages mixed with the cases
+    backend: str = "embedded"
+    kusto_url: str | None = None
+    database: str | None = None
+    compare: list[str] = field(default_factory=list)
+    tables: list[Path] = field(default_factory=list)  # extra table-schema folders (custom _CL tables)
+    watchlists: list[Path] = field(default_factory=list)
+    functions: list[Path] = field(default_factory=list)
+    sigma: bool = True
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.root / path
+
+
+_KEYS = {f.name.replace("_", "-"): f.name for f in fields(RunConfig)}
+
+
+def load_config(root: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read `[tool.atomic-harness]` from the project's pyproject.toml, then apply overrides."""
+    root = Path(root or Path.cwd())
+    cfg = RunConfig(root=root)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise HarnessError(f"invalid TOML: {exc}", file=str(pyproject), kind="config") from exc
+        section = data.get("tool", {}).get("atomic-harness", {})
+        for key, value in section.items():
+            if key not in _KEYS:
+                raise HarnessError(
+                    f"unknown setting {key!r} in [tool.atomic-harness] (known: {', '.join(sorted(_KEYS))})",
+                    file=str(pyproject), kind="config",
+                )
+            _set(cfg, _KEYS[key], value, str(pyproject))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set(cfg, key, value, "command line")
+    return cfg
+
+
+def _set(cfg: RunConfig, name: str, value: Any, where: str) -> None:
+    current = getattr(cfg, name)
+    try:
+        if isinstance(current, Path):
+            value = Path(value)
+        elif isinstance(current, list):
+            value = [Path(v) if name in ("tables", "watchlists", "functions") else v for v in
+                     (value if isinstance(value, list) else str(value).split(","))]
+        elif isinstance(current, bool):
+            value = bool(value)
+        elif isinstance(current, int):
+            value = int(value)
+        elif isinstance(current, float):
+            value = float(value)
+    except (TypeError, ValueError) as exc:
+        raise HarnessError(f"setting {name}: {exc}", file=where, kind="config") from exc
+    setattr(cfg, name, value)

@@ -1,0 +1,60 @@
+"""Expected results (expected/<detection>.yaml): what each detection must do on each case.
+
+A pair that is not listed is must-not-fire, so every cell of the matrix is a real test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.formats.yamlio import check_schema, read_yaml
+from harness.model import Expectation
+
+
+class ExpectedFile:
+    def __init__(self, path: Path, detection: str, expectations: dict[str, Expectation], background: dict[str, Any]):
+        self.path = path
+        self.detection = detection
+        self.expectations = expectations
+        self.background = background
+
+
+def load_expected_file(path: Path | str) -> ExpectedFile:
+    path = Path(path)
+    doc = read_yaml(path)
+    check_schema(doc, "expected")
+    d = doc.data
+    key = d["detection"]
+    out: dict[str, Expectation] = {}
+    for case_id, spec in (d.get("cases") or {}).items():
+        values = spec.get("values")
+        if isinstance(values, dict):
+            values = [values]
+            every_row = True
+        else:
+            every_row = False
+        exp = Expectation(
+            case_id=str(case_id),
+            detection_key=key,
+            fires=bool(spec["fires"]),
+            rows=spec.get("rows"),
+            values=values,
+            known_gap=spec.get("known_gap"),
+            path=str(path),
+        )
+        exp.every_row = every_row  # type: ignore[attr-defined]
+        if not exp.fires and (exp.rows or exp.values):
+            line, col = doc.line_of(["cases", case_id])
+            raise HarnessError(f"case {case_id}: a must-not-fire expectation cannot list rows or values",
+                               file=str(path), line=line, column=col, kind="format")
+        out[str(case_id)] = exp
+    return ExpectedFile(path, key, out, d.get("background") or {})
+
+
+def load_expected(folder: Path | str) -> list[ExpectedFile]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HarnessError("expected-results folder does not exist", file=str(folder), kind="usage")
+    return [load_expected_file(p) for p in sorted(folder.glob("*.yaml"))]

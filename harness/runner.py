@@ -1,0 +1,349 @@
+"""The run: load every file, generate each case's rows, load them with background traffic, run
+each detection once, and judge every (case, detection) pair.
+
+All cases share one dataset (as in a real workspace, where attacks hide among benign rows);
+result rows are attributed to cases by the identifiers each case's telemetry carries.
+Every failure becomes an error on the pairs it affects, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.backends import Backend, make_backend
+from harness.backends.base import QueryResult, parse_now
+from harness.config import RunConfig
+from harness.errors import HarnessError
+from harness.formats.atomics import load_atomics
+from harness.formats.detections import detection_files, load_detection
+from harness.formats.expected import ExpectedFile, load_expected_file
+from harness.formats.templates import load_cases
+from harness.kql_text import identifiers
+from harness.model import AtomicTest, Case, Detection, DetectionRun, Expectation, Verdict
+from harness.tables import SchemaRegistry
+from harness.verdict import attribute_rows, judge
+from synthetic.background import background_email
+from synthetic.telemetry import CaseTelemetry, TelemetryGenerator, merge_tables
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass
+class Suite:
+    """Everything loaded from disk, plus what failed to load."""
+
+    atomics: list[AtomicTest] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+    expected: dict[str, ExpectedFile] = field(default_factory=dict)
+    detection_errors: dict[str, HarnessError] = field(default_factory=dict)
+    case_errors: dict[str, HarnessError] = field(default_factory=dict)
+    load_errors: list[HarnessError] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    seed: int
+    now: datetime
+    backend: str
+    suite: Suite
+    verdicts: list[Verdict] = field(default_factory=list)
+    runs: dict[str, DetectionRun] = field(default_factory=dict)
+    telemetry: dict[str, CaseTelemetry] = field(default_factory=dict)
+    detection_tables: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def cases(self) -> list[Case]:
+        return self.suite.cases
+
+    @property
+    def detections(self) -> list[Detection]:
+        return self.suite.detections
+
+    def verdict(self, case_id: str, detection_key: str) -> Verdict | None:
+        for v in self.verdicts:
+            if v.case_id == case_id and v.detection_key == detection_key:
+                return v
+        return None
+
+    def counts(self) -> dict[str, int]:
+        out = {"passed": 0, "failed": 0, "error": 0, "known_gap": 0}
+        for v in self.verdicts:
+            out[v.status] += 1
+        out["load_errors"] = len(self.suite.load_errors)
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.suite.load_errors and all(v.ok for v in self.verdicts)
+
+    def coverage(self) -> list[dict[str, Any]]:
+        """Per atomic test: which detections are proven to catch it (an explicit must-fire that passed)."""
+        out = []
+        for atomic in self.suite.atomics:
+            ids = {c.id for c in self.cases if c.atomic is atomic}
+            caught = sorted({
+                v.detection_key for v in self.verdicts
+                if v.case_id in ids and v.expectation.fires and v.expectation.explicit and v.status == "passed"
+            })
+            tables = sorted({t for cid in ids if cid in self.telemetry for t in self.telemetry[cid].rows})
+            read = sorted({t for d in self.detections for t in self.detection_tables.get(d.key, [])})
+            entry: dict[str, Any] = {
+                "case": atomic.case_id, "technique": atomic.technique, "name": atomic.name,
+                "covered": bool(caught), "detections": caught, "telemetry_tables": tables,
+            }
+            if not caught:
+                unread = [t for t in tables if t not in read]
+                if not ids & set(self.telemetry):
+                    entry["reason"] = "no telemetry template produces rows for this test"
+                elif unread:
+                    entry["reason"] = (f"no detection fires on it: its telemetry is in {', '.join(tables)}; "
+                                       f"no detection reads {', '.join(unread)}")
+                else:
+                    entry["reason"] = "no detection fires on it (the tables are read, but no rule matches its rows)"
+            out.append(entry)
+        return out
+
+
+def tables_read(query: str, registry: SchemaRegistry) -> list[str]:
+    return sorted({name for name, _ in identifiers(query) if name in registry})
+
+
+class Runner:
+    def __init__(self, config: RunConfig, progress: ProgressFn | None = None) -> None:
+        self.config = config
+        self.now = parse_now(config.now)
+        self.progress = progress or (lambda msg: None)
+        self.registry = SchemaRegistry.with_folders([config.resolve(p) for p in config.tables])
+
+    # -- loading -----------------------------------------------------------
+    def load_suite(self) -> Suite:
+        cfg = self.config
+        suite = Suite()
+        try:
+            suite.atomics = load_atomics(cfg.resolve(cfg.atomics))
+        except HarnessError as exc:
+            suite.load_errors.append(exc)
+        try:
+            paths = detection_files(cfg.resolve(cfg.detections))
+        except HarnessError as exc:
+            suite.load_errors.append(exc)
+            paths = []
+        for path in paths:
+            try:
+                det = load_detection(path)
+            except HarnessError as exc:
+                det = Detection(key=path.stem, id="", name=path.stem, path=str(path), kind="invalid", query="")
+                suite.detection_errors[det.key] = exc
+            if any(d.key == det.key for d in suite.detections):
+                suite.load_errors.append(HarnessError(f"duplicate detection key {det.key!r}", file=str(path)))
+                continue
+            suite.detections.append(det)
+        suite.detections.extend(self.extra_detections(suite))
+        try:
+            suite.cases = load_cases(cfg.resolve(cfg.templates), suite.atomics)
+        except HarnessError as exc:
+            suite.load_errors.append(exc)
+        expected_dir = cfg.resolve(cfg.expected)
+        if not expected_dir.is_dir():
+            suite.load_errors.append(HarnessError("expected-results folder does not exist", file=str(expected_dir)))
+        else:
+            for path in sorted(expected_dir.glob("*.yaml")):
+                try:
+                    ef = load_expected_file(path)
+                except HarnessError as exc:
+                    key = path.stem
+                    if key in {d.key for d in suite.detections}:
+                        suite.detection_errors.setdefault(key, exc)
+                    else:
+                        suite.load_errors.append(exc)
+                    continue
+                if ef.detection not in {d.key for d in suite.detections}:
+                    suite.load_errors.append(HarnessError(
+                        f"names detection {ef.detection!r}, which does not exist", file=str(path), kind="format"))
+                    continue
+                case_ids = {c.id for c in suite.cases}
+                for case_id in ef.expectations:
+                    if case_id not in case_ids:
+                        suite.detection_errors.setdefault(ef.detection, HarnessError(
+                            f"expects case {case_id!r}, which no telemetry template defines", file=str(path),
+                            detection=ef.detection, kind="format"))
+                suite.expected[ef.detection] = ef
+        self._check_positive_and_negative(suite)
+        return suite
+
+    def extra_detections(self, suite: Suite) -> list[Detection]:
+        """Detections that come from elsewhere than Sentinel YAML (Sigma rules, converted at run time)."""
+        try:
+            from harness.sigma import load_sigma_detections
+        except ImportError:
+            return []
+        if not self.config.sigma:
+            return []
+        found, errors = load_sigma_detections(self.config.resolve(self.config.detections))
+        for key, exc in errors.items():
+            suite.detection_errors[key] = exc
+        return found
+
+    def _check_positive_and_negative(self, suite: Suite) -> None:
+        """Every detection needs a proven must-fire and a must-not-fire case (a minimum-tests rule)."""
+        for det in suite.detections:
+            if det.key in suite.detection_errors:
+                continue
+            ef = suite.expected.get(det.key)
+            if ef is None:
+                suite.detection_errors[det.key] = HarnessError(
+                    "has no expected-results file (expected/<key>.yaml); every detection needs at least one "
+                    "must-fire and one must-not-fire case", file=det.path, detection=det.key, kind="coverage")
+                continue
+            fires = [e for e in ef.expectations.values() if e.fires]
+            negatives = len(suite.cases) - len(fires)
+            if not fires or negatives < 1:
+                what = "must-fire" if not fires else "must-not-fire"
+                suite.detection_errors[det.key] = HarnessError(
+                    f"has no {what} case in {ef.path}; every detection needs at least one of each",
+                    file=str(ef.path), detection=det.key, kind="coverage")
+
+    # -- running -----------------------------------------------------------
+    def generate(self, suite: Suite) -> tuple[dict[str, CaseTelemetry], dict[str, Any]]:
+        gen = TelemetryGenerator(self.config.seed, self.now, self.registry)
+        telemetry: dict[str, CaseTelemetry] = {}
+        for case in suite.cases:
+            try:
+                telemetry[case.id] = gen.case_telemetry(case)
+            except HarnessError as exc:
+                suite.case_errors[case.id] = exc.with_context(case=case.id)
+        owners: dict[str, str] = {}
+        for cid, tel in telemetry.items():
+            for ident in tel.identifiers:
+                if ident in owners and owners[ident] != cid:
+                    suite.case_errors[cid] = HarnessError(
+                        f"identifier {ident!r} is shared with case {owners[ident]}; cases must be distinguishable",
+                        case=cid)
+                owners[ident] = cid
+        tables = merge_tables(self.registry, [t.rows for t in telemetry.values()])
+        return telemetry, {"tables": tables, "owners": owners}
+
+    def background_tables(self) -> dict[str, Any]:
+        if self.config.background <= 0:
+            return {}
+        return background_email(self.config.seed, self.now, self.config.background)
+
+    def run(self, backend: Backend | None = None) -> RunResult:
+        cfg = self.config
+        self.progress("loading detections, atomics, templates and expected results")
+        suite = self.load_suite()
+        result = RunResult(cfg.seed, self.now, cfg.backend, suite)
+        self.progress(f"generating telemetry for {len(suite.cases)} cases")
+        telemetry, data = self.generate(suite)
+        result.telemetry = telemetry
+        own_backend = backend is None
+        if backend is None:
+            backend = make_backend(cfg.backend, **self.backend_options())
+        try:
+            self.progress("loading tables into the " + backend.name + " engine")
+            self._load(backend, data["tables"])
+            for index, det in enumerate(suite.detections, 1):
+                self.progress(f"[{index}/{len(suite.detections)}] running {det.key}")
+                result.detection_tables[det.key] = tables_read(det.query, self.registry)
+                run = DetectionRun(det)
+                result.runs[det.key] = run
+                outcome = self._query(backend, det, suite)
+                if isinstance(outcome, HarnessError):
+                    run.error = outcome.as_dict()
+                    suite.detection_errors.setdefault(det.key, outcome)
+                    rows, per_case = [], {}
+                else:
+                    rows = outcome.records()
+                    run.columns = outcome.columns
+                    per_case, background = attribute_rows(rows, data["owners"])
+                    run.background_rows = len(background)
+                    run.background_sample = [rows[i] for i in background[:5]]
+                    limit = suite.expected[det.key].background.get("max_rows") if det.key in suite.expected else None
+                    if limit is not None and len(background) > limit:
+                        suite.detection_errors.setdefault(det.key, HarnessError(
+                            f"{len(background)} result rows from benign background traffic; the expected file "
+                            f"allows at most {limit}", detection=det.key, kind="false_positives"))
+                for case in suite.cases:
+                    result.verdicts.append(self._verdict(suite, det, case, rows, per_case,
+                                                         outcome if isinstance(outcome, QueryResult) else None))
+        finally:
+            if own_backend:
+                backend.close()
+        return result
+
+    def backend_options(self) -> dict[str, Any]:
+        cfg = self.config
+        opts: dict[str, Any] = {"registry": self.registry}
+        if cfg.backend == "embedded":
+            opts["functions"] = self.stored_functions()
+        if cfg.backend in ("kusto",):
+            opts.update({"url": cfg.kusto_url, "database": cfg.database})
+        return opts
+
+    def stored_functions(self) -> list[str]:
+        out: list[str] = []
+        for folder in self.config.functions:
+            for path in sorted(self.config.resolve(folder).glob("*.kql")):
+                out.append(path.read_text(encoding="utf-8"))
+        return out
+
+    def _load(self, backend: Backend, tables: dict[str, Any]) -> None:
+        backend.load(tables)
+        background = self.background_tables()
+        if background:
+            append = getattr(backend, "append", None)
+            if append is None:
+                raise HarnessError(f"backend {backend.name} cannot append background rows")
+            append(background)
+
+    def _query(self, backend: Backend, det: Detection, suite: Suite) -> QueryResult | HarnessError:
+        if det.key in suite.detection_errors:
+            return suite.detection_errors[det.key]
+        try:
+            return backend.query(det.query, now=self.now, timeout=self.config.timeout)
+        except HarnessError as exc:
+            exc.with_context(detection=det.key, file=det.path)
+            if exc.line is not None and det.kind != "sigma":
+                exc.line, exc.column = self._file_position(det, exc.line, exc.column)
+            return exc
+
+    @staticmethod
+    def _file_position(det: Detection, line: int, column: int | None) -> tuple[int, int | None]:
+        """A KQL line:column inside the rule file (the query is a block inside the YAML)."""
+        try:
+            text = Path(det.path).read_text(encoding="utf-8")
+        except OSError:
+            return line, column
+        first = det.query.split("\n", 1)[0]
+        for number, file_line in enumerate(text.split("\n"), 1):
+            if first and file_line.strip() == first.strip() and file_line.endswith(first):
+                indent = len(file_line) - len(first)
+                return number + line - 1, (column + indent) if column is not None else None
+        return line, column
+
+    def _verdict(self, suite: Suite, det: Detection, case: Case, rows: list[dict[str, Any]],
+                 per_case: dict[str, list[int]], outcome: QueryResult | None) -> Verdict:
+        ef = suite.expected.get(det.key)
+        expectation = ef.expectations.get(case.id) if ef else None
+        if expectation is None:
+            expectation = Expectation(case.id, det.key, fires=False, explicit=False)
+        error = suite.case_errors.get(case.id) or suite.detection_errors.get(det.key)
+        if error is not None or outcome is None:
+            error = error or HarnessError("the query did not run", detection=det.key)
+            return Verdict(case.id, det.key, "error", expectation, message=str(error), error=error.as_dict())
+        case_rows = [rows[i] for i in per_case.get(case.id, [])]
+        return judge(det, expectation, case_rows, outcome.columns)
+
+
+def run(config: RunConfig, progress: ProgressFn | None = None) -> RunResult:
+    return Runner(config, progress).run()
+
+
+def stderr_progress(message: str) -> None:
+    print(f"atomic-harness: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Synthetic telemetry: scenario templates turned into schema-typed rows, plus benign background."""

@@ -1,0 +1,75 @@
+"""Faker, seeded per case, with the identifiers Microsoft's tables really carry.
+
+Each case gets its own generator seeded from (run seed, case id), so adding a case never
+changes another case's rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+import uuid
+from typing import Any
+
+from faker import Faker
+from faker.providers import BaseProvider
+
+TENANT_ID = "4b2462a4-bbee-495a-a0e1-f23ae524cc9c"  # one synthetic tenant for every row
+ORG_DOMAIN = "contoso.com"
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+_B62 = string.ascii_letters + string.digits
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed that is the same on every machine and Python run (hash() is salted)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+class SecurityTelemetryProvider(BaseProvider):
+    """Values shaped like the real ones: CIDv1, bit.ly codes, MDO message ids, device ids."""
+
+    def guid(self) -> str:
+        return str(uuid.UUID(int=self.generator.random.getrandbits(128), version=4))
+
+    def ipfs_cid(self) -> str:
+        # CIDv1 base32 (dag-pb, sha2-256) as Pinata returns for pinFileToIPFS with cidVersion 1
+        return "bafybei" + "".join(self.generator.random.choice(_B32) for _ in range(52))
+
+    def bitly_code(self) -> str:
+        return "".join(self.generator.random.choice(_B62) for _ in range(7))
+
+    def device_id(self) -> str:
+        return "%040x" % self.generator.random.getrandbits(160)
+
+    def report_id(self) -> str:
+        return self.guid()
+
+    def public_ipv4(self) -> str:
+        return self.generator.ipv4_public()
+
+    def org_user(self) -> str:
+        first = self.generator.first_name().lower()
+        last = self.generator.last_name().lower().replace(" ", "").replace("'", "")
+        return f"{first}.{last}@{ORG_DOMAIN}"
+
+    def lookalike_word(self) -> str:
+        return self.generator.random.choice(["secure", "verify", "account", "portal", "auth", "sso", "login"])
+
+
+def make_faker(*seed_parts: object) -> Faker:
+    fake = Faker("en_US")
+    fake.add_provider(SecurityTelemetryProvider)
+    fake.seed_instance(stable_seed(*seed_parts))
+    return fake
+
+
+def fake_value(fake: Faker, spec: dict[str, Any]) -> Any:
+    """`{fake: provider, args...}` -> one value from the seeded Faker."""
+    name = spec["fake"]
+    kwargs = {k: v for k, v in spec.items() if k != "fake"}
+    provider = getattr(fake, name, None)
+    if provider is None or not callable(provider):
+        raise ValueError(f"unknown Faker provider {name!r}")
+    return provider(**kwargs)

@@ -1,0 +1,116 @@
+"""A delivered (or junked, blocked, replaced) email: EmailEvents per recipient, EmailUrlInfo per URL.
+
+One NetworkMessageId ties the message's URL rows to its per-recipient event rows, as
+Defender for Office 365 records them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from synthetic.entities import ORG_DOMAIN, TENANT_ID
+from synthetic.steps import step_kind
+
+DELIVERY_LOCATION = {
+    "Delivered": "Inbox/Folder",
+    "Junked": "Junk",
+    "Blocked": "Quarantine",
+    "Replaced": "Inbox/Folder",
+}
+
+
+def url_domain(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+@step_kind("email")
+def email(step: dict[str, Any], ctx: Any) -> None:
+    fake = ctx.fake
+    when = ctx.at(step.get("at"))
+    sender = ctx.fill(step.get("sender") or fake.email())
+    sender_domain = sender.rsplit("@", 1)[-1].lower()
+    mail_from = ctx.fill(step.get("mail_from") or sender)
+    recipients = step.get("recipients", 1)
+    if isinstance(recipients, int):
+        recipients = [fake.org_user() for _ in range(recipients)]
+    recipients = [ctx.fill(r) for r in recipients]
+    urls = [ctx.fill(u) for u in step.get("urls", [])]
+    action = ctx.fill(step.get("delivery_action", "Delivered"))
+    location = DELIVERY_LOCATION.get(action, "Inbox/Folder")
+    network_message_id = fake.guid()
+    internet_message_id = f"<{fake.bothify('????????????').upper()}@{sender_domain}>"
+    subject = ctx.fill(step.get("subject") or fake.sentence(nb_words=6).rstrip("."))
+    display_name = ctx.fill(step.get("sender_display_name") or fake.name())
+    sender_ip = ctx.fill(step.get("sender_ip") or fake.public_ipv4())
+    threat_types = ctx.fill(step.get("threat_types", ""))
+    auth = step.get("authentication", {"SPF": "pass", "DKIM": "pass", "DMARC": "pass", "CompAuth": "pass"})
+    ctx.identify(network_message_id)
+    ctx.identify(internet_message_id)
+    for url in urls:
+        ctx.identify(url)
+
+    base = {
+        "TenantId": TENANT_ID,
+        "SourceSystem": "",
+        "NetworkMessageId": network_message_id,
+        "ReportId": "",
+    }
+    for i, recipient in enumerate(recipients):
+        row = dict(base)
+        row.update(
+            {
+                "TimeGenerated": when + timedelta(seconds=i),
+                "Type": "EmailEvents",
+                "ReportId": fake.guid(),
+                "InternetMessageId": internet_message_id,
+                "SenderFromAddress": sender,
+                "SenderFromDomain": sender_domain,
+                "SenderMailFromAddress": mail_from,
+                "SenderMailFromDomain": mail_from.rsplit("@", 1)[-1].lower(),
+                "SenderDisplayName": display_name,
+                "SenderIPv4": sender_ip,
+                "RecipientEmailAddress": recipient,
+                "RecipientObjectId": fake.guid(),
+                "Subject": subject,
+                "EmailDirection": "Intra-org" if sender_domain == ORG_DOMAIN else "Inbound",
+                "DeliveryAction": action,
+                "DeliveryLocation": location,
+                "LatestDeliveryAction": "",
+                "LatestDeliveryLocation": location,
+                "ThreatTypes": threat_types,
+                "ThreatNames": ctx.fill(step.get("threat_names", "")),
+                "DetectionMethods": json.dumps(step["detection_methods"]) if step.get("detection_methods") else "",
+                "ConfidenceLevel": json.dumps(step["confidence_level"]) if step.get("confidence_level") else "",
+                "AuthenticationDetails": json.dumps(auth),
+                "EmailLanguage": "en",
+                "UrlCount": len(urls),
+                "AttachmentCount": 0,
+                "BulkComplaintLevel": int(step.get("bulk_complaint_level", 0)),
+                "EmailClusterId": fake.random_int(10**9, 10**10),
+                "Connectors": "",
+                "OrgLevelAction": "",
+                "UserLevelAction": "",
+                "AdditionalFields": {},
+            }
+        )
+        row.update({k: ctx.fill(v) for k, v in step.get("event_columns", {}).items()})
+        ctx.emit("EmailEvents", row)
+    for j, url in enumerate(urls):
+        row = dict(base)
+        row.update(
+            {
+                "TimeGenerated": when + timedelta(seconds=j),
+                "Type": "EmailUrlInfo",
+                "ReportId": fake.guid(),
+                "Url": url,
+                "UrlDomain": url_domain(url),
+                "UrlLocation": step.get("url_location", "Body"),
+            }
+        )
+        ctx.emit("EmailUrlInfo", row)

@@ -1,0 +1,199 @@
+"""Cases into rows: each template step becomes schema-typed rows at times fixed by the pinned clock.
+
+Also records the case's identifiers (message ids, URLs, device ids, ...) so a verdict can
+tell the case's result rows from background rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pyarrow as pa
+from faker import Faker
+
+from harness.errors import HarnessError
+from harness.model import Case
+from harness.tables import SchemaRegistry, TableSchema
+from synthetic.entities import fake_value, make_faker
+from synthetic.steps import STEP_KINDS
+
+_OFFSET = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)\s*$")
+_UNIT = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+DEFAULT_CASE_TIME = "-2h"
+
+
+def parse_offset(text: str | None) -> timedelta:
+    if text is None or text == "":
+        return timedelta(0)
+    m = _OFFSET.match(str(text))
+    if not m:
+        raise ValueError(f"not a time offset like -2h or +5m: {text!r}")
+    value = timedelta(**{_UNIT[m.group(3)]: float(m.group(2))})
+    return -value if m.group(1) == "-" else value
+
+
+class _Entities(dict):
+    """format_map source: `{name}` and `{args.name}`; a missing name is an error, not ''."""
+
+    def __missing__(self, key: str) -> Any:
+        raise KeyError(key)
+
+
+@dataclass
+class CaseTelemetry:
+    case_id: str
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    identifiers: set[str] = field(default_factory=set)
+
+    def row_count(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+
+class StepContext:
+    """What a step function sees: the seeded Faker, the case's clock and entities."""
+
+    def __init__(self, case: Case, fake: Faker, anchor: datetime, entities: dict[str, Any], out: CaseTelemetry):
+        self.case = case
+        self.fake = fake
+        self.anchor = anchor
+        self.entities = entities
+        self.out = out
+
+    def at(self, offset: str | None) -> datetime:
+        return self.anchor + parse_offset(offset)
+
+    def fill(self, value: Any) -> Any:
+        if isinstance(value, str) and "{" in value:
+            try:
+                return value.format_map(self.entities)
+            except (KeyError, AttributeError) as exc:
+                raise HarnessError(
+                    f"placeholder {exc} in {value!r} is not a declared entity", file=self.case.template_path,
+                    case=self.case.id, kind="format",
+                ) from exc
+        if isinstance(value, list):
+            return [self.fill(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.fill(v) for k, v in value.items()}
+        return value
+
+    def emit(self, table: str, row: dict[str, Any]) -> None:
+        self.out.rows.setdefault(table, []).append(row)
+
+    def identify(self, value: Any) -> None:
+        if value not in (None, ""):
+            self.out.identifiers.add(str(value))
+
+
+class TelemetryGenerator:
+    """Turns cases into rows, deterministically for a (seed, now) pair."""
+
+    def __init__(self, seed: int, now: datetime, registry: SchemaRegistry | None = None) -> None:
+        self.seed = seed
+        self.now = now
+        self.registry = registry or SchemaRegistry()
+
+    def case_telemetry(self, case: Case) -> CaseTelemetry:
+        fake = make_faker(self.seed, case.id)
+        out = CaseTelemetry(case.id)
+        entities = self._entities(case, fake)
+        anchor = (self.now + parse_offset(case.time or DEFAULT_CASE_TIME)).replace(tzinfo=None)
+        ctx = StepContext(case, fake, anchor, entities, out)
+        for index, step in enumerate(case.steps):
+            kind = step.get("kind")
+            fn = STEP_KINDS.get(kind)
+            if fn is None:
+                raise HarnessError(
+                    f"step {index + 1}: unknown step kind {kind!r} (known: {', '.join(sorted(STEP_KINDS))})",
+                    file=case.template_path, case=case.id, kind="format",
+                )
+            try:
+                fn(step, ctx)
+            except HarnessError as exc:
+                raise exc.with_context(file=case.template_path, case=case.id)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise HarnessError(
+                    f"step {index + 1} ({kind}): {exc}", file=case.template_path, case=case.id, kind="format"
+                ) from exc
+        for table, rows in out.rows.items():
+            self._check_columns(case, table, rows)
+        return out
+
+    def _entities(self, case: Case, fake: Faker) -> dict[str, Any]:
+        entities = _Entities()
+        args = {}
+        if case.atomic is not None:
+            args = {name: spec.get("default") for name, spec in case.atomic.input_arguments.items()}
+        entities["args"] = SimpleNamespace(**args)
+        for name, spec in case.entities.items():
+            try:
+                if isinstance(spec, dict) and "fake" in spec:
+                    entities[name] = fake_value(fake, spec)
+                elif isinstance(spec, str) and "{" in spec:
+                    entities[name] = spec.format_map(entities)
+                else:
+                    entities[name] = spec
+            except (KeyError, AttributeError, ValueError, TypeError) as exc:
+                raise HarnessError(
+                    f"entity {name!r}: {exc}", file=case.template_path, case=case.id, kind="format"
+                ) from exc
+        return entities
+
+    def _check_columns(self, case: Case, table: str, rows: list[dict[str, Any]]) -> None:
+        schema = self.registry.get(table)
+        if schema is None:
+            raise HarnessError(f"rows for unknown table {table!r}", file=case.template_path, case=case.id)
+        for row in rows:
+            for col in row:
+                if schema.column(col) is None:
+                    raise HarnessError(
+                        f"table {table} has no column {col!r}", file=case.template_path, case=case.id, kind="schema"
+                    )
+
+
+def rows_to_arrow(schema: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
+    """Python rows -> an Arrow table with the real column types (only the columns present)."""
+    present: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        for col in row:
+            if col not in seen:
+                seen.add(col)
+                present.append(col)
+    order = [c for c in schema.names if c in seen]
+    fields = []
+    arrays = []
+    arrow_schema = schema.arrow_schema()
+    for name in order:
+        f = arrow_schema.field(name)
+        col = schema.column(name)
+        values = [_arrow_value(row.get(name), col.type) for row in rows]
+        fields.append(f)
+        arrays.append(pa.array(values, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _arrow_value(value: Any, kusto_type: str) -> Any:
+    if value is None:
+        return "" if kusto_type == "string" else None
+    if kusto_type == "dynamic":
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if kusto_type == "datetime" and isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if kusto_type == "datetime" and isinstance(value, str):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return value
+
+
+def merge_tables(registry: SchemaRegistry, parts: list[dict[str, list[dict[str, Any]]]]) -> dict[str, pa.Table]:
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for part in parts:
+        for table, rows in part.items():
+            merged.setdefault(table, []).extend(rows)
+    return {t: rows_to_arrow(registry[t], rows) for t, rows in sorted(merged.items())}
