@@ -1,0 +1,118 @@
+"""`atomic-harness`: the command-line front door. Thin: parse, call the library, choose an exit code.
+
+Exit codes: 0 everything passed; 1 a failure, an error or a tripped gate; 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.config import load_config
+from harness.errors import HarnessError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Subcommands that live in their own modules: (module, add_parser function, run function).
+PLUGGED_COMMANDS = [
+    ("harness.validate", "add_validate_parser", "run_validate"),
+    ("harness.validate", "add_corpus_parser", "run_corpus"),
+    ("synthetic.export", "add_generate_parser", "run_generate"),
+]
+
+
+def add_run_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="run every case against every detection and write the coverage report")
+    p.add_argument("--atomics", help="folder of Atomic Red Team files (default: atomics)")
+    p.add_argument("--detections", help="folder of detections (default: detections)")
+    p.add_argument("--expected", help="folder of expected results (default: expected)")
+    p.add_argument("--templates", help="folder of telemetry templates (default: synthetic/templates)")
+    p.add_argument("--report-dir", help="where reports are written (default: reports)")
+    p.add_argument("--seed", type=int, help="random seed for synthetic telemetry")
+    p.add_argument("--now", help="pinned clock, ISO datetime (default: 2025-06-01T12:00:00Z)")
+    p.add_argument("--timeout", type=float, help="per-query timeout in seconds (default: 60)")
+    p.add_argument("--background", type=int, help="benign background volume mixed with the cases")
+    p.add_argument("--backend", choices=["embedded", "kusto", "emulator"], help="KQL engine (default: embedded)")
+    p.add_argument("--kusto-url", help="Kusto endpoint for --backend kusto, e.g. http://127.0.0.1:8080")
+    p.add_argument("--database", help="Kusto database (default: the server's default)")
+    p.add_argument("--compare", help="run on two engines and report disagreements, e.g. embedded,kusto")
+    p.add_argument("--baseline", help="an earlier coverage.json: fail when coverage is lost")
+    p.add_argument("--changed-since", help="run only what changed since this git ref (and what depends on it)")
+    p.add_argument("--no-color", action="store_true", help="never colour the matrix")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from harness.report import write_reports
+    from harness.report.model import build_report
+    from harness.report.terminal import render_terminal
+    from harness.runner import Runner, stderr_progress
+
+    overrides = {
+        "atomics": args.atomics, "detections": args.detections, "expected": args.expected,
+        "templates": args.templates, "report_dir": args.report_dir, "seed": args.seed, "now": args.now,
+        "timeout": args.timeout, "background": args.background, "backend": args.backend,
+        "kusto_url": args.kusto_url, "database": args.database,
+        "compare": args.compare.split(",") if args.compare else None,
+    }
+    config = load_config(Path.cwd(), overrides)
+    runner = Runner(config, None if args.quiet else stderr_progress)
+    result = runner.run()
+    report_dir = config.resolve(config.report_dir)
+    written = write_reports(result, report_dir)
+    report = build_report(result)
+    colour = sys.stdout.isatty() and not args.no_color
+    print(render_terminal(report, colour))
+    print("reports: " + ", ".join(str(p) for p in written))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atomic-harness",
+        description="Run Microsoft Sentinel detections, unchanged, on atomic-scenario telemetry.",
+        epilog="Exit codes: 0 all passed; 1 failures, errors or a tripped gate; 2 usage or configuration error.",
+    )
+    parser.add_argument("--version", action="version", version=f"atomic-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run_parser(sub)
+    for module_name, add_name, run_name in PLUGGED_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        add = getattr(module, add_name, None)
+        run = getattr(module, run_name, None)
+        if add is None or run is None:
+            continue
+        before = set(sub.choices)
+        add(sub)
+        for name in set(sub.choices) - before:
+            if sub.choices[name].get_default("func") is None:
+                sub.choices[name].set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        print(f"atomic-harness: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.kind in ("usage", "config") else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("atomic-harness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
