@@ -15,4 +15,18 @@ def make_backend(name: str, **options: Any) -> Backend:
         from harness.backends.embedded import EmbeddedBackend
 
         return EmbeddedBackend(**options)
-    raise HarnessError(f"unknown backend {name!r} (known: embedded)", kind="usage")
+    if name == "kusto":
+        from harness.backends.kusto import KustoBackend
+
+        if not options.get("url"):
+            raise HarnessError("--backend kusto needs --kusto-url URL", kind="usage")
+        return KustoBackend(**options)
+    if name == "emulator":
+        from harness.backends.emulator import EmulatorBackend
+
+        if options.pop("url", None):
+            raise HarnessError("--kusto-url does not apply to --backend emulator (it starts its own)", kind="usage")
+        if options.get("database") is None:
+            options.pop("database", None)
+        return EmulatorBackend(**options)
+    raise HarnessError(f"unknown backend {name!r} (known: embedded, kusto, emulator)", kind="usage")
