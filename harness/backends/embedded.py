@@ -41,8 +41,14 @@ class EmbeddedBackend:
         self.con = duckdb_kql.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        # A schema DuckDB cannot hold (e.g. two columns differing only in case, which Kusto allows)
+        # must not take the other tables down: remember why, and say so if a query reads it.
+        self.broken: dict[str, str] = {}
         for name in self.registry.names():
-            self.con.execute(self.registry[name].duckdb_ddl())
+            try:
+                self.con.execute(self.registry[name].duckdb_ddl())
+            except duckdb.Error as exc:
+                self.broken[name] = str(exc).splitlines()[0]
 
     # -- loading ---------------------------------------------------------
     def load(self, tables: Mapping[str, pa.Table]) -> None:
@@ -118,7 +124,11 @@ class EmbeddedBackend:
         except duckdb.Error as exc:
             if timed_out.is_set():
                 raise QueryTimeout(f"query ran past its {timeout:g} s timeout", kind="timeout") from exc
-            raise engine_error(exc, kql) from exc
+            err = engine_error(exc, kql)
+            for name, why in self.broken.items():
+                if f"{name!r}" in err.reason:
+                    err.reason = f"table {name!r} cannot be created in the embedded engine: {why}"
+            raise err from exc
         finally:
             timer.cancel()
         rows = [tuple(normalise_value(v, t) for v, t in zip(row, types)) for row in raw]

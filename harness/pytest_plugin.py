@@ -1,0 +1,126 @@
+"""pytest plugin: one test item per (case, detection), named like `T1608.005-3[link_target_email]`.
+
+Thin adapter over the runner: the suite runs once per session when the project's
+pyproject.toml (with a [tool.atomic-harness] table) is collected, and each item reports
+its verdict. Load errors become erroring items, so nothing passes because it did not run.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tabulate import tabulate
+
+from harness.errors import HarnessError
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("atomic-harness")
+    group.addoption("--atomic-seed", type=int, default=None, help="seed for synthetic telemetry")
+    group.addoption("--atomic-now", default=None, help="pinned clock (ISO datetime)")
+    group.addoption("--atomic-backend", default=None, help="KQL engine: embedded (default), kusto or emulator")
+    group.addoption("--atomic-kusto-url", default=None, help="Kusto endpoint for --atomic-backend kusto")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "atomic: one (case, detection) verdict from the atomic suite")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name != "pyproject.toml":
+        return None
+    try:
+        data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    if "atomic-harness" not in data.get("tool", {}):
+        return None
+    return AtomicSuite.from_parent(parent, path=file_path)
+
+
+class AtomicSuite(pytest.File):
+    def collect(self):  # type: ignore[override]
+        from harness.config import load_config
+        from harness.runner import Runner
+
+        opts = self.config.option
+        overrides = {
+            "seed": opts.atomic_seed, "now": opts.atomic_now, "backend": opts.atomic_backend,
+            "kusto_url": opts.atomic_kusto_url,
+        }
+        try:
+            result = Runner(load_config(self.path.parent, overrides)).run()
+        except HarnessError as exc:
+            yield LoadErrorItem.from_parent(self, name="load[run]", error=exc)
+            return
+        for i, err in enumerate(result.suite.load_errors):
+            label = Path(err.file).name if err.file else str(i)
+            yield LoadErrorItem.from_parent(self, name=f"load[{label}]", error=err)
+        for verdict in result.verdicts:
+            item = AtomicItem.from_parent(self, name=f"{verdict.case_id}[{verdict.detection_key}]", verdict=verdict)
+            item.add_marker(pytest.mark.atomic)
+            yield item
+
+
+class VerdictFailure(Exception):
+    pass
+
+
+class AtomicItem(pytest.Item):
+    def __init__(self, *, verdict: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.verdict = verdict
+
+    def setup(self) -> None:
+        # An engine or input error is reported as a pytest ERROR, never as a pass or a plain failure.
+        if self.verdict.status == "error":
+            raise HarnessError(self.verdict.message)
+
+    def runtest(self) -> None:
+        v = self.verdict
+        if v.status == "failed":
+            raise VerdictFailure(v.message)
+        if v.status == "known_gap":
+            self.user_properties.append(("known_gap", v.expectation.known_gap))
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+        v = self.verdict
+        if isinstance(excinfo.value, HarnessError):
+            return f"ERROR {v.case_id}[{v.detection_key}]: {excinfo.value}"
+        if not isinstance(excinfo.value, VerdictFailure):
+            return super().repr_failure(excinfo)
+        exp = v.expectation
+        lines = [f"{v.case_id}[{v.detection_key}]: {v.message}", "",
+                 f"expected: {'must fire' if exp.fires else 'must not fire'}"
+                 + (f", {exp.rows} row(s)" if exp.rows is not None else "") + (f" ({exp.path})" if exp.path else "")]
+        if exp.values:
+            lines.append(tabulate(exp.values, headers="keys", tablefmt="simple"))
+        lines += ["", f"actual: {'fired' if v.fired else 'did not fire'}, {v.row_count} row(s) of this case"]
+        if v.rows:
+            cols = sorted({c for val in (exp.values or []) for c in val}) or v.columns[:8]
+            lines.append(tabulate([[r.get(c) for c in cols] for r in v.rows[:20]], headers=cols, tablefmt="simple"))
+        return "\n".join(lines)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.verdict.case_id}[{self.verdict.detection_key}]"
+
+
+class LoadErrorItem(pytest.Item):
+    def __init__(self, *, error: HarnessError, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.error = error
+
+    def setup(self) -> None:
+        raise self.error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+        return f"load error: {self.error}"
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, self.name
