@@ -31,7 +31,7 @@ import requests
 
 from harness.backends.base import QueryResult, normalise_value
 from harness.errors import HarnessError, QueryTimeout
-from harness.kql_text import locate_identifier
+from harness.kql_text import identifiers, locate_identifier
 from harness.tables import SchemaRegistry, TableSchema
 
 TokenProvider = Callable[[], str]
@@ -327,7 +327,7 @@ class KustoBackend:
         if token_provider is None and parsed.scheme == "https":
             token_provider = azure_identity_token(self.url)
         self.token_provider = token_provider
-        self._created = False
+        self._ready: set[str] = set()  # tables this backend has written
         self.database = database or self._default_database()
         self._check_database()
 
@@ -413,22 +413,31 @@ class KustoBackend:
 
     # -- loading ---------------------------------------------------------------
     def load(self, tables: Mapping[str, pa.Table]) -> None:
+        """Replace the named tables. Tables not given are created empty when a query first
+        names them (one request each costs ~0.1 s, and registries hold dozens of tables)."""
         for name in tables:
             if name not in self.registry:
                 raise HarnessError(f"cannot load rows into unknown table {name!r}", kind="data")
-        if not self._created:
-            for name in self.registry.names():
-                if name not in tables:
-                    self._replace(self.registry[name], None)
-            self._created = True
         for name, data in tables.items():
             self._replace(self.registry[name], data)
+            self._ready.add(name)
+
+    def _ensure_tables(self, kql: str) -> None:
+        """Every registry table the query names exists (empty unless loaded) before it runs."""
+        named = {ident for ident, _ in identifiers(kql)}
+        for name in self.registry.names():
+            if name in named and name not in self._ready:
+                self._replace(self.registry[name], None)
+                self._ready.add(name)
 
     def append(self, tables: Mapping[str, pa.Table]) -> None:
         for name, data in tables.items():
             schema = self.registry.get(name)
             if schema is None:
                 raise HarnessError(f"cannot load rows into unknown table {name!r}", kind="data")
+            if name not in self._ready:  # `.append` needs the table to exist
+                self._replace(schema, None)
+                self._ready.add(name)
             self._write(schema, data, replace=False)
 
     def _replace(self, schema: TableSchema, data: pa.Table | None) -> None:
@@ -529,6 +538,7 @@ class KustoBackend:
             },
         }
         try:
+            self._ensure_tables(kql)
             try:
                 payload = self._post("/v2/rest/query", body, timeout=timeout, what="query")
             except _HttpError as exc:
