@@ -78,6 +78,9 @@ class Problem:
     message: str
     line: int
     column: int
+    #: "warning" inside a `union isfuzzy=true` leg: Kusto drops a leg it cannot
+    #: resolve and runs the rest, reporting a warning rather than failing.
+    severity: str = "error"
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,11 @@ class ResolveReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
 
     @property
     def complete(self) -> bool:
@@ -551,11 +558,15 @@ class _Resolver:
         self.report = ResolveReport()
         self._tables: dict[str, None] = {}
         self._depth = 0
+        self._fuzzy = 0
 
     # -- bookkeeping -----------------------------------------------------
     def problem(self, kind: str, name: str, message: str, node: Any) -> None:
         line, col = _pos(node)
-        p = Problem(kind, name, message, line, col)
+        if self._fuzzy:
+            p = Problem(kind, name, message + " (in a `union isfuzzy=true` leg, which Kusto drops)", line, col, "warning")
+        else:
+            p = Problem(kind, name, message, line, col)
         if p not in self.report.problems:
             self.report.problems.append(p)
 
@@ -1305,7 +1316,11 @@ class _Resolver:
             if ref is not None and fuzzy and ref not in scope.tabular and ref not in self.registry:
                 if ref not in scope.functions and ref not in self.stored:
                     continue
-            branches.append(self.tabular(c, scope))
+            self._fuzzy += fuzzy
+            try:
+                branches.append(self.tabular(c, scope))
+            finally:
+                self._fuzzy -= fuzzy
         out = Relation()
         if params.get("kind", "outer").lower() == "inner" and branches:
             common = [n for n in branches[0].cols if all(n in b.cols for b in branches[1:])]
