@@ -1,0 +1,125 @@
+"""A user's own workspace context: custom tables, watchlists and stored functions.
+
+Real rules read `_CL` custom tables, `_GetWatchlist('alias')` and workspace functions.
+Validation and runs must see the same ones, so they load once, from the folders the
+configuration names (`tables`, `watchlists`, `functions` in `[tool.atomic-harness]`):
+
+- tables: `*.json` schemas in the shipped shape (`{"table": ..., "source": ..., "columns": [...]}`);
+- watchlists: `<alias>.csv`, header row = the watchlist's columns; alias = file stem;
+- functions: `*.kql` files, each either Kusto definitions (`.create-or-alter function F(...) {...}`
+  or `function F(...) {...}`, one or more per file) or a bare query body, which becomes a
+  parameterless function named after the file (how the portal exports a saved function).
+
+The ASIM unifying parsers (harness.asim) are included unless `include_asim=False`.
+
+Example::
+
+    ctx = WorkspaceContext.from_folders([Path("tables")], [Path("watchlists")], [Path("functions")])
+    backend = EmbeddedBackend(registry=ctx.registry, functions=ctx.functions)
+    report = resolve(kql, ctx.registry, functions=ctx.functions, watchlists=ctx.watchlist_columns)
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from harness.asim import asim_functions
+from harness.errors import HarnessError
+from harness.tables import SchemaRegistry
+
+__all__ = ["WorkspaceContext", "load_functions", "load_watchlists"]
+
+_DEFINITION = re.compile(r"^\s*(\.create(-or-alter)?\s+|\.alter\s+)?function\b", re.I | re.M)
+
+
+@dataclass
+class WorkspaceContext:
+    """Everything a query may read besides the built-in tables."""
+
+    registry: SchemaRegistry = field(default_factory=SchemaRegistry)
+    functions: list[str] = field(default_factory=asim_functions)
+    watchlists: dict[str, pa.Table] = field(default_factory=dict)
+
+    @property
+    def watchlist_columns(self) -> dict[str, list[str]]:
+        """alias -> CSV columns, the shape `kql_resolver.resolve(watchlists=...)` takes."""
+        return {alias: list(t.column_names) for alias, t in self.watchlists.items()}
+
+    @classmethod
+    def from_folders(
+        cls,
+        tables_dirs: list[Path] | None = None,
+        watchlist_dirs: list[Path] | None = None,
+        function_dirs: list[Path] | None = None,
+        *,
+        include_asim: bool = True,
+    ) -> WorkspaceContext:
+        for folder in [*(tables_dirs or []), *(watchlist_dirs or []), *(function_dirs or [])]:
+            if not Path(folder).is_dir():
+                raise HarnessError("configured context folder does not exist", file=str(folder), kind="config")
+        registry = SchemaRegistry.with_folders([Path(p) for p in tables_dirs or []])
+        functions = asim_functions() if include_asim else []
+        functions += load_functions([Path(p) for p in function_dirs or []])
+        return cls(registry, functions, load_watchlists([Path(p) for p in watchlist_dirs or []]))
+
+
+def load_watchlists(folders: list[Path]) -> dict[str, pa.Table]:
+    """alias -> all-string table, one per `<alias>.csv` (Sentinel stores watchlist items as text)."""
+    out: dict[str, pa.Table] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.csv")):
+            try:
+                with path.open(newline="", encoding="utf-8-sig") as fh:
+                    rows = list(csv.reader(fh))
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                raise HarnessError(f"cannot read watchlist: {exc}", file=str(path), kind="format") from exc
+            if not rows or not any(h.strip() for h in rows[0]):
+                raise HarnessError("watchlist CSV has no header row", file=str(path), line=1, kind="format")
+            header = [h.strip() for h in rows[0]]
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes or "" in header:
+                raise HarnessError(
+                    f"watchlist header has empty or repeated column names: {dupes or ['(empty)']}",
+                    file=str(path), line=1, kind="format",
+                )  # fmt: skip
+            for i, row in enumerate(rows[1:], start=2):
+                if row and len(row) != len(header):
+                    raise HarnessError(
+                        f"row has {len(row)} fields, header has {len(header)}", file=str(path), line=i, kind="format"
+                    )
+            body = [r for r in rows[1:] if r]
+            alias = path.stem
+            if alias in out:
+                raise HarnessError(f"watchlist alias {alias!r} is defined twice", file=str(path), kind="config")
+            out[alias] = pa.table({h: pa.array([r[j] for r in body], pa.string()) for j, h in enumerate(header)})
+    return out
+
+
+def load_functions(folders: list[Path]) -> list[str]:
+    """Stored function definitions from `*.kql` files, each checked by duckdb-kql's parser."""
+    from duckdb_kql.stored_functions import parse_functions, split_definitions
+
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.kql")):
+            text = path.read_text(encoding="utf-8-sig")
+            if _DEFINITION.search(text):
+                definitions = split_definitions(text)
+            else:
+                definitions = [f"function {path.stem}() {{\n{text}\n}}"]
+            try:
+                parsed = parse_functions(definitions) or {}
+            except Exception as exc:  # duckdb-kql raises KqlError or TypeError for a bad definition
+                raise HarnessError(f"invalid function definition: {exc}", file=str(path), kind="format") from exc
+            for name in parsed.get(None, {}):
+                if name in seen:
+                    raise HarnessError(f"function {name!r} is defined twice (also {seen[name]})", file=str(path))
+                seen[name] = str(path)
+            out.extend(definitions)
+    return out
