@@ -41,7 +41,7 @@ class SecurityTelemetryProvider(BaseProvider):
         return "".join(self.generator.random.choice(_B62) for _ in range(7))
 
     def device_id(self) -> str:
-        return "%040x" % self.generator.random.getrandbits(160)
+        return f"{self.generator.random.getrandbits(160):040x}"
 
     def report_id(self) -> str:
         return self.guid()
@@ -53,6 +53,19 @@ class SecurityTelemetryProvider(BaseProvider):
         first = self.generator.first_name().lower()
         last = self.generator.last_name().lower().replace(" ", "").replace("'", "")
         return f"{first}.{last}@{ORG_DOMAIN}"
+
+    def lab_ipv4(self) -> str:
+        """A private address in 172.16.0.0/12: the background never uses this range, so a case's
+        hosts stay distinguishable from benign traffic (background uses 10/8 and 192.168/16)."""
+        r = self.generator.random
+        return f"172.{r.randint(16, 31)}.{r.randint(0, 255)}.{r.randint(2, 254)}"
+
+    def case_hostname(self, prefix: str = "ws") -> str:
+        """A case-unique host name (`purple-`: never used by the background host pools)."""
+        return f"purple-{prefix}-{self.generator.random.getrandbits(24):06x}"
+
+    def subscription_id(self) -> str:
+        return self.guid()
 
     def lookalike_word(self) -> str:
         return self.generator.random.choice(["secure", "verify", "account", "portal", "auth", "sso", "login"])

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +21,8 @@ from harness.errors import HarnessError
 from harness.model import Case
 from harness.tables import SchemaRegistry, TableSchema
 from synthetic.entities import fake_value, make_faker
-from synthetic.steps import STEP_KINDS
+from synthetic.enums import enum_violation
+from synthetic.steps import CASE_CHECKS, STEP_KINDS
 
 _OFFSET = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)\s*$")
 _UNIT = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -37,6 +39,9 @@ def parse_offset(text: str | None) -> timedelta:
     return -value if m.group(1) == "-" else value
 
 
+_REQUIRED = object()
+
+
 class _Entities(dict):
     """format_map source: `{name}` and `{args.name}`; a missing name is an error, not ''."""
 
@@ -49,6 +54,8 @@ class CaseTelemetry:
     case_id: str
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     identifiers: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)  # e.g. unknown columns dropped from recorded rows
+    unchecked: set[int] = field(default_factory=set, repr=False)  # ids of recorded rows (real values)
 
     def row_count(self) -> int:
         return sum(len(r) for r in self.rows.values())
@@ -63,6 +70,28 @@ class StepContext:
         self.anchor = anchor
         self.entities = entities
         self.out = out
+        self.state: dict[str, Any] = {}
+        self.registry: SchemaRegistry | None = None  # facts steps share (delivered emails, created App Service sites)
+
+    @property
+    def template_dir(self) -> Path:
+        return Path(self.case.template_path).parent
+
+    def param(self, step: dict[str, Any], key: str, entity: str | None = None, default: Any = _REQUIRED) -> Any:
+        """A step field (placeholders filled), else the case entity of that role, else the default."""
+        if step.get(key) not in (None, ""):
+            return self.fill(step[key])
+        name = entity or key
+        if name in self.entities:
+            return self.entities[name]
+        if default is _REQUIRED:
+            raise HarnessError(
+                f"step {step.get('kind')!r} needs {key!r} (or a case entity named {name!r})",
+                file=self.case.template_path,
+                case=self.case.id,
+                kind="format",
+            )
+        return default
 
     def at(self, offset: str | None) -> datetime:
         return self.anchor + parse_offset(offset)
@@ -73,8 +102,10 @@ class StepContext:
                 return value.format_map(self.entities)
             except (KeyError, AttributeError) as exc:
                 raise HarnessError(
-                    f"placeholder {exc} in {value!r} is not a declared entity", file=self.case.template_path,
-                    case=self.case.id, kind="format",
+                    f"placeholder {exc} in {value!r} is not a declared entity",
+                    file=self.case.template_path,
+                    case=self.case.id,
+                    kind="format",
                 ) from exc
         if isinstance(value, list):
             return [self.fill(v) for v in value]
@@ -82,8 +113,11 @@ class StepContext:
             return {k: self.fill(v) for k, v in value.items()}
         return value
 
-    def emit(self, table: str, row: dict[str, Any]) -> None:
+    def emit(self, table: str, row: dict[str, Any], *, checked: bool = True) -> None:
+        """Add a row; `checked=False` exempts recorded real rows from the documented-values check."""
         self.out.rows.setdefault(table, []).append(row)
+        if not checked:
+            self.out.unchecked.add(id(row))
 
     def identify(self, value: Any) -> None:
         if value not in (None, ""):
@@ -104,25 +138,43 @@ class TelemetryGenerator:
         entities = self._entities(case, fake)
         anchor = (self.now + parse_offset(case.time or DEFAULT_CASE_TIME)).replace(tzinfo=None)
         ctx = StepContext(case, fake, anchor, entities, out)
+        ctx.registry = self.registry
         for index, step in enumerate(case.steps):
             kind = step.get("kind")
             fn = STEP_KINDS.get(kind)
             if fn is None:
                 raise HarnessError(
                     f"step {index + 1}: unknown step kind {kind!r} (known: {', '.join(sorted(STEP_KINDS))})",
-                    file=case.template_path, case=case.id, kind="format",
+                    file=case.template_path,
+                    case=case.id,
+                    kind="format",
                 )
             try:
                 fn(step, ctx)
             except HarnessError as exc:
-                raise exc.with_context(file=case.template_path, case=case.id)
+                exc.with_context(file=case.template_path, case=case.id)
+                raise
             except (KeyError, ValueError, TypeError) as exc:
                 raise HarnessError(
                     f"step {index + 1} ({kind}): {exc}", file=case.template_path, case=case.id, kind="format"
                 ) from exc
+        for check in CASE_CHECKS:
+            try:
+                check(ctx)
+            except ValueError as exc:
+                raise HarnessError(str(exc), file=case.template_path, case=case.id, kind="format") from exc
         for table, rows in out.rows.items():
             self._check_columns(case, table, rows)
+            self._check_enums(case, table, rows, out.unchecked)
         return out
+
+    def _check_enums(self, case: Case, table: str, rows: list[dict[str, Any]], unchecked: set[int]) -> None:
+        for row in rows:
+            if id(row) in unchecked:
+                continue
+            problem = enum_violation(table, row)
+            if problem:
+                raise HarnessError(problem, file=case.template_path, case=case.id, kind="schema")
 
     def _entities(self, case: Case, fake: Faker) -> dict[str, Any]:
         entities = _Entities()

@@ -12,6 +12,8 @@ from typing import Any
 StepFunction = Callable[[dict[str, Any], Any], None]
 
 STEP_KINDS: dict[str, StepFunction] = {}
+CaseCheck = Callable[[Any], None]
+CASE_CHECKS: list[CaseCheck] = []  # run over a case's rows once all its steps ran (order rules across steps)
 
 
 def step_kind(name: str) -> Callable[[StepFunction], StepFunction]:
@@ -22,8 +24,24 @@ def step_kind(name: str) -> Callable[[StepFunction], StepFunction]:
     return register
 
 
+def case_check(fn: CaseCheck) -> CaseCheck:
+    CASE_CHECKS.append(fn)
+    return fn
+
+
 def _register_builtin() -> None:
-    from synthetic.steps import email, rows  # noqa: F401
+    from synthetic.steps import (  # noqa: F401
+        azure,
+        click,
+        dns,
+        email,
+        network,
+        process,
+        proxy,
+        recorded,
+        rows,
+        web,
+    )
 
 
 _register_builtin()

@@ -52,6 +52,15 @@ def email(step: dict[str, Any], ctx: Any) -> None:
     auth = step.get("authentication", {"SPF": "pass", "DKIM": "pass", "DMARC": "pass", "CompAuth": "pass"})
     ctx.identify(network_message_id)
     ctx.identify(internet_message_id)
+    ctx.state.setdefault("emails", []).append(
+        {
+            "time": when,
+            "network_message_id": network_message_id,
+            "urls": urls,
+            "recipients": recipients,
+            "delivery_action": action,
+        }
+    )
     for url in urls:
         ctx.identify(url)
 

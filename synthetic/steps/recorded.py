@@ -1,0 +1,36 @@
+"""Rows recorded from a real workspace (CSV/JSON exports) replayed as a step of a case.
+
+`file:` is relative to the template; the newest row lands at the step's `at` and the rest
+keep their spacing. `identifiers:` names columns whose values mark the rows as the case's.
+Columns the table lacks are dropped and reported in the case's notes (or fail with
+`strict_columns: true`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.tables import SchemaRegistry
+from synthetic.recorded import load_recorded, rebase
+from synthetic.steps import step_kind
+
+
+@step_kind("recorded")
+def recorded(step: dict[str, Any], ctx: Any) -> None:
+    path = Path(str(ctx.fill(step["file"])))
+    if not path.is_absolute():
+        path = ctx.template_dir / path
+    registry = getattr(ctx, "registry", None) or SchemaRegistry()
+    rec = load_recorded(path, registry, step.get("table"))
+    if rec.unknown_columns:
+        if step.get("strict_columns"):
+            raise ValueError(rec.note())
+        ctx.out.notes.append(rec.note())
+    rows = rebase(rec.rows, registry[rec.table], ctx.at(step.get("at")))
+    limit = step.get("limit")
+    for row in rows[: int(limit) if limit else None]:
+        ctx.emit(rec.table, row, checked=False)
+        for col in step.get("identifiers", []):
+            if row.get(col) not in (None, ""):
+                ctx.identify(row[col])
