@@ -139,7 +139,7 @@ class EmulatorManager:
             try:
                 client = docker.from_env(timeout=120)
                 client.ping()
-            except DockerException as exc:
+            except (DockerException, requests.RequestException) as exc:
                 where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
                 raise HarnessError(
                     f"no Docker daemon reachable at {where} ({_short(exc)}); start Docker "
@@ -204,7 +204,7 @@ class EmulatorManager:
             self.client.images.get(self.image)
         except ImageNotFound:
             present = False
-        except DockerException as exc:
+        except (DockerException, requests.RequestException) as exc:
             raise HarnessError(f"cannot inspect image {self.image}: {_short(exc)}", kind="environment") from exc
         if present and self.pull != "always":
             return
@@ -243,7 +243,7 @@ class EmulatorManager:
                 if layers and percent // 5 != shown // 5:
                     shown = percent
                     self.progress(f"  pulling: {done / 1e6:.0f}/{total / 1e6:.0f} MB ({percent}%)")
-        except DockerException as exc:
+        except (DockerException, requests.RequestException) as exc:
             raise HarnessError(
                 f"cannot pull {self.image}: {_short(exc)} (is mcr.microsoft.com reachable from the Docker daemon?)",
                 kind="environment",
@@ -261,7 +261,6 @@ class EmulatorManager:
 
         env = {"ACCEPT_EULA": "Y", **self.environment}
         options: dict[str, Any] = {
-            "detach": True,
             "environment": env,
             "labels": {LABEL: "1", f"{LABEL}.pid": str(os.getpid())},
             "name": f"atomic-harness-emulator-{uuid.uuid4().hex[:8]}",
@@ -284,12 +283,19 @@ class EmulatorManager:
                     kind="environment",
                 )
         try:
-            container = self.client.containers.run(self.image, **options)
-        except DockerException as exc:
-            raise HarnessError(f"cannot start {self.image}: {_short(exc)}", kind="environment") from exc
+            container = self.client.containers.create(self.image, **options)
+        except (DockerException, requests.RequestException) as exc:
+            raise HarnessError(
+                f"cannot create a container from {self.image}: {_short(exc)}", kind="environment"
+            ) from exc
+        # Ours from here on, so a failed start (or Ctrl-C during it) still removes it.
         self.container, self.started = container, True
         with _LIVE_LOCK:
             _LIVE[container.id] = container
+        try:
+            container.start()
+        except (DockerException, requests.RequestException) as exc:
+            raise HarnessError(f"cannot start {self.image}: {_short(exc)}", kind="environment") from exc
         self.progress(f"started emulator container {container.short_id} ({'bridge' if bridged else 'host network'})")
         if bridged:
             container.reload()
@@ -367,7 +373,7 @@ class EmulatorManager:
             self.progress(f"removed emulator container {container.short_id}")
         except NotFound:
             pass
-        except DockerException as exc:
+        except (DockerException, requests.RequestException) as exc:
             if not quiet:
                 raise HarnessError(
                     f"could not remove emulator container {container.short_id}: {_short(exc)}", kind="environment"
