@@ -96,7 +96,13 @@ def main(root: Path, serve_py: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     copy(python, root)
     for lib in prefix.joinpath("lib").glob("libpython*.so*"):
-        copy(lib, root)
+        if lib.is_symlink():  # keep links as links: a second 23 MB copy is what vfs would pay for
+            dest = root / str(lib).lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if not dest.is_symlink():
+                dest.symlink_to(os.readlink(lib))
+        else:
+            copy(lib, root)
     for entry in stdlib.iterdir():
         if entry.name not in SKIP_STDLIB and not entry.name.startswith("config-"):
             copy(entry, root)
