@@ -1,27 +1,44 @@
-"""Reports: every format is rendered from the same `RunResult`, in one run.
+"""Reports: every format is rendered from the same report document, built once per run.
 
 `write_reports` writes each format into the report folder; nothing in them depends on the
 wall clock, so two runs with the same seed write identical files.
+
+Formats: coverage.json (schema: coverage.schema.json), coverage.md, coverage.html,
+junit.xml and navigator-layer.json (ATT&CK Navigator layer 4.5).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from harness.report.html import write_html
 from harness.report.json_report import write_json
+from harness.report.junit import write_junit
 from harness.report.markdown import write_markdown
+from harness.report.model import build_report
+from harness.report.navigator import write_navigator
 from harness.runner import RunResult
 
-WRITERS = {
+Writer = Callable[[dict[str, Any], Path], Path]
+
+WRITERS: dict[str, Writer] = {
     "json": write_json,
     "md": write_markdown,
+    "html": write_html,
+    "junit": write_junit,
+    "navigator": write_navigator,
 }
 
 
-def write_reports(result: RunResult, out_dir: Path, formats: list[str] | None = None) -> list[Path]:
+def write_reports(
+    result: RunResult, out_dir: Path, formats: list[str] | None = None, report: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write every format (or `formats`) from one report document (built from `result` if not given)."""
+    unknown = sorted(set(formats or []) - set(WRITERS))
+    if unknown:
+        raise ValueError(f"unknown report format(s): {', '.join(unknown)} (known: {', '.join(WRITERS)})")
+    doc = report if report is not None else build_report(result)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, writer in WRITERS.items():
-        if formats is None or name in formats:
-            written.append(writer(result, out_dir))
-    return written
+    return [writer(doc, out_dir) for name, writer in WRITERS.items() if formats is None or name in formats]

@@ -1,4 +1,8 @@
-"""coverage.md: fits a pull-request comment and $GITHUB_STEP_SUMMARY."""
+"""coverage.md: fits a pull-request comment (65,536 characters) and $GITHUB_STEP_SUMMARY.
+
+Problems come first, long sections are folded in <details>, and when the full matrix would
+not fit, only the rows with a problem are kept (the HTML report always has everything).
+"""
 
 from __future__ import annotations
 
@@ -7,55 +11,114 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness.report.matrix import matrix_rows
-from harness.report.model import build_report
-from harness.runner import RunResult
+from harness.report.matrix import SYMBOL, explained_cells, matrix_rows, problem_cells
+
+#: GitHub rejects comments over 65,536 characters; leave room for a bot's header.
+MARKDOWN_LIMIT = 60_000
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def md(text: Any) -> str:
+    """Safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(rows: list[list[Any]], headers: list[str]) -> str:
+    return tabulate([[md(c) for c in r] for r in rows], headers=[md(h) for h in headers], tablefmt="github")
+
+
+def stage_table(pipeline: dict[str, Any]) -> str:
+    rows = [[s["index"], s["line"], "-" if s["rows"] is None else s["rows"], f"`{s['text']}`", s["error"] or ""]
+            for s in pipeline["stages"]]
+    return _table(rows, ["stage", "line", "rows", "operator", "note"])
+
+
+def explanation_md(cell: dict[str, Any]) -> list[str]:
+    why = cell["explanation"]
+    loaded = ", ".join(f"{t}: {n}" for t, n in why["loaded"].items()) or "no rows"
+    out = [f"<details><summary><code>{cell['case']}</code> × <code>{cell['detection']}</code> "
+           f"({SYMBOL[cell['status']]}): {md(why['summary'])}</summary>", "",
+           f"The case's rows alone ({loaded}) on the {why['engine']} engine, one prefix of the query per stage:", ""]
+
+    def walk(p: dict[str, Any]) -> None:
+        out.extend([f"**{md(p['name'])}**", "", stage_table(p), ""])
+        for sub in p["subqueries"]:
+            walk(sub)
+
+    for p in why["pipelines"]:
+        walk(p)
+    out += ["</details>", ""]
+    return out
+
+
+def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     s = report["summary"]
-    out = [
-        "# Detection coverage",
-        "",
-        f"Seed {report['run']['seed']}, clock pinned at {report['run']['now']}, engine `{report['run']['backend']}`.",
-        "",
-        f"**{s['detections']} detections × {s['cases']} cases = {s['cells']} cells: {s['passed']} passed, "
-        f"{s['failed']} failed, {s['error']} errors, {s['known_gap']} known gaps"
-        + (f", {s['load_errors']} load errors" if s["load_errors"] else "") + ".**",
-        "",
-        "## Matrix",
-        "",
-    ]
-    headers, rows = matrix_rows(report)
-    out.append(tabulate(rows, headers=headers, tablefmt="github"))
+    run = report["run"]
+    out = ["# Detection coverage", ""]
+    verdict = "✅ all passed" if s["ok"] else "❌ failures"
+    out.append(f"**{verdict}**: {s['detections']} detections × {s['cases']} cases = {s['cells']} cells: "
+               f"{s['passed']} passed, {s['failed']} failed, {s['error']} errors, {s['known_gap']} known gaps"
+               + (f", {s['load_errors']} load errors" if s["load_errors"] else "") + ".")
+    out += ["", f"Seed {run['seed']}, clock pinned at {run['now']}, engine `{run['backend']}`."]
+    sel = report.get("selection")
+    if sel:
+        out += ["", f"Changed-only run since `{sel['changed_since']}`: {len(sel['detections'])} detection(s), "
+                    f"{len(sel['cases'])} case(s) selected."]
+    base = report.get("baseline")
+    if base:
+        out += ["", "## Baseline", "",
+                f"Against `{base['path']}`: **{'gate tripped' if base['regressions'] else 'no regressions'}**."]
+        out += [f"- **{r['kind']}** {md(r['text'])}" for r in base["regressions"]]
+        out += [f"- {c['kind']}: {md(c['text'])}" for c in base["changes"]]
+    problems = problem_cells(report)
+    out += ["", "## Failures and errors", ""]
+    out += [f"- **{c['status'].upper()}** `{c['case']}` × `{c['detection']}`: {md(c['message'])}" for c in problems]
+    out += [f"- **LOAD ERROR** {e['file'] or ''}: {md(e['reason'])}" for e in report["load_errors"]]
+    if not problems and not report["load_errors"]:
+        out.append("None.")
+    explained = explained_cells(report)
+    if explained:
+        out += ["", "## Why it did not fire", ""]
+        for cell in explained:
+            out += explanation_md(cell)
     out += ["", "## ATT&CK coverage", ""]
-    out.append(tabulate([[t["technique"], t["tests"], t["covered"]] for t in report["techniques"]],
-                        headers=["technique", "atomic tests", "covered"], tablefmt="github"))
-    uncovered = [c for c in report["coverage"] if not c["covered"]]
+    out.append(_table([[t["technique"], t["state"].replace("_", " "), f"{t['covered']}/{t['tests']}",
+                        ", ".join(f"{d['detection']} ({d['state']})" for d in t["detections"]) or "-"]
+                       for t in report["techniques"]],
+                      ["technique", "state", "atomic tests caught", "detections"]))
+    headers, rows = matrix_rows(report)
+    if compact:
+        rows = [r for r in rows if any(c.split(" ", 1)[0] in ("FAIL", "ERROR") for c in r[1:])]
+    out += ["", "## Matrix" + (" (rows with a failure only; see coverage.html)" if compact else ""), "",
+            "Each cell: verdict, what fired (rows, categories, scores), and what was wanted.", "",
+            "<details open><summary>matrix</summary>", "", _table(rows, headers), "", "</details>"]
     out += ["", "## Atomic tests", ""]
     for c in report["coverage"]:
         if c["covered"]:
-            out.append(f"- **{c['case']}** {c['name']}: caught by {', '.join(c['detections'])}")
+            out.append(f"- **{c['case']}** {md(c['name'])}: caught by {', '.join(c['detections'])}")
         else:
-            out.append(f"- **{c['case']}** {c['name']}: **UNCOVERED**: {c.get('reason', '')}")
-    if uncovered:
-        out += ["", f"{len(uncovered)} atomic test(s) are not caught by any detection."]
+            out.append(f"- **{c['case']}** {md(c['name'])}: **UNCOVERED**: {md(c.get('reason', ''))}")
     gaps = [c for c in report["cells"] if c["status"] == "known_gap"]
     out += ["", "## Known gaps", ""]
-    out += [f"- `{c['case']}` × `{c['detection']}`: {c['expected']['known_gap']}" for c in gaps] or ["None."]
-    problems = [c for c in report["cells"] if c["status"] in ("failed", "error")]
-    out += ["", "## Failures and errors", ""]
-    out += [f"- **{c['status'].upper()}** `{c['case']}` × `{c['detection']}`: {c['message']}" for c in problems]
-    out += [f"- **LOAD ERROR** {e['file'] or ''}: {e['reason']}" for e in report["load_errors"]]
-    if not problems and not report["load_errors"]:
-        out.append("None.")
+    out += [f"- `{c['case']}` × `{c['detection']}`: {md(c['expected']['known_gap'])}" for c in gaps] or ["None."]
     out += ["", "## False positives on background traffic", ""]
-    out.append(tabulate([[d["key"], d["background_rows"]] for d in report["detections"]],
-                        headers=["detection", "rows from benign background"], tablefmt="github"))
+    out.append(_table([[d["key"], d["background_rows"]] for d in report["detections"]],
+                      ["detection", "rows from benign background"]))
     return "\n".join(out) + "\n"
 
 
-def write_markdown(result: RunResult, out_dir: Path) -> Path:
+def fit_markdown(report: dict[str, Any], limit: int = MARKDOWN_LIMIT) -> str:
+    """The full document if it fits a PR comment; else a compact one; else a truncated one."""
+    text = render_markdown(report)
+    if len(text) <= limit:
+        return text
+    text = render_markdown(report, compact=True)
+    if len(text) <= limit:
+        return text
+    note = "\n\n… truncated to fit a pull-request comment; the full report is coverage.html / coverage.json.\n"
+    return text[: limit - len(note)] + note
+
+
+def write_markdown(report: dict[str, Any], out_dir: Path) -> Path:
     path = out_dir / "coverage.md"
-    path.write_text(render_markdown(build_report(result)), encoding="utf-8")
+    path.write_text(fit_markdown(report), encoding="utf-8")
     return path

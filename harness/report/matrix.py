@@ -1,4 +1,8 @@
-"""The coverage matrix as rows of text cells: cases down, detections across."""
+"""The coverage matrix as rows of text cells: cases down, detections across.
+
+A cell says the verdict, what fired (rows, categories, scores) and, after "want", what the
+expected file asked for, so a reader sees the mismatch without opening the YAML.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,36 @@ from typing import Any
 SYMBOL = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "known_gap": "GAP"}
 
 
-def cell_text(cell: dict[str, Any]) -> str:
-    status = SYMBOL[cell["status"]]
+def _what(rows: int | None, categories: list[Any], scores: list[Any]) -> str:
+    bits = [f"{rows}r"] if rows is not None else []
+    if categories:
+        bits.append("/".join(str(c) for c in categories))
+    if scores:
+        bits.append("s=" + ",".join(str(s) for s in scores))
+    return " ".join(bits)
+
+
+def got_text(cell: dict[str, Any]) -> str:
+    """What fired: "fired 2r IPFS_Gateway s=3", or "-" for no alert."""
     act = cell["actual"]
-    exp = cell["expected"]
     if cell["status"] == "error":
-        return status
-    what = "fired" if act["fired"] else "-"
-    if act["fired"]:
-        bits = [f"{act['rows']}r"]
-        if act["categories"]:
-            bits.append("/".join(act["categories"]))
-        if act["scores"]:
-            bits.append("s=" + ",".join(str(s) for s in act["scores"]))
-        what = "fired " + " ".join(bits)
-    want = "must fire" if exp["fires"] else "must not"
-    return f"{status} {what} ({want})"
+        return "error"
+    if not act["fired"]:
+        return "-" if not act["rows"] else f"- ({act['rows']}r, below trigger)"
+    return "fired " + _what(act["rows"], act["categories"], act["scores"])
+
+
+def want_text(cell: dict[str, Any]) -> str:
+    """What was expected: "fire 2r IPFS_Gateway s=3" or "none"."""
+    exp = cell["expected"]
+    if not exp["fires"]:
+        return "none"
+    detail = _what(exp.get("rows"), exp.get("categories", []), exp.get("scores", []))
+    return ("fire " + detail).strip()
+
+
+def cell_text(cell: dict[str, Any]) -> str:
+    return f"{SYMBOL[cell['status']]} {got_text(cell)} (want {want_text(cell)})"
 
 
 def matrix_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -32,3 +50,13 @@ def matrix_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     for case in report["cases"]:
         rows.append([case["id"]] + [cell_text(by[(case["id"], d)]) if (case["id"], d) in by else "" for d in dets])
     return ["case"] + dets, rows
+
+
+def problem_cells(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failed and errored cells, in matrix order."""
+    return [c for c in report["cells"] if c["status"] in ("failed", "error")]
+
+
+def explained_cells(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Must-fire cells that did not fire, with the stage trace that says why."""
+    return [c for c in report["cells"] if c.get("explanation")]
