@@ -48,10 +48,12 @@ def add_run_parser(sub: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from harness.baseline import compare, format_diff, load_baseline
+    from harness.explain import explain_result
     from harness.report import write_reports
     from harness.report.model import build_report
-    from harness.report.terminal import render_terminal
-    from harness.runner import Runner, stderr_progress
+    from harness.report.terminal import Progress, render_terminal
+    from harness.runner import Runner
 
     overrides = {
         "atomics": args.atomics, "detections": args.detections, "expected": args.expected,
@@ -61,15 +63,33 @@ def run_command(args: argparse.Namespace) -> int:
         "compare": args.compare.split(",") if args.compare else None,
     }
     config = load_config(Path.cwd(), overrides)
-    runner = Runner(config, None if args.quiet else stderr_progress)
-    result = runner.run()
-    report_dir = config.resolve(config.report_dir)
-    written = write_reports(result, report_dir)
-    report = build_report(result)
-    colour = sys.stdout.isatty() and not args.no_color
-    print(render_terminal(report, colour))
+    baseline = load_baseline(Path(args.baseline)) if args.baseline else None  # a bad baseline fails before the run
+    progress = None if args.quiet else Progress()
+    if args.changed_since:
+        from harness.changed import ChangedRunner
+
+        runner: Runner = ChangedRunner(config, args.changed_since, progress)
+    else:
+        runner = Runner(config, progress)
+    try:
+        result = runner.run()
+        if progress:
+            progress("tracing must-fire cases that did not fire, stage by stage")
+        explanations = explain_result(result, runner.registry, runner.stored_functions(), config.timeout)
+    finally:
+        if progress:
+            progress.done()
+    selection = getattr(runner, "selection", None)
+    report = build_report(result, explanations, root=config.root,
+                          selection=selection.as_dict() if selection is not None else None)
+    diff = compare(baseline, report, args.baseline) if baseline is not None else None
+    report["baseline"] = diff
+    written = write_reports(result, config.resolve(config.report_dir), report=report)
+    print(render_terminal(report, sys.stdout.isatty() and not args.no_color))
+    if diff is not None:
+        print(format_diff(diff))
     print("reports: " + ", ".join(str(p) for p in written))
-    return EXIT_OK if result.ok else EXIT_FAILED
+    return EXIT_OK if result.ok and not (diff and diff["regressions"]) else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
