@@ -88,6 +88,14 @@ def run_command(args: argparse.Namespace) -> int:
     print(render_terminal(report, sys.stdout.isatty() and not args.no_color))
     if diff is not None:
         print(format_diff(diff))
+    if config.compare:
+        engines = " and ".join(config.compare)
+        if result.disagreements:
+            print(f"DISAGREEMENTS between {engines}: {len(result.disagreements)}")
+            for d in result.disagreements:
+                print(f"  {d['detection']} / {d['case'] or 'background'}: {d['kind']}: {d['detail']}")
+        else:
+            print(f"no disagreements between {engines} on {len(result.detections)} detections")
     print("reports: " + ", ".join(str(p) for p in written))
     return EXIT_OK if result.ok and not (diff and diff["regressions"]) else EXIT_FAILED
 

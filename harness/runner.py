@@ -56,6 +56,7 @@ class RunResult:
     runs: dict[str, DetectionRun] = field(default_factory=dict)
     telemetry: dict[str, CaseTelemetry] = field(default_factory=dict)
     detection_tables: dict[str, list[str]] = field(default_factory=dict)
+    disagreements: list[dict[str, Any]] = field(default_factory=list)  # --compare: where the engines differ
 
     @property
     def cases(self) -> list[Case]:
@@ -80,7 +81,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.suite.load_errors and all(v.ok for v in self.verdicts)
+        return not self.suite.load_errors and not self.disagreements and all(v.ok for v in self.verdicts)
 
     def coverage(self) -> list[dict[str, Any]]:
         """Per atomic test: which detections are proven to catch it (an explicit must-fire that passed)."""
@@ -236,54 +237,99 @@ class Runner:
 
     def run(self, backend: Backend | None = None) -> RunResult:
         cfg = self.config
+        engines = list(cfg.compare) if cfg.compare else [cfg.backend]
+        if len(engines) not in (1, 2):
+            raise HarnessError(f"--compare takes two engines, e.g. embedded,kusto (got {','.join(engines)})",
+                               kind="usage")
         self.progress("loading detections, atomics, templates and expected results")
         suite = self.load_suite()
-        result = RunResult(cfg.seed, self.now, cfg.backend, suite)
+        result = RunResult(cfg.seed, self.now, ",".join(engines), suite)
         self.progress(f"generating telemetry for {len(suite.cases)} cases")
         telemetry, data = self.generate(suite)
         result.telemetry = telemetry
-        own_backend = backend is None
-        if backend is None:
-            backend = make_backend(cfg.backend, **self.backend_options())
+        background = self.background_tables()
+        owned: list[Backend] = []
         try:
-            self.progress("loading tables into the " + backend.name + " engine")
-            self._load(backend, data["tables"])
+            if backend is None:
+                backend = self.make_engine(engines[0])
+                owned.append(backend)
+            other = None
+            if len(engines) == 2:
+                other = self.make_engine(engines[1])
+                owned.append(other)
+            for engine in [backend] + ([other] if other else []):
+                self.progress(f"loading tables into the {engine.name} engine")
+                self._load(engine, data["tables"], background)
             for index, det in enumerate(suite.detections, 1):
                 self.progress(f"[{index}/{len(suite.detections)}] running {det.key}")
-                result.detection_tables[det.key] = tables_read(det.query, self.registry)
-                run = DetectionRun(det)
-                result.runs[det.key] = run
-                outcome = self._query(backend, det, suite)
-                if isinstance(outcome, HarnessError):
-                    run.error = outcome.as_dict()
-                    suite.detection_errors.setdefault(det.key, outcome)
-                    rows, per_case = [], {}
-                else:
-                    rows = outcome.records()
-                    run.columns = outcome.columns
-                    per_case, background = attribute_rows(rows, data["owners"])
-                    run.background_rows = len(background)
-                    run.background_sample = [rows[i] for i in background[:5]]
-                    limit = suite.expected[det.key].background.get("max_rows") if det.key in suite.expected else None
-                    if limit is not None and len(background) > limit:
-                        suite.detection_errors.setdefault(det.key, HarnessError(
-                            f"{len(background)} result rows from benign background traffic; the expected file "
-                            f"allows at most {limit}", detection=det.key, kind="false_positives"))
-                for case in suite.cases:
-                    result.verdicts.append(self._verdict(suite, det, case, rows, per_case,
-                                                         outcome if isinstance(outcome, QueryResult) else None))
+                self._run_detection(result, backend, other, det, data["owners"])
         finally:
-            if own_backend:
-                backend.close()
+            for engine in owned:
+                engine.close()
         return result
 
-    def backend_options(self) -> dict[str, Any]:
+    def _run_detection(self, result: RunResult, backend: Backend, other: Backend | None, det: Detection,
+                       owners: dict[str, str]) -> None:
+        suite = result.suite
+        result.detection_tables[det.key] = tables_read(det.query, self.registry)
+        run = DetectionRun(det)
+        result.runs[det.key] = run
+        outcome = self._query(backend, det, suite)
+        if isinstance(outcome, HarnessError):
+            run.error = outcome.as_dict()
+            suite.detection_errors.setdefault(det.key, outcome)
+            rows, per_case = [], {}
+        else:
+            rows = outcome.records()
+            run.columns = outcome.columns
+            per_case, background = attribute_rows(rows, owners)
+            run.background_rows = len(background)
+            run.background_sample = [rows[i] for i in background[:5]]
+            limit = suite.expected[det.key].background.get("max_rows") if det.key in suite.expected else None
+            if limit is not None and len(background) > limit:
+                suite.detection_errors.setdefault(det.key, HarnessError(
+                    f"{len(background)} result rows from benign background traffic; the expected file "
+                    f"allows at most {limit}", detection=det.key, kind="false_positives"))
+        if other is not None and isinstance(outcome, QueryResult):
+            result.disagreements.extend(self._compare(det, outcome, self._query(other, det, suite), owners))
+        for case in suite.cases:
+            result.verdicts.append(self._verdict(suite, det, case, rows, per_case,
+                                                 outcome if isinstance(outcome, QueryResult) else None))
+
+    def _compare(self, det: Detection, left: QueryResult, right: QueryResult | HarnessError,
+                 owners: dict[str, str]) -> list[dict[str, Any]]:
+        """Per case (and for the background), the rows one engine returned that the other did not."""
+        from harness.compare import compare_results, query_sorts, sort_keys
+
+        if isinstance(right, HarnessError):
+            return [{"detection": det.key, "case": None, "kind": "error", "detail": str(right)}]
+        ordered, keys = query_sorts(det.query), sort_keys(det.query)
+        out = []
+        left_parts = _split_by_case(left, owners)
+        right_parts = _split_by_case(right, owners)
+        for case in sorted(set(left_parts) | set(right_parts), key=str):
+            empty_l = QueryResult(left.columns, left.types, [])
+            empty_r = QueryResult(right.columns, right.types, [])
+            diffs = compare_results(left_parts.get(case, empty_l), right_parts.get(case, empty_r),
+                                    ordered=ordered, keys=keys)
+            out += [{"detection": det.key, "case": case, "kind": d.kind, "detail": d.detail} for d in diffs]
+        return out
+
+    def make_engine(self, name: str) -> Backend:
+        return make_backend(name, **self.backend_options(name))
+
+    def backend_options(self, name: str | None = None) -> dict[str, Any]:
         cfg = self.config
+        name = name or cfg.backend
         opts: dict[str, Any] = {"registry": self.registry}
-        if cfg.backend == "embedded":
+        if name == "embedded":
             opts["functions"] = self.stored_functions()
-        if cfg.backend in ("kusto",):
-            opts.update({"url": cfg.kusto_url, "database": cfg.database})
+        elif name == "kusto":
+            opts.update({"url": cfg.kusto_url, "database": cfg.database, "timeout": cfg.timeout})
+        elif name == "emulator":
+            opts.update({"timeout": cfg.timeout})
+            if cfg.database:
+                opts["database"] = cfg.database
         return opts
 
     def stored_functions(self) -> list[str]:
@@ -293,9 +339,8 @@ class Runner:
                 out.append(path.read_text(encoding="utf-8"))
         return out
 
-    def _load(self, backend: Backend, tables: dict[str, Any]) -> None:
+    def _load(self, backend: Backend, tables: dict[str, Any], background: dict[str, Any]) -> None:
         backend.load(tables)
-        background = self.background_tables()
         if background:
             append = getattr(backend, "append", None)
             if append is None:
@@ -339,6 +384,18 @@ class Runner:
             return Verdict(case.id, det.key, "error", expectation, message=str(error), error=error.as_dict())
         case_rows = [rows[i] for i in per_case.get(case.id, [])]
         return judge(det, expectation, case_rows, outcome.columns)
+
+
+def _split_by_case(result: QueryResult, owners: dict[str, str]) -> dict[str | None, QueryResult]:
+    """Rows per case id (None: background) so engine differences are reported case by case."""
+    records = result.records()
+    per_case, background = attribute_rows(records, owners)
+    parts: dict[str | None, QueryResult] = {}
+    for case, indexes in per_case.items():
+        parts[case] = QueryResult(result.columns, result.types, [result.rows[i] for i in indexes])
+    if background:
+        parts[None] = QueryResult(result.columns, result.types, [result.rows[i] for i in background])
+    return parts
 
 
 def run(config: RunConfig, progress: ProgressFn | None = None) -> RunResult:
