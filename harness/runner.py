@@ -27,7 +27,6 @@ from harness.kql_text import identifiers
 from harness.model import AtomicTest, Case, Detection, DetectionRun, Expectation, Verdict
 from harness.tables import SchemaRegistry
 from harness.verdict import attribute_rows, judge
-from synthetic.background import background_email
 from synthetic.telemetry import CaseTelemetry, TelemetryGenerator, merge_tables
 
 ProgressFn = Callable[[str], None]
@@ -231,9 +230,26 @@ class Runner:
         return telemetry, {"tables": tables, "owners": owners}
 
     def background_tables(self) -> dict[str, Any]:
-        if self.config.background <= 0:
-            return {}
-        return background_email(self.config.seed, self.now, self.config.background)
+        """Benign rows mixed with the cases: `background` generated rows in all, across every table the
+        cases write (synthetic.background.SHARES), plus any recorded files listed in the optional
+        `background-recorded` setting (rebased so their newest row is 5 minutes before the pinned clock)."""
+        from datetime import timedelta
+
+        from synthetic.background import background_tables
+        from synthetic.recorded import recorded_tables
+        from synthetic.telemetry import merge_arrow
+
+        out: dict[str, Any] = {}
+        if self.config.background > 0:
+            out = background_tables(self.config.seed, self.now, self.config.background, registry=self.registry)
+        recorded = [self.config.resolve(Path(p)) for p in getattr(self.config, "background_recorded", None) or []]
+        if recorded:
+            latest = self.now.replace(tzinfo=None) - timedelta(minutes=5)
+            tables, notes = recorded_tables(recorded, self.registry, latest)
+            for note in notes:
+                self.progress(note)
+            out = merge_arrow(self.registry, [out, tables])
+        return out
 
     def run(self, backend: Backend | None = None) -> RunResult:
         cfg = self.config

@@ -249,3 +249,21 @@ def merge_tables(registry: SchemaRegistry, parts: list[dict[str, list[dict[str, 
         for table, rows in part.items():
             merged.setdefault(table, []).extend(rows)
     return {t: rows_to_arrow(registry[t], rows) for t, rows in sorted(merged.items())}
+
+
+def merge_arrow(registry: SchemaRegistry, parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    """Tables from several sources (generated, recorded) -> one table per name, padded to the full schema
+    where the parts' columns differ."""
+    from synthetic.background import full_schema_table
+
+    grouped: dict[str, list[pa.Table]] = {}
+    for part in parts:
+        for name, table in part.items():
+            grouped.setdefault(name, []).append(table)
+    out: dict[str, pa.Table] = {}
+    for name, tables in sorted(grouped.items()):
+        if len(tables) == 1:
+            out[name] = tables[0]
+        else:
+            out[name] = pa.concat_tables([full_schema_table(t, registry[name]) for t in tables])
+    return out
