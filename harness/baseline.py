@@ -26,12 +26,16 @@ def load_baseline(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise HarnessError(f"the baseline is not JSON: {exc}", file=str(path), kind="usage") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list) or not isinstance(doc.get("coverage"), list):
-        raise HarnessError("the baseline is not a coverage.json (no cells/coverage lists)", file=str(path),
-                           kind="usage")
+        raise HarnessError(
+            "the baseline is not a coverage.json (no cells/coverage lists)", file=str(path), kind="usage"
+        )
     if doc.get("schema_version") not in SUPPORTED_SCHEMA_VERSIONS:
-        raise HarnessError(f"unsupported baseline schema_version {doc.get('schema_version')!r} "
-                           f"(supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})", file=str(path),
-                           kind="usage")
+        raise HarnessError(
+            f"unsupported baseline schema_version {doc.get('schema_version')!r} "
+            f"(supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})",
+            file=str(path),
+            kind="usage",
+        )
     return doc
 
 
@@ -73,17 +77,38 @@ def compare(old: dict[str, Any], new: dict[str, Any], path: str = "baseline") ->
         label = f"{case} × {det}"
         if o is not None and n is not None:
             if o["status"] == "passed" and n["status"] in ("failed", "error"):
-                add(regressions, "passed now fails", f"{label}: passed → {n['status']}: {_what(o)} → {_what(n)}"
-                    + (f" ({n['message']})" if n["message"] else ""), case=case, detection=det)
+                add(
+                    regressions,
+                    "passed now fails",
+                    f"{label}: passed → {n['status']}: {_what(o)} → {_what(n)}"
+                    + (f" ({n['message']})" if n["message"] else ""),
+                    case=case,
+                    detection=det,
+                )
             elif not n["expected"]["fires"] and n["actual"]["fired"] and not o["actual"]["fired"]:
-                add(regressions, "must-not-fire now fires", f"{label}: must not fire, and now {_what(n)} "
-                    f"(was {_what(o)}); status {n['status']}", case=case, detection=det)
+                add(
+                    regressions,
+                    "must-not-fire now fires",
+                    f"{label}: must not fire, and now {_what(n)} (was {_what(o)}); status {n['status']}",
+                    case=case,
+                    detection=det,
+                )
             elif o["status"] != n["status"]:
-                add(changes, "status", f"{label}: {o['status']} → {n['status']}: {_what(o)} → {_what(n)}",
-                    case=case, detection=det)
+                add(
+                    changes,
+                    "status",
+                    f"{label}: {o['status']} → {n['status']}: {_what(o)} → {_what(n)}",
+                    case=case,
+                    detection=det,
+                )
             elif _what(o) != _what(n):
-                add(changes, "result", f"{label}: {_what(o)} → {_what(n)} (still {n['status']})",
-                    case=case, detection=det)
+                add(
+                    changes,
+                    "result",
+                    f"{label}: {_what(o)} → {_what(n)} (still {n['status']})",
+                    case=case,
+                    detection=det,
+                )
         elif o is not None:
             if not partial:
                 add(changes, "removed", f"{label}: no longer in the run (was {o['status']})", case=case, detection=det)
@@ -103,16 +128,21 @@ def compare(old: dict[str, Any], new: dict[str, Any], path: str = "baseline") ->
     for technique in sorted({p[0] for p in old_pairs}):
         before = sorted({p[1] for p in old_pairs if p[0] == technique})
         if not any(p[0] == technique for p in new_pairs):
-            add(regressions, "technique lost coverage",
+            add(
+                regressions,
+                "technique lost coverage",
                 f"{technique}: was covered (atomic tests {', '.join(before)}); now no detection catches any test",
-                technique=technique)
+                technique=technique,
+            )
     return {"path": path, "partial": partial, "regressions": regressions, "changes": changes}
 
 
 def format_diff(diff: dict[str, Any]) -> str:
     """The difference, case by case, for the terminal."""
-    head = (f"baseline {diff['path']}: {len(diff['regressions'])} regression(s), {len(diff['changes'])} other "
-            f"change(s)" + (" (changed-only run: unselected cells not compared)" if diff["partial"] else ""))
+    head = (
+        f"baseline {diff['path']}: {len(diff['regressions'])} regression(s), {len(diff['changes'])} other "
+        f"change(s)" + (" (changed-only run: unselected cells not compared)" if diff["partial"] else "")
+    )
     lines = [head]
     lines += [f"  REGRESSION [{r['kind']}] {r['text']}" for r in diff["regressions"]]
     lines += [f"  changed [{c['kind']}] {c['text']}" for c in diff["changes"]]

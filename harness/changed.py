@@ -58,8 +58,12 @@ class Selection:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "changed_since": self.ref, "files": self.files, "everything": self.everything,
-            "detections": sorted(self.detections), "cases": sorted(self.cases), "reasons": self.reasons,
+            "changed_since": self.ref,
+            "files": self.files,
+            "everything": self.everything,
+            "detections": sorted(self.detections),
+            "cases": sorted(self.cases),
+            "reasons": self.reasons,
         }
 
 
@@ -116,8 +120,9 @@ def select(suite: Suite, config: RunConfig, files: list[Path]) -> Selection:
 class ChangedRunner(Runner):
     """A Runner restricted to what changed since a git ref (the runner itself is unchanged)."""
 
-    def __init__(self, config: RunConfig, ref: str, progress: ProgressFn | None = None,
-                 files: list[Path] | None = None) -> None:
+    def __init__(
+        self, config: RunConfig, ref: str, progress: ProgressFn | None = None, files: list[Path] | None = None
+    ) -> None:
         super().__init__(config, progress)
         self.ref = ref
         self.files = files
@@ -147,6 +152,7 @@ class ChangedRunner(Runner):
         result = super().run(backend)
         sel = self.selection
         if sel is not None and not sel.everything and sel.detections and sel.cases:
-            result.verdicts = [v for v in result.verdicts
-                               if v.detection_key in sel.detections or v.case_id in sel.cases]
+            result.verdicts = [
+                v for v in result.verdicts if v.detection_key in sel.detections or v.case_id in sel.cases
+            ]
         return result

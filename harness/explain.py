@@ -269,6 +269,22 @@ def _operator(text: str) -> str:
     return m.group(0).lower() if m else ""
 
 
+_KIND = re.compile(r"\bkind\s*=\s*([A-Za-z]+)", re.I)
+#: Join kinds that return rows when the left side is empty.
+_RIGHT_KINDS = {"rightouter", "fullouter", "rightanti", "rightsemi", "rightantisemi"}
+
+
+def _can_add_rows(stage: str) -> bool:
+    """Could this stage turn an empty input into rows? (union, right/full joins, and aggregations.)"""
+    op = _operator(stage)
+    if op == "union" or op in ("summarize", "count", "fork", "facet", "evaluate", "make-series"):
+        return True
+    if op == "join":
+        m = _KIND.search(stage[: stage.find("(")] if "(" in stage else stage)
+        return bool(m and m.group(1).lower() in _RIGHT_KINDS)
+    return False
+
+
 def _trace_pipeline(
     lexed: Lexed, name: str, prefix: str, start: int, end: int, group: int, run: QueryFn, stage: int | None = None
 ) -> Pipeline:
@@ -296,7 +312,7 @@ def _trace_pipeline(
         except Exception as exc:  # noqa: BLE001 - any engine failure must be reported, not raised
             result.error = f"{type(exc).__name__}: {exc}"
             broken = "not run: an earlier stage could not run"
-        if result.rows == 0 and not any(_operator(text[a:b]) in SUBQUERY_OPERATORS for a, b in spans[index:]):
+        if result.rows == 0 and not any(_can_add_rows(text[a:b]) for a, b in spans[index:]):
             broken = "not run: no rows left, and no later stage can add any"
     return pipe
 

@@ -23,8 +23,10 @@ def _explanation_text(cell: dict[str, Any]) -> str:
         lines.append(f"{p['name']}:")
         for s in p["stages"]:
             rows = "-" if s["rows"] is None else s["rows"]
-            lines.append(f"  {s['index']:>2}. line {s['line']:<4} rows {rows!s:<6} {s['text']}"
-                         + (f"  [{s['error']}]" if s["error"] else ""))
+            lines.append(
+                f"  {s['index']:>2}. line {s['line']:<4} rows {rows!s:<6} {s['text']}"
+                + (f"  [{s['error']}]" if s["error"] else "")
+            )
         for sub in p["subqueries"]:
             walk(sub)
 
@@ -38,25 +40,36 @@ def render_junit(report: dict[str, Any]) -> str:
     for c in report["cells"]:
         cells_by_det.setdefault(c["detection"], []).append(c)
     s = report["summary"]
-    root = ET.Element("testsuites", {
-        "name": "atomic-harness", "tests": str(s["cells"] + len(report["load_errors"])),
-        "failures": str(s["failed"]), "errors": str(s["error"] + len(report["load_errors"])),
-        "skipped": str(s["known_gap"]),
-    })
+    root = ET.Element(
+        "testsuites",
+        {
+            "name": "atomic-harness",
+            "tests": str(s["cells"] + len(report["load_errors"])),
+            "failures": str(s["failed"]),
+            "errors": str(s["error"] + len(report["load_errors"])),
+            "skipped": str(s["known_gap"]),
+        },
+    )
     for det in report["detections"]:
         cells = cells_by_det.get(det["key"], [])
-        suite = ET.SubElement(root, "testsuite", {
-            "name": det["key"], "tests": str(len(cells)),
-            "failures": str(sum(c["status"] == "failed" for c in cells)),
-            "errors": str(sum(c["status"] == "error" for c in cells)),
-            "skipped": str(sum(c["status"] == "known_gap" for c in cells)),
-        })
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            {
+                "name": det["key"],
+                "tests": str(len(cells)),
+                "failures": str(sum(c["status"] == "failed" for c in cells)),
+                "errors": str(sum(c["status"] == "error" for c in cells)),
+                "skipped": str(sum(c["status"] == "known_gap" for c in cells)),
+            },
+        )
         props = ET.SubElement(suite, "properties")
         for name, value in (("file", det["path"]), ("techniques", ",".join(det["techniques"]))):
             ET.SubElement(props, "property", {"name": name, "value": value})
         for c in cells:
-            case = ET.SubElement(suite, "testcase", {"classname": f"atomic.{det['key']}", "name": c["case"],
-                                                     "file": det["path"]})
+            case = ET.SubElement(
+                suite, "testcase", {"classname": f"atomic.{det['key']}", "name": c["case"], "file": det["path"]}
+            )
             detail = "\n".join(x for x in (cell_text(c), c["message"], _explanation_text(c)) if x)
             if c["status"] == "failed":
                 ET.SubElement(case, "failure", {"message": c["message"], "type": "failed"}).text = detail
@@ -67,9 +80,17 @@ def render_junit(report: dict[str, Any]) -> str:
             else:
                 ET.SubElement(case, "system-out").text = cell_text(c)
     if report["load_errors"]:
-        suite = ET.SubElement(root, "testsuite", {"name": "load", "tests": str(len(report["load_errors"])),
-                                                  "failures": "0", "errors": str(len(report["load_errors"])),
-                                                  "skipped": "0"})
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            {
+                "name": "load",
+                "tests": str(len(report["load_errors"])),
+                "failures": "0",
+                "errors": str(len(report["load_errors"])),
+                "skipped": "0",
+            },
+        )
         for i, e in enumerate(report["load_errors"], 1):
             case = ET.SubElement(suite, "testcase", {"classname": "atomic.load", "name": f"{i}: {e['file'] or ''}"})
             ET.SubElement(case, "error", {"message": e["reason"], "type": e.get("kind") or "error"}).text = e["reason"]

@@ -27,17 +27,23 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
 
 
 def stage_table(pipeline: dict[str, Any]) -> str:
-    rows = [[s["index"], s["line"], "-" if s["rows"] is None else s["rows"], f"`{s['text']}`", s["error"] or ""]
-            for s in pipeline["stages"]]
+    rows = [
+        [s["index"], s["line"], "-" if s["rows"] is None else s["rows"], f"`{s['text']}`", s["error"] or ""]
+        for s in pipeline["stages"]
+    ]
     return _table(rows, ["stage", "line", "rows", "operator", "note"])
 
 
 def explanation_md(cell: dict[str, Any]) -> list[str]:
     why = cell["explanation"]
     loaded = ", ".join(f"{t}: {n}" for t, n in why["loaded"].items()) or "no rows"
-    out = [f"<details><summary><code>{cell['case']}</code> × <code>{cell['detection']}</code> "
-           f"({SYMBOL[cell['status']]}): {md(why['summary'])}</summary>", "",
-           f"The case's rows alone ({loaded}) on the {why['engine']} engine, one prefix of the query per stage:", ""]
+    out = [
+        f"<details><summary><code>{cell['case']}</code> × <code>{cell['detection']}</code> "
+        f"({SYMBOL[cell['status']]}): {md(why['summary'])}</summary>",
+        "",
+        f"The case's rows alone ({loaded}) on the {why['engine']} engine, one prefix of the query per stage:",
+        "",
+    ]
 
     def walk(p: dict[str, Any]) -> None:
         out.extend([f"**{md(p['name'])}**", "", stage_table(p), ""])
@@ -55,18 +61,28 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     run = report["run"]
     out = ["# Detection coverage", ""]
     verdict = "✅ all passed" if s["ok"] else "❌ failures"
-    out.append(f"**{verdict}**: {s['detections']} detections × {s['cases']} cases = {s['cells']} cells: "
-               f"{s['passed']} passed, {s['failed']} failed, {s['error']} errors, {s['known_gap']} known gaps"
-               + (f", {s['load_errors']} load errors" if s["load_errors"] else "") + ".")
+    out.append(
+        f"**{verdict}**: {s['detections']} detections × {s['cases']} cases = {s['cells']} cells: "
+        f"{s['passed']} passed, {s['failed']} failed, {s['error']} errors, {s['known_gap']} known gaps"
+        + (f", {s['load_errors']} load errors" if s["load_errors"] else "")
+        + "."
+    )
     out += ["", f"Seed {run['seed']}, clock pinned at {run['now']}, engine `{run['backend']}`."]
     sel = report.get("selection")
     if sel:
-        out += ["", f"Changed-only run since `{sel['changed_since']}`: {len(sel['detections'])} detection(s), "
-                    f"{len(sel['cases'])} case(s) selected."]
+        out += [
+            "",
+            f"Changed-only run since `{sel['changed_since']}`: {len(sel['detections'])} detection(s), "
+            f"{len(sel['cases'])} case(s) selected.",
+        ]
     base = report.get("baseline")
     if base:
-        out += ["", "## Baseline", "",
-                f"Against `{base['path']}`: **{'gate tripped' if base['regressions'] else 'no regressions'}**."]
+        out += [
+            "",
+            "## Baseline",
+            "",
+            f"Against `{base['path']}`: **{'gate tripped' if base['regressions'] else 'no regressions'}**.",
+        ]
         out += [f"- **{r['kind']}** {md(r['text'])}" for r in base["regressions"]]
         out += [f"- {c['kind']}: {md(c['text'])}" for c in base["changes"]]
     problems = problem_cells(report)
@@ -81,16 +97,35 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
         for cell in explained:
             out += explanation_md(cell)
     out += ["", "## ATT&CK coverage", ""]
-    out.append(_table([[t["technique"], t["state"].replace("_", " "), f"{t['covered']}/{t['tests']}",
-                        ", ".join(f"{d['detection']} ({d['state']})" for d in t["detections"]) or "-"]
-                       for t in report["techniques"]],
-                      ["technique", "state", "atomic tests caught", "detections"]))
+    out.append(
+        _table(
+            [
+                [
+                    t["technique"],
+                    t["state"].replace("_", " "),
+                    f"{t['covered']}/{t['tests']}",
+                    ", ".join(f"{d['detection']} ({d['state']})" for d in t["detections"]) or "-",
+                ]
+                for t in report["techniques"]
+            ],
+            ["technique", "state", "atomic tests caught", "detections"],
+        )
+    )
     headers, rows = matrix_rows(report)
     if compact:
         rows = [r for r in rows if any(c.split(" ", 1)[0] in ("FAIL", "ERROR") for c in r[1:])]
-    out += ["", "## Matrix" + (" (rows with a failure only; see coverage.html)" if compact else ""), "",
-            "Each cell: verdict, what fired (rows, categories, scores), and what was wanted.", "",
-            "<details open><summary>matrix</summary>", "", _table(rows, headers), "", "</details>"]
+    out += [
+        "",
+        "## Matrix" + (" (rows with a failure only; see coverage.html)" if compact else ""),
+        "",
+        "Each cell: verdict, what fired (rows, categories, scores), and what was wanted.",
+        "",
+        "<details open><summary>matrix</summary>",
+        "",
+        _table(rows, headers),
+        "",
+        "</details>",
+    ]
     out += ["", "## Atomic tests", ""]
     for c in report["coverage"]:
         if c["covered"]:
@@ -101,8 +136,12 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     out += ["", "## Known gaps", ""]
     out += [f"- `{c['case']}` × `{c['detection']}`: {md(c['expected']['known_gap'])}" for c in gaps] or ["None."]
     out += ["", "## False positives on background traffic", ""]
-    out.append(_table([[d["key"], d["background_rows"]] for d in report["detections"]],
-                      ["detection", "rows from benign background"]))
+    out.append(
+        _table(
+            [[d["key"], d["background_rows"]] for d in report["detections"]],
+            ["detection", "rows from benign background"],
+        )
+    )
     return "\n".join(out) + "\n"
 
 

@@ -38,11 +38,15 @@ def cell_summary(verdict: Any) -> dict[str, Any]:
     cols = list(verdict.columns) or sorted({k for r in verdict.rows for k in r})
     cat_cols, score_cols = _columns_like(cols, "category"), _columns_like(cols, "score")
     cats = sorted({str(r.get(c)) for r in verdict.rows for c in cat_cols if r.get(c) not in (None, "")})
-    scores = sorted({
-        int(v) if isinstance(v, float) and v.is_integer() else v
-        for r in verdict.rows for c in score_cols
-        for v in [r.get(c)] if isinstance(v, (int, float)) and not isinstance(v, bool)
-    })
+    scores = sorted(
+        {
+            int(v) if isinstance(v, float) and v.is_integer() else v
+            for r in verdict.rows
+            for c in score_cols
+            for v in [r.get(c)]
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+    )
     return {"fired": verdict.fired, "rows": verdict.row_count, "categories": cats, "scores": scores}
 
 
@@ -54,10 +58,17 @@ def expected_summary(exp: Any) -> dict[str, Any]:
     if exp.values:
         out["values"] = [{k: comparable(v) for k, v in sorted(row.items())} for row in exp.values]
         keys = sorted({k for row in exp.values for k in row})
-        out["categories"] = sorted({str(row[c]) for row in exp.values for c in _columns_like(keys, "category")
-                                    if c in row})
-        out["scores"] = sorted({row[c] for row in exp.values for c in _columns_like(keys, "score")
-                                if c in row and isinstance(row[c], (int, float)) and not isinstance(row[c], bool)})
+        out["categories"] = sorted(
+            {str(row[c]) for row in exp.values for c in _columns_like(keys, "category") if c in row}
+        )
+        out["scores"] = sorted(
+            {
+                row[c]
+                for row in exp.values
+                for c in _columns_like(keys, "score")
+                if c in row and isinstance(row[c], (int, float)) and not isinstance(row[c], bool)
+            }
+        )
     if exp.known_gap:
         out["known_gap"] = exp.known_gap
     return out
@@ -88,15 +99,26 @@ def technique_coverage(result: RunResult) -> list[dict[str, Any]]:
         dets = []
         for key, c in sorted(per.get(t, {}).items()):
             state = "verified" if c["passed"] else "failing" if c["not_passed"] else "untested"
-            dets.append({"detection": key, "state": state, "must_fire_passed": c["passed"],
-                         "must_fire_not_passed": c["not_passed"]})
+            dets.append(
+                {
+                    "detection": key,
+                    "state": state,
+                    "must_fire_passed": c["passed"],
+                    "must_fire_not_passed": c["not_passed"],
+                }
+            )
         states = {d["state"] for d in dets}
         state = next((s for s in ("verified", "failing", "untested") if s in states), "not_detected")
-        out.append({
-            "technique": t, "state": state, "score": TECHNIQUE_STATES[state],
-            "tests": len(tests.get(t, set())), "covered": len(covered_tests.get(t, set())),
-            "detections": dets,
-        })
+        out.append(
+            {
+                "technique": t,
+                "state": state,
+                "score": TECHNIQUE_STATES[state],
+                "tests": len(tests.get(t, set())),
+                "covered": len(covered_tests.get(t, set())),
+                "detections": dets,
+            }
+        )
     return out
 
 
@@ -117,26 +139,47 @@ def build_report(
     detections = []
     for det in result.detections:
         run = result.runs.get(det.key)
-        detections.append({
-            "key": det.key, "id": det.id, "name": det.name, "path": det.path, "kind": det.kind,
-            "severity": det.severity, "techniques": det.techniques, "tactics": det.tactics,
-            "tables": result.detection_tables.get(det.key, []),
-            "ran": run is not None,
-            "background_rows": run.background_rows if run else 0,
-            "error": (result.suite.detection_errors[det.key].as_dict()
-                      if det.key in result.suite.detection_errors else None),
-        })
-    cases = [{
-        "id": c.id, "kind": c.kind, "description": c.description.strip(), "technique": c.technique,
-        "atomic_guid": c.atomic.guid if c.atomic else None, "template": c.template_path,
-        "tables": sorted(result.telemetry[c.id].rows) if c.id in result.telemetry else [],
-        "error": result.suite.case_errors[c.id].as_dict() if c.id in result.suite.case_errors else None,
-    } for c in result.cases]
+        detections.append(
+            {
+                "key": det.key,
+                "id": det.id,
+                "name": det.name,
+                "path": det.path,
+                "kind": det.kind,
+                "severity": det.severity,
+                "techniques": det.techniques,
+                "tactics": det.tactics,
+                "tables": result.detection_tables.get(det.key, []),
+                "ran": run is not None,
+                "background_rows": run.background_rows if run else 0,
+                "error": (
+                    result.suite.detection_errors[det.key].as_dict()
+                    if det.key in result.suite.detection_errors
+                    else None
+                ),
+            }
+        )
+    cases = [
+        {
+            "id": c.id,
+            "kind": c.kind,
+            "description": c.description.strip(),
+            "technique": c.technique,
+            "atomic_guid": c.atomic.guid if c.atomic else None,
+            "template": c.template_path,
+            "tables": sorted(result.telemetry[c.id].rows) if c.id in result.telemetry else [],
+            "error": result.suite.case_errors[c.id].as_dict() if c.id in result.suite.case_errors else None,
+        }
+        for c in result.cases
+    ]
     cells = []
     for v in result.verdicts:
         cell = {
-            "case": v.case_id, "detection": v.detection_key, "status": v.status,
-            "expected": expected_summary(v.expectation), "actual": cell_summary(v),
+            "case": v.case_id,
+            "detection": v.detection_key,
+            "status": v.status,
+            "expected": expected_summary(v.expectation),
+            "actual": cell_summary(v),
             "message": v.message,
             "rows": [{k: comparable(val) for k, val in row.items()} for row in v.rows[:20]],
         }
@@ -151,8 +194,11 @@ def build_report(
         "run": {"seed": result.seed, "now": result.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "backend": result.backend},
         "selection": selection,
         "summary": {
-            "detections": len(result.detections), "cases": len(result.cases), "cells": len(result.verdicts),
-            **counts, "ok": result.ok,
+            "detections": len(result.detections),
+            "cases": len(result.cases),
+            "cells": len(result.verdicts),
+            **counts,
+            "ok": result.ok,
             "techniques": {s: sum(1 for t in techniques if t["state"] == s) for s in TECHNIQUE_STATES},
         },
         "techniques": techniques,

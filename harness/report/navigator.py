@@ -23,8 +23,14 @@ LABELS = {
 
 
 def _comment(t: dict[str, Any]) -> str:
-    dets = "; ".join(f"{d['detection']}: {d['state']} ({d['must_fire_passed']} must-fire passed, "
-                     f"{d['must_fire_not_passed']} not)" for d in t["detections"]) or "no detection"
+    dets = (
+        "; ".join(
+            f"{d['detection']}: {d['state']} ({d['must_fire_passed']} must-fire passed, "
+            f"{d['must_fire_not_passed']} not)"
+            for d in t["detections"]
+        )
+        or "no detection"
+    )
     return f"{LABELS[t['state']]}. Atomic tests caught: {t['covered']}/{t['tests']}. {dets}."
 
 
@@ -32,36 +38,53 @@ def build_layer(report: dict[str, Any]) -> dict[str, Any]:
     s = report["summary"]
     techniques = []
     for t in report["techniques"]:
-        techniques.append({
-            "techniqueID": t["technique"],
-            "score": t["score"],
-            "color": COLOURS[t["state"]],
-            "comment": _comment(t),
-            "enabled": True,
-            "metadata": [{"name": "state", "value": t["state"]},
-                         {"name": "atomic tests caught", "value": f"{t['covered']}/{t['tests']}"}]
-                        + [{"name": d["detection"], "value": d["state"]} for d in t["detections"]],
-            "showSubtechniques": False,
-        })
+        techniques.append(
+            {
+                "techniqueID": t["technique"],
+                "score": t["score"],
+                "color": COLOURS[t["state"]],
+                "comment": _comment(t),
+                "enabled": True,
+                "metadata": [
+                    {"name": "state", "value": t["state"]},
+                    {"name": "atomic tests caught", "value": f"{t['covered']}/{t['tests']}"},
+                ]
+                + [{"name": d["detection"], "value": d["state"]} for d in t["detections"]],
+                "showSubtechniques": False,
+            }
+        )
     return {
         "name": "atomic-harness coverage",
         "versions": {"navigator": "5.1.0", "layer": "4.5"},
         "domain": "enterprise-attack",
-        "description": (f"Techniques scored by test outcomes (seed {report['run']['seed']}): "
-                        f"{s['detections']} detections, {s['cases']} cases, {s['passed']} passed, "
-                        f"{s['failed']} failed, {s['error']} errors."),
+        "description": (
+            f"Techniques scored by test outcomes (seed {report['run']['seed']}): "
+            f"{s['detections']} detections, {s['cases']} cases, {s['passed']} passed, "
+            f"{s['failed']} failed, {s['error']} errors."
+        ),
         "sorting": 3,
-        "layout": {"layout": "side", "showID": True, "showName": True, "showAggregateScores": False,
-                   "countUnscored": False, "aggregateFunction": "max", "expandedSubtechniques": "annotated"},
+        "layout": {
+            "layout": "side",
+            "showID": True,
+            "showName": True,
+            "showAggregateScores": False,
+            "countUnscored": False,
+            "aggregateFunction": "max",
+            "expandedSubtechniques": "annotated",
+        },
         "hideDisabled": False,
         "techniques": techniques,
-        "gradient": {"colors": [COLOURS["not_detected"], COLOURS["failing"], COLOURS["untested"],
-                                COLOURS["verified"]],
-                     "minValue": 0, "maxValue": max(TECHNIQUE_STATES.values())},
+        "gradient": {
+            "colors": [COLOURS["not_detected"], COLOURS["failing"], COLOURS["untested"], COLOURS["verified"]],
+            "minValue": 0,
+            "maxValue": max(TECHNIQUE_STATES.values()),
+        },
         "legendItems": [{"label": LABELS[k], "color": COLOURS[k]} for k in TECHNIQUE_STATES],
-        "metadata": [{"name": "generator", "value": f"atomic-harness {report['tool']['version']}"},
-                     {"name": "seed", "value": str(report["run"]["seed"])},
-                     {"name": "clock", "value": report["run"]["now"]}],
+        "metadata": [
+            {"name": "generator", "value": f"atomic-harness {report['tool']['version']}"},
+            {"name": "seed", "value": str(report["run"]["seed"])},
+            {"name": "clock", "value": report["run"]["now"]},
+        ],
         "selectTechniquesAcrossTactics": True,
         "selectSubtechniquesWithParent": False,
         "selectVisibleTechniques": False,
@@ -70,6 +93,7 @@ def build_layer(report: dict[str, Any]) -> dict[str, Any]:
 
 def write_navigator(report: dict[str, Any], out_dir: Path) -> Path:
     path = out_dir / "navigator-layer.json"
-    path.write_text(json.dumps(build_layer(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(build_layer(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return path

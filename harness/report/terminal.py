@@ -33,8 +33,10 @@ def render_terminal(report: dict[str, Any], colour: bool) -> str:
     s = report["summary"]
     lines = [tabulate(rows, headers=headers, tablefmt="simple")]
     for t in report["techniques"]:
-        lines.append(f"TECHNIQUE {t['technique']}: {t['state'].replace('_', ' ')} "
-                     f"({t['covered']}/{t['tests']} atomic tests caught)")
+        lines.append(
+            f"TECHNIQUE {t['technique']}: {t['state'].replace('_', ' ')} "
+            f"({t['covered']}/{t['tests']} atomic tests caught)"
+        )
     for c in report["coverage"]:
         if not c["covered"]:
             lines.append(f"UNCOVERED {c['case']} ({c['name']}): {c.get('reason', '')}")
@@ -44,9 +46,11 @@ def render_terminal(report: dict[str, Any], colour: bool) -> str:
     for e in report["load_errors"]:
         lines.append(f"LOAD ERROR {e['file'] or ''}{':' + str(e['line']) if e['line'] else ''}: {e['reason']}")
     verdict = "OK" if s["ok"] else "FAILED"
-    line = (f"{verdict}: {s['cells']} cells ({s['detections']} detections x {s['cases']} cases): {s['passed']} "
-            f"passed, {s['failed']} failed, {s['error']} errors, {s['known_gap']} known gaps, "
-            f"{s['load_errors']} load errors")
+    line = (
+        f"{verdict}: {s['cells']} cells ({s['detections']} detections x {s['cases']} cases): {s['passed']} "
+        f"passed, {s['failed']} failed, {s['error']} errors, {s['known_gap']} known gaps, "
+        f"{s['load_errors']} load errors"
+    )
     lines.append(f"{COLOURS['PASS'] if s['ok'] else COLOURS['FAIL']}{line}{RESET}" if colour else line)
     return "\n".join(lines)
 

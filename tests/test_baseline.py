@@ -1,0 +1,101 @@
+"""The baseline gate, end to end through the CLI: a broken detection trips it, an unchanged run passes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.baseline import compare, load_baseline
+from harness.errors import HarnessError
+from tests.test_report import SEED_DETECTION, make_seed_project, run_cli
+
+#: Drop the URL shortener the T1608.005-3 case uses from the seed rule's list.
+BREAK = ('"bit.ly", ', "")
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    project = make_seed_project(tmp_path_factory.mktemp("gate"))
+    code, _ = run_cli(project, "--report-dir", "old")
+    assert code in (0, 1)
+    return project, project / "old" / "coverage.json"
+
+
+def test_unchanged_run_passes_the_gate(baseline: tuple[Path, Path]) -> None:
+    project, old = baseline
+    before = json.loads(old.read_text(encoding="utf-8"))
+    code, out = run_cli(project, "--report-dir", "new", "--baseline", str(old))
+    assert "baseline gate: passed" in out
+    assert "REGRESSION" not in out
+    assert code == (0 if before["summary"]["ok"] else 1)
+    assert json.loads((project / "new" / "coverage.json").read_text(encoding="utf-8"))["baseline"]["regressions"] == []
+
+
+def test_broken_detection_trips_the_gate(baseline: tuple[Path, Path]) -> None:
+    project, old = baseline
+    rule = project / SEED_DETECTION
+    text = rule.read_text(encoding="utf-8")
+    assert BREAK[0] in text
+    rule.write_text(text.replace(*BREAK, 1), encoding="utf-8")
+    try:
+        code, out = run_cli(project, "--report-dir", "broken", "--baseline", str(old))
+    finally:
+        rule.write_text(text, encoding="utf-8")
+    assert code == 1
+    assert "baseline gate: TRIPPED" in out
+    regressions = [line for line in out.splitlines() if "REGRESSION" in line]
+    assert any("[passed now fails] T1608.005-3 × link_target_email: passed → failed" in r for r in regressions), out
+    # everything that passed before and fails now is listed, case by case
+    before = {(c["case"], c["detection"]): c["status"] for c in json.loads(old.read_text())["cells"]}
+    after = json.loads((project / "broken" / "coverage.json").read_text(encoding="utf-8"))
+    for c in after["cells"]:
+        if before.get((c["case"], c["detection"])) == "passed" and c["status"] in ("failed", "error"):
+            assert any(f"] {c['case']} × {c['detection']}: passed" in r for r in regressions)
+    # and the report explains why the must-fire case no longer fires
+    cell = next(c for c in after["cells"] if c["case"] == "T1608.005-3" and c["detection"] == "link_target_email")
+    assert cell["explanation"]["dropped_at"]["text"].startswith("where ParsedHost has_any")
+
+
+def test_gate_rules_on_documents() -> None:
+    """Technique loss and a must-not-fire case starting to fire trip the gate; unselected cells do not."""
+
+    def cell(case: str, status: str, fires: bool, fired: bool) -> dict:
+        return {
+            "case": case,
+            "detection": "d",
+            "status": status,
+            "message": "",
+            "expected": {"fires": fires, "explicit": True},
+            "actual": {"fired": fired, "rows": int(fired), "categories": [], "scores": []},
+        }
+
+    def doc(cells: list[dict], covered: bool, selection: dict | None = None) -> dict:
+        return {
+            "cells": cells,
+            "selection": selection,
+            "detections": [{"key": "d", "ran": True}],
+            "cases": [{"id": c["case"]} for c in cells],
+            "coverage": [
+                {"case": "T1-1", "technique": "T1", "covered": covered, "detections": ["d"] if covered else []}
+            ],
+        }
+
+    old = doc([cell("T1-1", "passed", True, True), cell("benign", "passed", False, False)], True)
+    new = doc([cell("T1-1", "passed", True, True), cell("benign", "known_gap", False, True)], False)
+    kinds = {r["kind"] for r in compare(old, new)["regressions"]}
+    assert kinds == {"must-not-fire now fires", "atomic test lost coverage", "technique lost coverage"}
+    partial = doc([cell("benign", "passed", False, False)], False, selection={"changed_since": "HEAD"})
+    assert compare(old, partial)["regressions"] == []
+
+
+def test_bad_baseline_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "coverage.json"
+    bad.write_text("{}", encoding="utf-8")
+    with pytest.raises(HarnessError) as exc:
+        load_baseline(bad)
+    assert exc.value.kind == "usage"
+    project = make_seed_project(tmp_path / "p")
+    code, _ = run_cli(project, "--baseline", str(tmp_path / "missing.json"))
+    assert code == 2

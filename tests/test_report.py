@@ -1,0 +1,141 @@
+"""Reports from one real run: all five formats, byte-identical across runs, valid against their schemas."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness.cli import main
+from harness.report.json_report import SCHEMA_PATH
+from harness.report.markdown import MARKDOWN_LIMIT, fit_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_DETECTION = "detections/T1608.005/link_target_email.yaml"
+SEED_EXPECTED = "expected/link_target_email.yaml"
+FORMATS = ["coverage.json", "coverage.md", "coverage.html", "junit.xml", "navigator-layer.json"]
+
+
+def make_seed_project(dest: Path) -> Path:
+    """A controlled project: the seed detection and its expected file, every atomic and template."""
+    for rel in (SEED_DETECTION, SEED_EXPECTED):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest / rel)
+    shutil.copytree(ROOT / "atomics", dest / "atomics")
+    shutil.copytree(ROOT / "synthetic/templates", dest / "templates")
+    (dest / "pyproject.toml").write_text(
+        '[tool.atomic-harness]\natomics = "atomics"\ndetections = "detections"\nexpected = "expected"\n'
+        'templates = "templates"\nreport-dir = "reports"\nseed = 1608005\nbackground = 200\n',
+        encoding="utf-8",
+    )
+    return dest
+
+
+def run_cli(project: Path, *args: str) -> tuple[int, str]:
+    """`atomic-harness run ARGS` in `project`, in-process; returns the exit code and stdout."""
+    out = io.StringIO()
+    old = Path.cwd()
+    os.chdir(project)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = main(["run", "--quiet", *args])
+    finally:
+        os.chdir(old)
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int, str]:
+    project = make_seed_project(tmp_path_factory.mktemp("project"))
+    code, out = run_cli(project, "--report-dir", "reports-a")
+    code_b, _ = run_cli(project, "--report-dir", "reports-b")
+    assert code == code_b
+    return project / "reports-a", project / "reports-b", code, out
+
+
+def test_one_run_writes_every_format(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, _, code, out = two_runs
+    for name in FORMATS:
+        assert (a / name).is_file(), name
+        assert str(a / name) in out
+    report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
+    assert code == (0 if report["summary"]["ok"] else 1)
+
+
+def test_reports_are_byte_identical_across_runs(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, b, _, _ = two_runs
+    for name in FORMATS:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), f"{name} differs between two runs"
+
+
+def test_coverage_json_matches_its_schema(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, _, _, _ = two_runs
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(report)
+    assert (
+        len(report["cells"])
+        == report["summary"]["cells"]
+        == report["summary"]["detections"] * report["summary"]["cases"]
+    )
+    assert "/tmp" not in (a / "coverage.json").read_text(encoding="utf-8"), "paths must be project-relative"
+
+
+def test_matrix_cells_say_what_fired_against_what_was_expected(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, _, _, out = two_runs
+    report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
+    fired = next(c for c in report["cells"] if c["status"] == "passed" and c["actual"]["fired"])
+    text = f"fired {fired['actual']['rows']}r {'/'.join(fired['actual']['categories'])}"
+    assert text in out and text in (a / "coverage.md").read_text(encoding="utf-8")
+    assert f"(want fire {fired['expected']['rows']}r" in out
+
+
+def test_why_it_did_not_fire_is_in_every_format(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, _, _, out = two_runs
+    report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
+    cell = next(c for c in report["cells"] if c["case"] == "T1608.005-3.junked")
+    assert cell["status"] == "known_gap" and not cell["actual"]["fired"]
+    why = cell["explanation"]
+    assert why["dropped_at"]["text"] == "where isnotempty(SenderFromAddress)"
+    assert "DeliveryAction in" in why["summary"]
+    for name in ("coverage.md", "coverage.html", "junit.xml"):
+        assert "isnotempty(SenderFromAddress)" in (a / name).read_text(encoding="utf-8"), name
+    assert "WHY T1608.005-3.junked[link_target_email]" in out
+    assert all("explanation" not in c for c in report["cells"] if c["actual"]["fired"] or not c["expected"]["fires"])
+
+
+def test_junit_and_navigator_layer(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, _, _, _ = two_runs
+    report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
+    root = ET.parse(a / "junit.xml").getroot()
+    assert root.tag == "testsuites"
+    assert len(root.findall("./testsuite/testcase")) == report["summary"]["cells"]
+    assert len(root.findall(".//skipped")) == report["summary"]["known_gap"]
+    layer = json.loads((a / "navigator-layer.json").read_text(encoding="utf-8"))
+    assert layer["versions"]["layer"] == "4.5" and layer["domain"] == "enterprise-attack"
+    by_id = {t["techniqueID"]: t for t in layer["techniques"]}
+    assert by_id["T1608.005"]["score"] == 3  # the seed rule passes must-fire tests of T1608.005
+    assert {t["technique"] for t in report["techniques"]} == set(by_id)
+
+
+def test_markdown_fits_a_pull_request_comment(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, _, _, _ = two_runs
+    report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
+    assert len((a / "coverage.md").read_text(encoding="utf-8")) <= MARKDOWN_LIMIT
+    big = dict(report, cells=report["cells"] * 400)
+    assert len(fit_markdown(big)) <= MARKDOWN_LIMIT
+
+
+def test_html_is_standalone(two_runs: tuple[Path, Path, int, str]) -> None:
+    a, _, _, _ = two_runs
+    html = (a / "coverage.html").read_text(encoding="utf-8")
+    for needle in ("http://", "https://", "<link", "src="):
+        assert needle not in html, f"coverage.html must not load anything ({needle!r})"
