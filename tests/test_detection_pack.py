@@ -1,0 +1,125 @@
+"""The T1608.005 detection pack: rule metadata, positive and negative proof per rule, coverage of every atomic."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_config
+from harness.errors import HarnessError
+from harness.formats.detections import load_detections
+from harness.formats.expected import ExpectedFile
+from harness.model import Case, Detection, Expectation
+from harness.runner import Runner, Suite
+
+PACK = Path(__file__).resolve().parent.parent / "detections" / "T1608.005"
+SEED = "link_target_email"
+IMPROVED = "link_target_email_improved"
+SIGMA = "link_target_network_connection_sigma"
+SENTINEL_QUERY_LIMIT = 10_000  # characters, for scheduled analytics rules
+
+
+@pytest.fixture(scope="module")
+def pack_run(repo_root: Path):
+    return Runner(load_config(repo_root)).run()
+
+
+@pytest.mark.parametrize("det", load_detections(PACK), ids=lambda d: d.key)
+def test_rule_metadata(det: Detection) -> None:
+    assert det.techniques and "T1608.005" in det.techniques
+    assert det.severity in ("Informational", "Low", "Medium", "High")
+    assert det.description.strip()
+    assert det.entity_mappings, "every rule maps at least one entity"
+    assert len(det.query) <= SENTINEL_QUERY_LIMIT, f"{len(det.query)} characters"
+    mapped = {m["columnName"] for e in det.entity_mappings for m in e["fieldMappings"]}
+    for column in mapped:  # an entity column must be produced by the query text
+        assert re.search(rf"\b{re.escape(column)}\b", det.query), column
+
+
+def test_every_rule_has_a_readme_section() -> None:
+    readme = (PACK / "README.md").read_text(encoding="utf-8")
+    keys = [d.key for d in load_detections(PACK)] + [SIGMA]
+    for key in keys:
+        assert f"## {key}" in readme, key
+
+
+def test_inline_lookalike_list_matches_the_watchlist() -> None:
+    """scripts/gen_lookalikes.py writes both; they must not drift apart (re-run it after editing either)."""
+    rule = (PACK / "link_target_dns.yaml").read_text(encoding="utf-8")
+    block = rule[rule.index("// BEGIN GENERATED") : rule.index("// END GENERATED")]
+    inline = re.findall(r'"([a-z0-9-]+)"', block)
+    with (PACK / "watchlists" / "protected_domain_lookalikes.csv").open(encoding="utf-8") as fh:
+        listed = [row["Label"] for row in csv.DictReader(fh)]
+    assert inline == listed and len(listed) > 100
+    assert "contoso" not in listed  # the protected label itself is never a lookalike
+
+
+def _suite(expectations: dict[str, bool], case_ids: list[str]) -> Suite:
+    det = Detection(key="rule", id="1", name="rule", path="rule.yaml", kind="Scheduled", query="T")
+    cases = [Case(id=c, kind="benign", description="", template_path="", steps=[]) for c in case_ids]
+    exps = {c: Expectation(c, "rule", fires=f) for c, f in expectations.items()}
+    return Suite(detections=[det], cases=cases, expected={"rule": ExpectedFile(Path("e.yaml"), "rule", exps, {})})
+
+
+@pytest.mark.parametrize(
+    ("expectations", "cases", "missing"),
+    [
+        ({"a": True, "b": True}, ["a", "b"], "must-not-fire"),  # every case must fire: no negative left
+        ({"a": False}, ["a", "b"], "must-fire"),  # nothing must fire
+        ({}, ["a"], "must-fire"),
+    ],
+)
+def test_a_detection_lacking_positive_or_negative_proof_errors(expectations, cases, missing) -> None:
+    suite = _suite(expectations, cases)
+    Runner(load_config(Path(__file__).resolve().parent.parent))._check_positive_and_negative(suite)
+    error = suite.detection_errors["rule"]
+    assert isinstance(error, HarnessError) and error.kind == "coverage" and f"no {missing} case" in error.reason
+
+
+def test_a_detection_without_expected_file_errors() -> None:
+    suite = _suite({}, ["a"])
+    suite.expected = {}
+    Runner(load_config(Path(__file__).resolve().parent.parent))._check_positive_and_negative(suite)
+    assert "has no expected-results file" in suite.detection_errors["rule"].reason
+
+
+def test_pack_run_is_green(pack_run) -> None:
+    bad = [(v.case_id, v.detection_key, v.message) for v in pack_run.verdicts if not v.ok]
+    assert not bad and not pack_run.suite.load_errors and not pack_run.suite.detection_errors
+
+
+def test_every_rule_proves_a_must_fire_and_a_must_not_fire(pack_run) -> None:
+    for det in pack_run.detections:
+        verdicts = [v for v in pack_run.verdicts if v.detection_key == det.key]
+        assert any(v.expectation.fires and v.status == "passed" for v in verdicts), det.key
+        assert any(not v.expectation.fires and v.status == "passed" for v in verdicts), det.key
+
+
+def test_all_four_atomics_are_covered(pack_run) -> None:
+    coverage = {c["case"]: c for c in pack_run.coverage()}
+    assert set(coverage) == {f"T1608.005-{i}" for i in range(1, 5)}
+    for case, entry in coverage.items():
+        assert entry["covered"], (case, entry.get("reason"))
+    assert "link_target_staging_tools" in coverage["T1608.005-1"]["detections"]  # no email: only this rule sees it
+    assert "link_target_app_service_first_access" in coverage["T1608.005-4"]["detections"]
+
+
+def test_seed_and_improved_side_by_side_on_the_same_cases(pack_run) -> None:
+    ids = {c.id for c in pack_run.cases}
+    for key in (SEED, IMPROVED, SIGMA):
+        assert {v.case_id for v in pack_run.verdicts if v.detection_key == key} == ids
+    # the seed's weaknesses are known gaps, and the improved rule passes the same cases
+    for case in ("T1608.005-3.junked", "T1608.005-2.glued-keyword", "T1608.005-3.lookalike-host"):
+        assert pack_run.verdict(case, SEED).status == "known_gap", case
+        assert pack_run.verdict(case, IMPROVED).status == "passed", case
+
+
+def test_sigma_rule_judged_on_the_same_cases_shows_suffix_difference(pack_run) -> None:
+    sigma = pack_run.verdict("benign.endpoint-lookalike-hosts", SIGMA)
+    hand = pack_run.verdict("benign.endpoint-lookalike-hosts", "link_target_endpoint_browser")
+    assert sigma.status == "known_gap" and sigma.fired
+    assert {r["RemoteUrl"] for r in sigma.rows} >= {"rabbit.ly", "expenses.notazurewebsites.net"}
+    assert hand.status == "passed" and not hand.fired
