@@ -146,3 +146,33 @@ class SchemaRegistry:
     def as_columns(self) -> dict[str, list[str]]:
         """table -> column names, the shape duckdb-kql's `schema=` takes."""
         return {n: t.names for n, t in self._tables.items()}
+
+
+_JSON_TYPES: dict[str, dict] = {
+    "string": {"type": "string"},
+    "guid": {"type": "string"},
+    "int": {"type": ["integer", "null"], "minimum": -(2**31), "maximum": 2**31 - 1},
+    "long": {"type": ["integer", "null"], "minimum": -(2**63), "maximum": 2**63 - 1},
+    "real": {"type": ["number", "null"]},
+    "decimal": {"type": ["number", "null"]},
+    "bool": {"type": ["boolean", "null"]},
+    "boolean": {"type": ["boolean", "null"]},
+    "datetime": {
+        "type": ["string", "null"],
+        "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?Z$",
+    },
+    "timespan": {"type": ["string", "null"]},
+    "dynamic": {},  # any JSON value
+}
+
+
+def row_json_schema(table: TableSchema) -> dict:
+    """JSON Schema of one row of `table` in its JSON form (datetimes as ISO 8601 UTC, dynamic as JSON):
+    only the table's column names, each with its Kusto type; strings are never null (Kusto has no null string)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"{table.name} row",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {c.name: dict(_JSON_TYPES[c.type]) for c in table.columns},
+    }
