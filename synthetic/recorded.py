@@ -117,8 +117,8 @@ def _typed(value: Any, kusto_type: str, zone: ZoneInfo | None) -> Any:
             return value
         except ValueError:
             return json.dumps(value)
-    if value is None or (isinstance(value, str) and value.strip() == ""):
-        return None
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null")):
+        return None  # exports write absent numbers as an empty cell or the word null
     if kusto_type in ("int", "long"):
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):
             return int(value.strip().lower() == "true")
@@ -171,7 +171,7 @@ def infer_table(path: Path, raw: list[dict[str, Any]], registry: SchemaRegistry)
     """The file's table: its stem (`DnsEvents.jsonl`), else the rows' common `Type`."""
     if path.stem in registry:
         return path.stem
-    types = {str(r.get("Type", "")) for r in raw}
+    types = {str(r.get("Type") or "") for r in raw} - {""}
     if len(types) == 1 and next(iter(types)) in registry:
         return next(iter(types))
     raise HarnessError(

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from synthetic.entities import ORG_DOMAIN, TENANT_ID
+from synthetic.enums import enum_violation
 from synthetic.steps import step_kind
 
 DELIVERY_LOCATION = {
@@ -42,6 +43,9 @@ def email(step: dict[str, Any], ctx: Any) -> None:
     recipients = [ctx.fill(r) for r in recipients]
     urls = [ctx.fill(u) for u in step.get("urls", [])]
     action = ctx.fill(step.get("delivery_action", "Delivered"))
+    problem = enum_violation("EmailEvents", {"DeliveryAction": action})
+    if problem:  # before any later step (a click) trips over the same typo less clearly
+        raise ValueError(problem)
     location = DELIVERY_LOCATION.get(action, "Inbox/Folder")
     network_message_id = fake.guid()
     internet_message_id = f"<{fake.bothify('????????????').upper()}@{sender_domain}>"
