@@ -9,47 +9,31 @@ import pytest
 
 from harness.baseline import compare, load_baseline
 from harness.errors import HarnessError
-from tests.test_report import SEED_DETECTION, make_seed_project, run_cli
-
-#: Drop the URL shortener the T1608.005-3 case uses from the seed rule's list.
-BREAK = ('"bit.ly", ', "")
+from tests.test_report import make_seed_project, run_cli, shared_run
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    project = make_seed_project(tmp_path_factory.mktemp("gate"))
-    code, _ = run_cli(project, "--report-dir", "old")
-    assert code in (0, 1)
-    return project, project / "old" / "coverage.json"
-
-
-def test_unchanged_run_passes_the_gate(baseline: tuple[Path, Path]) -> None:
-    project, old = baseline
-    before = json.loads(old.read_text(encoding="utf-8"))
-    code, out = run_cli(project, "--report-dir", "new", "--baseline", str(old))
+def test_unchanged_run_passes_the_gate(tmp_path_factory: pytest.TempPathFactory) -> None:
+    plain, _, _ = shared_run(tmp_path_factory, "plain")
+    before = json.loads((plain / "coverage.json").read_text(encoding="utf-8"))
+    reports, code, out = shared_run(tmp_path_factory, "gated-1")
     assert "baseline gate: passed" in out
     assert "REGRESSION" not in out
     assert code == (0 if before["summary"]["ok"] else 1)
-    assert json.loads((project / "new" / "coverage.json").read_text(encoding="utf-8"))["baseline"]["regressions"] == []
+    assert json.loads((reports / "coverage.json").read_text(encoding="utf-8"))["baseline"]["regressions"] == []
 
 
-def test_broken_detection_trips_the_gate(baseline: tuple[Path, Path]) -> None:
-    project, old = baseline
-    rule = project / SEED_DETECTION
-    text = rule.read_text(encoding="utf-8")
-    assert BREAK[0] in text
-    rule.write_text(text.replace(*BREAK, 1), encoding="utf-8")
-    try:
-        code, out = run_cli(project, "--report-dir", "broken", "--baseline", str(old))
-    finally:
-        rule.write_text(text, encoding="utf-8")
+def test_broken_detection_trips_the_gate(tmp_path_factory: pytest.TempPathFactory) -> None:
+    plain, _, _ = shared_run(tmp_path_factory, "plain")
+    reports, code, out = shared_run(tmp_path_factory, "broken")
     assert code == 1
     assert "baseline gate: TRIPPED" in out
     regressions = [line for line in out.splitlines() if "REGRESSION" in line]
     assert any("[passed now fails] T1608.005-3 × link_target_email: passed → failed" in r for r in regressions), out
     # everything that passed before and fails now is listed, case by case
-    before = {(c["case"], c["detection"]): c["status"] for c in json.loads(old.read_text())["cells"]}
-    after = json.loads((project / "broken" / "coverage.json").read_text(encoding="utf-8"))
+    before = {
+        (c["case"], c["detection"]): c["status"] for c in json.loads((plain / "coverage.json").read_text())["cells"]
+    }
+    after = json.loads((reports / "coverage.json").read_text(encoding="utf-8"))
     for c in after["cells"]:
         if before.get((c["case"], c["detection"])) == "passed" and c["status"] in ("failed", "error"):
             assert any(f"] {c['case']} × {c['detection']}: passed" in r for r in regressions)

@@ -17,7 +17,7 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#1b1b1b;background:#fff}
 h1{margin:.2em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:4px 7px;vertical-align:top}
-th{background:#f1f1f1;position:sticky;top:0}th.sortable{cursor:pointer}th.sortable:after{content:" \\2195";color:#999}
+th{background:#f1f1f1;position:sticky;top:0}tbody th{text-align:left;position:static}th.sortable{cursor:pointer}th.sortable:after{content:" \\2195";color:#999}
 td.cell{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:nowrap}
 .passed{background:#e3f4dd}.failed{background:#ffd6d6;font-weight:bold}.error{background:#ffb3b3;font-weight:bold}
 .known_gap{background:#fff3c4}.verified{background:#e3f4dd}.failing{background:#ffd6d6}.untested{background:#fff3c4}
@@ -33,12 +33,13 @@ JS = """
   var rank={"error":0,"failed":1,"known_gap":2,"passed":3,"":4};
   function key(td){var s=td.getAttribute("data-status");return s!==null?String(rank[s]):td.textContent.trim();}
   document.querySelectorAll("table.sortable").forEach(function(table){
-    table.querySelectorAll("th").forEach(function(th,col){
+    var heads=table.tHead.querySelectorAll("th");
+    heads.forEach(function(th,col){
       th.classList.add("sortable");
       th.addEventListener("click",function(){
         var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
         var asc=th.getAttribute("data-sort")!=="asc";
-        table.querySelectorAll("th").forEach(function(h){h.removeAttribute("data-sort");});
+        heads.forEach(function(h){h.removeAttribute("data-sort");});
         th.setAttribute("data-sort",asc?"asc":"desc");
         rows.sort(function(a,b){var x=key(a.cells[col]),y=key(b.cells[col]);
           var n=x.localeCompare(y,undefined,{numeric:true});return asc?n:-n;});
