@@ -33,17 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     registry = SchemaRegistry()
     _Pools(args.seed)  # warm imports and Faker's data once, as a long-lived run would have
-    gen_times, load_times = [], []
+    gen_times, load_times, gen_cpu, load_cpu = [], [], [], []
     counts: dict[str, int] = {}
     for _ in range(args.repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         tables = background_tables(args.seed, NOW, args.rows, registry=registry)
         gen_times.append(time.perf_counter() - start)
+        gen_cpu.append(time.process_time() - cpu)
         counts = {t: tb.num_rows for t, tb in tables.items()}
         backend = EmbeddedBackend(registry=registry)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         backend.load(tables)
         load_times.append(time.perf_counter() - start)
+        load_cpu.append(time.process_time() - cpu)
         loaded = sum(backend.execute_sql(f'SELECT count(*) FROM "{t}"')[0][0] for t in tables)
         backend.close()
         if loaded != args.rows:
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu: {os.cpu_count()} cores, 1-min load average {load_avg:.2f} at the end")
     print(f"generation: {gen:.3f} s median of {args.repeat} -> {args.rows / gen:,.0f} rows/s")
     print(f"load:       {load:.3f} s median of {args.repeat} -> {args.rows / load:,.0f} rows/s")
+    print(
+        f"cpu time:   generation {statistics.median(gen_cpu):.3f} s, load {statistics.median(load_cpu):.3f} s "
+        "(all threads; wall time on a busy machine exceeds it)"
+    )
     print(f"total:      {total:.3f} s ({'meets' if total < args.target else 'MISSES'} the {args.target:g} s target)")
     return 0 if total < args.target else 1
 
