@@ -17,7 +17,8 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#1b1b1b;background:#fff}
 h1{margin:.2em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:4px 7px;vertical-align:top}
-th{background:#f1f1f1;position:sticky;top:0}tbody th{text-align:left;position:static}th.sortable{cursor:pointer}th.sortable:after{content:" \\2195";color:#999}
+th{background:#f1f1f1;position:sticky;top:0}tbody th{text-align:left;position:static}
+th.sortable{cursor:pointer}th.sortable:after{content:" \\2195";color:#999}
 td.cell{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:nowrap}
 .passed{background:#e3f4dd}.failed{background:#ffd6d6;font-weight:bold}.error{background:#ffb3b3;font-weight:bold}
 .known_gap{background:#fff3c4}.verified{background:#e3f4dd}.failing{background:#ffd6d6}.untested{background:#fff3c4}
@@ -73,7 +74,7 @@ def _stage_table(pipeline: dict[str, Any]) -> str:
         for s in pipeline["stages"]
     )
     out = (
-        f'<p><b>{_e(pipeline["name"])}</b></p><table class="stages"><thead><tr><th>stage</th><th>line</th>'
+        f'<p><b>{_e(pipeline["name"])}</b></p><table class="stages"><thead><tr><th>stage</th><th>query line</th>'
         f"<th>rows</th><th>operator</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>"
     )
     return out + "".join(_stage_table(sub) for sub in pipeline["subqueries"])

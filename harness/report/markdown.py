@@ -31,7 +31,7 @@ def stage_table(pipeline: dict[str, Any]) -> str:
         [s["index"], s["line"], "-" if s["rows"] is None else s["rows"], f"`{s['text']}`", s["error"] or ""]
         for s in pipeline["stages"]
     ]
-    return _table(rows, ["stage", "line", "rows", "operator", "note"])
+    return _table(rows, ["stage", "query line", "rows", "operator", "note"])
 
 
 def explanation_md(cell: dict[str, Any]) -> list[str]:
