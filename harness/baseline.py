@@ -60,7 +60,7 @@ def _pairs(report: dict[str, Any]) -> set[tuple[str, str, str]]:
 
 def compare(old: dict[str, Any], new: dict[str, Any], path: str = "baseline") -> dict[str, Any]:
     """Regressions (which trip the gate) and other changes, each one line per case."""
-    partial = bool(new.get("selection"))
+    partial = bool(new.get("selection")) and not new["selection"].get("everything")
     ran = {d["key"] for d in new["detections"] if d.get("ran", True)}
     new_case_ids = {c["id"] for c in new["cases"]}
     old_cells = {(c["case"], c["detection"]): c for c in old["cells"]}
