@@ -46,8 +46,12 @@ class WorkspaceContext:
     watchlists: dict[str, pa.Table] = field(default_factory=dict)
 
     @property
-    def watchlist_columns(self) -> dict[str, list[str]]:
-        """alias -> CSV columns, the shape `kql_resolver.resolve(watchlists=...)` takes."""
+    def watchlist_columns(self) -> dict[str, list[str]] | None:
+        """alias -> CSV columns, the shape `kql_resolver.resolve(watchlists=...)` takes.
+
+        None when no watchlist is loaded: an alias cannot then be called unknown."""
+        if not self.watchlists:
+            return None
         return {alias: list(t.column_names) for alias, t in self.watchlists.items()}
 
     @classmethod

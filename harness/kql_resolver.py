@@ -564,7 +564,9 @@ class _Resolver:
     def problem(self, kind: str, name: str, message: str, node: Any) -> None:
         line, col = _pos(node)
         if self._fuzzy:
-            p = Problem(kind, name, message + " (in a `union isfuzzy=true` leg, which Kusto drops)", line, col, "warning")
+            p = Problem(
+                kind, name, message + " (in a `union isfuzzy=true` leg, which Kusto drops)", line, col, "warning"
+            )
         else:
             p = Problem(kind, name, message, line, col)
         if p not in self.report.problems:
@@ -918,10 +920,13 @@ class _Resolver:
 
     def named_exprs(self, op: Any) -> list[Any]:
         return [c for c in _rule_kids(op) if _cls(c) in ("NamedExpression",)] or [
-            c for c in _rule_kids(op) if _cls(c) not in ("StrictQueryOperatorParameter", "RelaxedQueryOperatorParameter")
+            c
+            for c in _rule_kids(op)
+            if _cls(c) not in ("StrictQueryOperatorParameter", "RelaxedQueryOperatorParameter")
         ]
 
     def name_clause(self, ne: Any) -> list[str] | None:
+        ne = _collapse(ne)
         if _cls(ne) != "NamedExpression" or ne.Name is None:
             return None
         clause = ne.Name
@@ -930,7 +935,10 @@ class _Resolver:
         return [_name_text(clause.Name) or ""]
 
     def value_of(self, ne: Any) -> Any:
-        return ne.Expression if _cls(ne) == "NamedExpression" else ne
+        """The expression of `name = expr`, or the node itself (uncollapsed, so a bare
+        column reference is still recognisable as one)."""
+        c = _collapse(ne)
+        return c.Expression if _cls(c) == "NamedExpression" else ne
 
     def extend_like(self, op: Any, rel: Relation, scope: Scope, project: bool) -> Relation:
         out = Relation({}, rel.open) if project else rel.copy()
@@ -1038,9 +1046,9 @@ class _Resolver:
                             out.cols[n] = c
                     out.open = out.open or rel.open
                     continue
-                gen = [(_default_name(a), i) for a, i in zip(args, infos)]
+                gen = [(_default_name(a), i) for a, i in zip(args, infos, strict=False)]
                 if names and len(names) == len(gen):
-                    gen = [(n, i) for n, (_, i) in zip(names, gen)]
+                    gen = [(n, i) for n, (_, i) in zip(names, gen, strict=False)]
                 for n, i in gen:
                     if n is None:
                         out.open = True
@@ -1110,7 +1118,7 @@ class _Resolver:
         for target in _rule_kids(op):
             if _cls(target) != "MvexpandOperatorExpression":
                 continue
-            ne = _collapse(target.Expression)
+            ne = target.Expression
             value = self.value_of(ne)
             info = self.expr(value, rel, scope)
             names = self.name_clause(ne) or [_default_name(value)]
@@ -1130,7 +1138,7 @@ class _Resolver:
         for target in _rule_kids(op):
             if _cls(target) != "MvapplyOperatorExpression":
                 continue
-            ne = _collapse(target.Expression)
+            ne = target.Expression
             value = self.value_of(ne)
             info = self.expr(value, rel, scope)
             for n in self.name_clause(ne) or [_default_name(value)]:
@@ -1233,7 +1241,8 @@ class _Resolver:
             if side in ("$left", "$right") and len(kids) == 2:
                 col = _name_text(kids[1]) or ""
                 rel = left if side == "$left" else right
-                self.check(col, rel, kids[1], f"{side} side of join")
+                name_node = _find(kids[1], "IdentifierOrKeywordOrEscapedName") or [kids[1]]
+                self.check(col, rel, name_node[0], f"{side} side of join")
                 keys.append((col, "") if side == "$left" else ("", col))
             return
         for child in _rule_kids(node):
@@ -1303,7 +1312,11 @@ class _Resolver:
             c = _collapse(child)
             if _cls(c) == "RelaxedQueryOperatorParameter":
                 continue
-            if _cls(c) in ("WildcardedName", "WildcardedNameReference") or "*" in c.getText() and _simple_ref(c) is None:
+            if (
+                _cls(c) in ("WildcardedName", "WildcardedNameReference")
+                or "*" in c.getText()
+                and _simple_ref(c) is None
+            ):
                 pattern = c.getText()
                 matched = [n for n in self.registry.names() if fnmatch.fnmatchcase(n, pattern)]
                 matched += [n for n in scope.tabular if fnmatch.fnmatchcase(n, pattern)]
@@ -1447,7 +1460,7 @@ class _Resolver:
         literals: list[tuple[str, Any]] = []
         for it in items:
             c = _collapse(it)
-            info = self.expr(c, rel, scope)
+            info = self.expr(it, rel, scope)
             if _cls(c) == "StringLiteralExpression":
                 literals.append((_string_value(c), c))
             elif isinstance(info.value, str):
@@ -1478,6 +1491,29 @@ class _Info:
 
 @lru_cache(maxsize=256)
 def _parse(kql: str) -> Any:
+    """Two-stage ANTLR parse: SLL (fast) first, full LL with diagnostics only if SLL fails.
+
+    An SLL parse that succeeds is the LL parse; one that fails may still be valid KQL, so
+    the failure is only believed from duckdb-kql's own (LL) parser.
+    """
+    from antlr4 import CommonTokenStream, InputStream
+    from antlr4.atn.PredictionMode import PredictionMode
+    from antlr4.error.ErrorStrategy import BailErrorStrategy
+    from duckdb_kql._antlr.KqlLexer import KqlLexer
+    from duckdb_kql._antlr.KqlParser import KqlParser
+    from duckdb_kql.control import is_control_command
+
+    if not is_control_command(kql):
+        lexer = KqlLexer(InputStream(kql))
+        lexer.removeErrorListeners()
+        parser = KqlParser(CommonTokenStream(lexer))
+        parser.removeErrorListeners()
+        parser._interp.predictionMode = PredictionMode.SLL
+        parser._errHandler = BailErrorStrategy()
+        try:
+            return duckdb_kql.ParseResult(parser.top(), [], kql)
+        except Exception:  # ParseCancellationException, or a lexer error: fall back to LL
+            pass
     return duckdb_kql.parse(kql)
 
 

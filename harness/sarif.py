@@ -93,9 +93,7 @@ def to_sarif(findings: list[Finding], *, tool_version: str = "0.0.0") -> dict[st
                     "driver": {
                         "name": "atomic-harness validate",
                         "version": tool_version,
-                        "rules": [
-                            {"id": r, "shortDescription": {"text": RULES.get(r, r)}} for r in rule_ids
-                        ],
+                        "rules": [{"id": r, "shortDescription": {"text": RULES.get(r, r)}} for r in rule_ids],
                     }
                 },
                 "columnKind": "unicodeCodePoints",

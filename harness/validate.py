@@ -115,7 +115,7 @@ def _error_finding(exc: HarnessError, path: Path, rule: str = "format") -> Findi
 def query_findings(
     query: str,
     path: str,
-    locate: QueryLocator,
+    locate: Any,
     context: WorkspaceContext,
     *,
     detection: str | None = None,
@@ -211,9 +211,7 @@ def _yaml_files(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(
-                sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and "sigma" not in f.parts)
-            )
+            out.extend(sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and "sigma" not in f.parts))
         elif p.is_file():
             out.append(p)
         else:
@@ -245,8 +243,13 @@ def validate_paths(
     known_detections: set[str] = set()
     if detections_dir is not None and detections_dir.is_dir():
         known_detections |= {p.stem for p in detection_files(detections_dir)}
+        known_detections |= {p.stem for p in _sigma_files([detections_dir])}
     known_detections |= {f.stem for f, k in kinds.items() if k == "detection"}
     seen_guids: dict[str, str] = {}
+    for f in _sigma_files([p for p in paths if p.is_dir()]):
+        known_detections.add(f.stem)
+        result.files += 1
+        result.findings.extend(_sigma_findings(f, context))
     for f in files:
         kind = kinds[f]
         result.files += 1
@@ -288,6 +291,40 @@ def validate_paths(
     return result
 
 
+def _sigma_files(folders: list[Path]) -> list[Path]:
+    try:
+        from harness.sigma import sigma_files
+    except ImportError:  # pySigma not installed: Sigma rules are not part of the run either
+        return []
+    out: list[Path] = []
+    for folder in folders:
+        out.extend(sigma_files(folder))
+    return sorted(set(out))
+
+
+def _sigma_findings(path: Path, context: WorkspaceContext) -> list[Finding]:
+    """A Sigma rule is checked through its KQL conversion; positions are the file's only."""
+    from harness.sigma import load_sigma_detection
+
+    try:
+        det = load_sigma_detection(path)
+    except HarnessError as exc:
+        return [_error_finding(exc, path)]
+    findings, _ = query_findings(det.query, str(path), lambda line, col: (None, None), context, detection=det.key)
+    return [
+        Finding(
+            f.file,
+            f.rule,
+            f.severity,
+            f"{f.message} (in the KQL converted from this Sigma rule)",
+            None,
+            None,
+            f.detection,
+        )
+        for f in findings
+    ]
+
+
 def _expected_references(
     path: Path,
     exp: Any,
@@ -301,9 +338,7 @@ def _expected_references(
     out: list[Finding] = []
     if exp.detection not in detections:
         line, col = doc.line_of(["detection"])
-        out.append(
-            Finding(str(path), "expected-reference", "error", f"no detection {exp.detection!r}", line, col)
-        )
+        out.append(Finding(str(path), "expected-reference", "error", f"no detection {exp.detection!r}", line, col))
     for case_id in exp.expectations:
         line, col = doc.line_of(["cases", case_id])
         m = _ATOMIC_CASE.match(case_id)
@@ -322,9 +357,7 @@ def _expected_references(
 
 
 def add_validate_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "validate", help="check detections, atomics and expected files without running cases"
-    )
+    p = subparsers.add_parser("validate", help="check detections, atomics and expected files without running cases")
     p.add_argument("paths", nargs="*", help="files or folders (default: the configured detections, atomics, expected)")
     p.add_argument("--format", choices=["text", "sarif"], default="text", help="output format (default: text)")
     p.add_argument("--output", "-o", help="write the report to this file instead of stdout")

@@ -1,0 +1,204 @@
+"""Real-world corpus check: how many Sentinel rules validate and execute, and why the rest do not.
+
+For every rule file: load it (the project's Sentinel loader), resolve its tables and columns
+(harness.kql_resolver with the shipped schemas, ASIM parsers and the user's context), then
+run it unchanged with duckdb-kql over empty tables typed from the same schemas. A rule
+*executes* when translation, binding and execution succeed; the rows do not matter here.
+Failures are grouped by the construct that stopped them, so the figures say what to lift next.
+
+Rerun with `atomic-harness corpus tests/data/sentinel-corpus` or `python bench/corpus.py`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.context import WorkspaceContext
+from harness.errors import HarnessError
+
+__all__ = ["CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
+
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+
+@dataclass
+class RuleResult:
+    file: str
+    loaded: bool
+    validates: bool
+    executes: bool | None  # None: not run (load failed, or --no-execute)
+    validate_reason: str = ""
+    execute_reason: str = ""
+    detail: str = ""
+
+
+@dataclass
+class CorpusReport:
+    folder: str
+    rules: list[RuleResult] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.rules)
+
+    @property
+    def validated(self) -> int:
+        return sum(r.validates for r in self.rules)
+
+    @property
+    def executed(self) -> int:
+        return sum(bool(r.executes) for r in self.rules)
+
+    def validate_reasons(self) -> Counter[str]:
+        return Counter(r.validate_reason for r in self.rules if not r.validates)
+
+    def execute_reasons(self) -> Counter[str]:
+        return Counter(r.execute_reason for r in self.rules if r.executes is False or not r.loaded)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "total": self.total,
+            "validated": self.validated,
+            "executed": self.executed,
+            "validate_reasons": dict(self.validate_reasons().most_common()),
+            "execute_reasons": dict(self.execute_reasons().most_common()),
+            "rules": [asdict(r) for r in self.rules],
+        }
+
+
+# -- why the engine refused ---------------------------------------------------------
+
+_CONSTRUCT = re.compile(r"unsupported KQL construct '([^']+)'|unsupported KQL construct \"([^\"]+)\"")
+
+
+def classify_engine_error(exc: HarnessError, query: str = "") -> str:
+    """A short, stable reason group for an engine failure, naming the refused construct."""
+    text = exc.reason
+    m = _CONSTRUCT.search(text)
+    construct = (m.group(1) or m.group(2)) if m else ""
+    low = text.lower()
+    if "externaldata" in low or construct.lower().startswith("externaldata"):
+        return "unsupported: externaldata"
+    if "named argument" in low:
+        return "unsupported: named arguments (ASIM parser calls)"
+    if construct.startswith("function:"):
+        return f"unknown function: {construct.split(':', 1)[1]}"
+    if construct in ("ParenthesizedExpression",) or "parenthes" in low:
+        return "unsupported: parenthesised source"
+    if "arg_max" in low or "arg_min" in low:
+        return "unsupported: arg_max/arg_min form"
+    if construct:
+        return f"unsupported: {construct}"
+    if exc.kind == "syntax":
+        return "syntax error (engine)"
+    if "unknown table" in low:
+        return "unknown table"
+    if "unknown column" in low:
+        return "unknown column (engine)"
+    if exc.kind == "timeout":
+        return "timeout"
+    first = text.split(":", 1)[0] if exc.kind == "engine" else exc.kind
+    return f"engine error: {first}"[:80]
+
+
+def _validate_reason(report: Any) -> str:
+    errors = report.errors
+    kinds = {p.kind for p in errors}
+    if "syntax" in kinds:
+        return "syntax error"
+    if "unknown-table" in kinds:
+        names = sorted({p.name for p in errors if p.kind == "unknown-table"})
+        return "unknown table: " + ", ".join(names)
+    if "unknown-function" in kinds:
+        names = sorted({p.name for p in errors if p.kind == "unknown-function"})
+        return "unknown function: " + ", ".join(names)
+    names = sorted({p.name for p in errors if p.kind == "unknown-column"})
+    return "unknown column: " + ", ".join(names)
+
+
+# -- workers ------------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def _init(context: WorkspaceContext, execute: bool) -> None:
+    _STATE["context"] = context
+    _STATE["backend"] = None
+    if execute:
+        from harness.backends.embedded import EmbeddedBackend
+
+        _STATE["backend"] = EmbeddedBackend(registry=context.registry, functions=context.functions, threads=1)
+
+
+def _check_one(path_text: str) -> RuleResult:
+    from harness.formats.detections import load_detection
+    from harness.kql_resolver import resolve
+
+    ctx: WorkspaceContext = _STATE["context"]
+    path = Path(path_text)
+    try:
+        det = load_detection(path)
+    except HarnessError as exc:
+        return RuleResult(path.name, False, False, None, "malformed file", "malformed file", str(exc))
+    report = resolve(det.query, ctx.registry, functions=ctx.functions, watchlists=ctx.watchlist_columns)
+    validates = report.ok
+    result = RuleResult(path.name, True, validates, None, "" if validates else _validate_reason(report))
+    backend = _STATE["backend"]
+    if backend is None:
+        return result
+    try:
+        backend.query(det.query, now=NOW, timeout=30)
+        result.executes = True
+    except HarnessError as exc:
+        result.executes = False
+        result.execute_reason = classify_engine_error(exc, det.query)
+        result.detail = exc.reason[:300]
+    return result
+
+
+def check_corpus(
+    folder: Path, context: WorkspaceContext | None = None, *, execute: bool = True, jobs: int = 1
+) -> CorpusReport:
+    """Validate (and run) every `*.yaml` rule under *folder*; *jobs* > 1 uses worker processes."""
+    context = context or WorkspaceContext()
+    files = [str(p) for p in sorted(Path(folder).glob("*.yaml"))]
+    report = CorpusReport(str(folder))
+    if jobs > 1:
+        # spawn, not fork: a forked DuckDB/ANTLR process state is not safe to reuse.
+        mp = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=mp, initializer=_init, initargs=(context, execute)) as pool:
+            report.rules = list(pool.map(_check_one, files, chunksize=4))
+    else:
+        _init(context, execute)
+        try:
+            report.rules = [_check_one(f) for f in files]
+        finally:
+            if _STATE.get("backend") is not None:
+                _STATE["backend"].close()
+            _STATE.clear()
+    return report
+
+
+def format_summary(report: CorpusReport) -> str:
+    n = report.total or 1
+    lines = [
+        f"corpus: {report.folder} ({report.total} rules)",
+        f"  validate: {report.validated}/{report.total} ({100 * report.validated / n:.1f} %)",
+    ]
+    ran = [r for r in report.rules if r.executes is not None]
+    if ran or any(not r.loaded for r in report.rules):
+        lines.append(f"  execute:  {report.executed}/{report.total} ({100 * report.executed / n:.1f} %)")
+    lines.append("  not validating, by reason:")
+    lines += [f"    {count:4d}  {reason}" for reason, count in report.validate_reasons().most_common()]
+    if ran:
+        lines.append("  not executing, by reason:")
+        lines += [f"    {count:4d}  {reason}" for reason, count in report.execute_reasons().most_common()]
+    return "\n".join(lines)
