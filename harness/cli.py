@@ -35,7 +35,9 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="random seed for synthetic telemetry")
     p.add_argument("--now", help="pinned clock, ISO datetime (default: 2025-06-01T12:00:00Z)")
     p.add_argument("--timeout", type=float, help="per-query timeout in seconds (default: 60)")
-    p.add_argument("--background", type=int, help="benign background volume mixed with the cases")
+    p.add_argument("--background", type=int, help="benign background rows (across tables) mixed with the cases")
+    p.add_argument("--background-recorded", action="append", metavar="FILE",
+                   help="real exported rows (Log Analytics CSV/JSON) to use as background; repeatable")
     p.add_argument("--backend", choices=["embedded", "kusto", "emulator"], help="KQL engine (default: embedded)")
     p.add_argument("--kusto-url", help="Kusto endpoint for --backend kusto, e.g. http://127.0.0.1:8080")
     p.add_argument("--database", help="Kusto database (default: the server's default)")
@@ -59,6 +61,7 @@ def run_command(args: argparse.Namespace) -> int:
         "atomics": args.atomics, "detections": args.detections, "expected": args.expected,
         "templates": args.templates, "report_dir": args.report_dir, "seed": args.seed, "now": args.now,
         "timeout": args.timeout, "background": args.background, "backend": args.backend,
+        "background_recorded": args.background_recorded,
         "kusto_url": args.kusto_url, "database": args.database,
         "compare": args.compare.split(",") if args.compare else None,
     }

@@ -23,7 +23,8 @@ class RunConfig:
     seed: int = 1608005
     now: str = DEFAULT_NOW
     timeout: float = 60.0
-    background: int = 2000  # benign background messages mixed with the cases
+    background: int = 2000  # benign background rows (across tables) mixed with the cases
+    background_recorded: list[Path] = field(default_factory=list)  # real exported rows used as background
     backend: str = "embedded"
     kusto_url: str | None = None
     database: str | None = None
@@ -70,7 +71,7 @@ def _set(cfg: RunConfig, name: str, value: Any, where: str) -> None:
         if isinstance(current, Path):
             value = Path(value)
         elif isinstance(current, list):
-            value = [Path(v) if name in ("tables", "watchlists", "functions") else v for v in
+            value = [Path(v) if name in ("tables", "watchlists", "functions", "background_recorded") else v for v in
                      (value if isinstance(value, list) else str(value).split(","))]
         elif isinstance(current, bool):
             value = bool(value)

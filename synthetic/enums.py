@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 # Columns whose documented list names the items of a comma-separated value.
@@ -32,7 +33,9 @@ def documented_values() -> dict[str, dict[str, set[Any]]]:
     out: dict[str, dict[str, set[Any]]] = {}
     harness_doc = (resources.files("harness") / "data" / "schemas" / "enums.json").read_text(encoding="utf-8")
     _merge(out, json.loads(harness_doc))
-    extra = (resources.files("synthetic") / "pools" / "enums.json").read_text(encoding="utf-8")
+    # Next to this module, not through the import system: a project folder named synthetic/ (the
+    # templates) on sys.path would otherwise shadow the package's data.
+    extra = (Path(__file__).resolve().parent / "pools" / "enums.json").read_text(encoding="utf-8")
     _merge(out, json.loads(extra))
     return out
 

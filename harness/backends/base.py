@@ -69,5 +69,11 @@ def parse_now(text: str | datetime) -> datetime:
     if isinstance(text, datetime):
         value = text
     else:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        try:
+            value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError as exc:
+            from harness.errors import HarnessError
+
+            raise HarnessError(f"--now {text!r} is not an ISO datetime such as 2025-06-01T12:00:00Z",
+                               kind="config") from exc
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -35,7 +35,9 @@ class EmbeddedBackend:
         registry: SchemaRegistry | None = None,
         functions: list[str] | None = None,
         threads: int | None = None,
+        max_rows: int = 1_000_000,
     ) -> None:
+        self.max_rows = max_rows
         self.registry = registry or SchemaRegistry()
         self.functions = list(functions or [])
         self.con = duckdb_kql.connect()
@@ -106,19 +108,24 @@ class EmbeddedBackend:
 
     def query(self, kql: str, *, now: datetime, timeout: float = 60.0) -> QueryResult:
         timed_out = threading.Event()
+        finished = threading.Event()
 
         def fire() -> None:
+            # DuckDB drops an interrupt that lands between statements (e.g. while duckdb-kql is still
+            # translating), so keep interrupting until the query is over.
+            if finished.wait(timeout):
+                return
             timed_out.set()
-            self.con.interrupt()
+            while not finished.wait(0.05):
+                self.con.interrupt()
 
-        timer = threading.Timer(timeout, fire)
-        timer.daemon = True
-        timer.start()
+        watchdog = threading.Thread(target=fire, name="kql-timeout", daemon=True)
+        watchdog.start()
         try:
             rel = duckdb_kql.kql(self.con, kql, query_now=now, functions=self.functions or None)
             columns = list(rel.columns)
             types = [kusto_type(t) for t in rel.types]
-            raw = rel.fetchall()
+            raw = self._fetch(rel, timed_out, timeout)
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql) from exc
         except duckdb.Error as exc:
@@ -130,9 +137,21 @@ class EmbeddedBackend:
                     err.reason = f"table {name!r} cannot be created in the embedded engine: {why}"
             raise err from exc
         finally:
-            timer.cancel()
+            finished.set()
+            watchdog.join()
         rows = [tuple(normalise_value(v, t) for v, t in zip(row, types)) for row in raw]
         return QueryResult(columns, types, rows)
+
+    def _fetch(self, rel: Any, timed_out: threading.Event, timeout: float) -> list[tuple[Any, ...]]:
+        """Fetch at most max_rows + 1 rows, so a runaway result cannot exhaust memory past the timeout."""
+        raw = rel.limit(self.max_rows + 1).fetchall()
+        if timed_out.is_set():
+            raise QueryTimeout(f"query ran past its {timeout:g} s timeout", kind="timeout")
+        if len(raw) > self.max_rows:
+            raise HarnessError(
+                f"the query returned more than {self.max_rows:,} rows; a detection result that large is "
+                "a runaway join or a missing filter", kind="engine")
+        return raw
 
     def execute_sql(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
