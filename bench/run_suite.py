@@ -37,7 +37,8 @@ def main() -> int:
     s = report["summary"]
     median = statistics.median(walls)
     print(f"\ncases {s['cases']}, detections {s['detections']}, cells {s['cells']}")
-    print(f"atomic-harness run: median {median:.2f} s over {args.runs} runs (min {min(walls):.2f}, max {max(walls):.2f})")
+    spread = f"min {min(walls):.2f}, max {max(walls):.2f}"
+    print(f"atomic-harness run: median {median:.2f} s over {args.runs} runs ({spread})")
     print(f"per case: {median / s['cases'] * 1000:.0f} ms; per cell: {median / s['cells'] * 1000:.0f} ms")
     return 0
 

@@ -21,8 +21,10 @@ def engine():
     hosts = ["bit.ly", "x.bit.ly", "rabbit.ly", "bit.ly.evil.com", "BIT.LY", "bit.lyx.com"]
     backend.load({
         "EmailUrlInfo": pa.table({
-            "TimeGenerated": pa.array([datetime(2025, 6, 1, 11), datetime(2025, 5, 30)] + [datetime(2025, 6, 1, 10)] * 4,
-                                      type=pa.timestamp("us")),
+            "TimeGenerated": pa.array(
+                [datetime(2025, 6, 1, 11), datetime(2025, 5, 30)] + [datetime(2025, 6, 1, 10)] * 4,
+                type=pa.timestamp("us"),
+            ),
             "Url": [f"https://{h}/a" for h in hosts],
             "UrlDomain": hosts,
             "NetworkMessageId": [f"m{i}" for i in range(len(hosts))],
@@ -55,8 +57,8 @@ def test_every_schema_column_exists_with_its_kusto_type(engine) -> None:
     result = engine.query("EmailEvents | take 1", now=NOW)
     schema = SchemaRegistry()["EmailEvents"]
     assert result.columns == schema.names
-    assert dict(zip(result.columns, result.types))["DeliveryAction"] == "string"
-    assert dict(zip(result.columns, result.types))["AttachmentCount"] == "int"
+    assert dict(zip(result.columns, result.types, strict=False))["DeliveryAction"] == "string"
+    assert dict(zip(result.columns, result.types, strict=False))["AttachmentCount"] == "int"
 
 
 def test_missing_strings_load_as_empty_not_null(engine) -> None:

@@ -59,7 +59,7 @@ def test_cli_exits_zero_and_two_runs_write_identical_reports(project_copy: Path,
 
 
 def _diff(a: bytes, b: bytes) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
 def test_another_seed_changes_the_telemetry_but_not_the_verdicts(project_copy: Path, monkeypatch) -> None:

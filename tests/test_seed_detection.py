@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import ROOT, seed_query
-
 from harness.formats.detections import load_detection
+from tests.conftest import ROOT, seed_query
 
 SEED_RULE = ROOT / "detections/T1608.005/link_target_email.yaml"
 

@@ -9,9 +9,10 @@ differential check compare like with like.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -23,7 +24,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def records(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
+        return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
 
 
 class Backend(Protocol):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 import duckdb
 import duckdb_kql
@@ -139,7 +140,7 @@ class EmbeddedBackend:
         finally:
             finished.set()
             watchdog.join()
-        rows = [tuple(normalise_value(v, t) for v, t in zip(row, types)) for row in raw]
+        rows = [tuple(normalise_value(v, t) for v, t in zip(row, types, strict=False)) for row in raw]
         return QueryResult(columns, types, rows)
 
     def _fetch(self, rel: Any, timed_out: threading.Event, timeout: float) -> list[tuple[Any, ...]]:
