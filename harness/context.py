@@ -12,6 +12,18 @@ configuration names (`tables`, `watchlists`, `functions` in `[tool.atomic-harnes
 
 The ASIM unifying parsers (harness.asim) are included unless `include_asim=False`.
 
+Watchlists reach the embedded engine the way Sentinel stores them: as rows of the
+`Watchlist` table (Azure Monitor reference: `WatchlistAlias`, `SearchKey`, `WatchlistItem`
+dynamic, `_DTItemId`, ...), read through a stored function `_GetWatchlist(alias)`
+(`watchlist_rows()` / `watchlist_function()`). Sentinel's own `_GetWatchlist` returns the
+item metadata columns plus the CSV's columns unpacked from `WatchlistItem` ("Build queries
+or detection rules with watchlists": SearchKey is its own column next to the CSV's).
+One stored function must have one output schema, so the shim returns the metadata
+columns (kql_resolver.WATCHLIST_COLUMNS) plus the union of every loaded CSV's columns,
+each `tostring(WatchlistItem[name])` ("" for an alias without that column). The
+SearchKey is the CSV column named `SearchKey` if there is one, else its first column
+(Sentinel makes the user pick it; a CSV file cannot say which).
+
 Example::
 
     ctx = WorkspaceContext.from_folders([Path("tables")], [Path("watchlists")], [Path("functions")])
@@ -22,14 +34,18 @@ Example::
 from __future__ import annotations
 
 import csv
+import json
 import re
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from harness.asim import asim_functions
 from harness.errors import HarnessError
+from harness.kql_resolver import WATCHLIST_COLUMNS
 from harness.tables import SchemaRegistry
 
 __all__ = ["WorkspaceContext", "load_functions", "load_watchlists"]
@@ -54,6 +70,64 @@ class WorkspaceContext:
             return None
         return {alias: list(t.column_names) for alias, t in self.watchlists.items()}
 
+    def watchlist_item_columns(self) -> list[str]:
+        """The CSV columns `_GetWatchlist` returns besides the metadata ones, over all aliases.
+
+        Kusto column names are case-sensitive but DuckDB's are not: of names differing only
+        in case, the first one seen is kept."""
+        out: list[str] = []
+        seen = {c.lower() for c in WATCHLIST_COLUMNS}
+        for table in self.watchlists.values():
+            for name in table.column_names:
+                if name.lower() not in seen:
+                    seen.add(name.lower())
+                    out.append(name)
+        return out
+
+    def watchlist_function(self) -> str | None:
+        """`_GetWatchlist(alias)` as a stored function over the `Watchlist` table (None: no watchlists)."""
+        if not self.watchlists:
+            return None
+        items = self.watchlist_item_columns()
+        extend = ", ".join(f"{_quote(c)} = tostring(WatchlistItem[{_literal(c)}])" for c in items)
+        project = ", ".join([*WATCHLIST_COLUMNS, *(_quote(c) for c in items)])
+        return (
+            ".create-or-alter function _GetWatchlist(watchlistAlias:string)\n{\n"
+            "    Watchlist\n"
+            "    | where _DTItemType == 'watchlist-item' and WatchlistAlias == watchlistAlias\n"
+            + (f"    | extend {extend}\n" if extend else "")
+            + f"    | project {project}\n}}"
+        )
+
+    def watchlist_rows(self, when: datetime) -> pa.Table | None:
+        """Every watchlist item as a `Watchlist` table row (None: no watchlists).
+
+        *when* (naive UTC) stamps TimeGenerated, _DTTimestamp and the created/updated times."""
+        if not self.watchlists:
+            return None
+        cols: dict[str, list] = {n: [] for n in (
+            "TimeGenerated", "_DTTimestamp", "CreatedTimeUTC", "LastUpdatedTimeUTC", "_DTItemId", "WatchlistItemId",
+            "_DTItemType", "_DTItemStatus", "WatchlistAlias", "WatchlistName", "WatchlistId", "SearchKey",
+            "WatchlistItem", "Tags", "Source", "Provider", "Type",
+        )}  # fmt: skip
+        when = when.replace(tzinfo=None)
+        for alias, table in self.watchlists.items():
+            names = table.column_names
+            key = "SearchKey" if "SearchKey" in names else names[0]
+            for index, row in enumerate(table.to_pylist()):
+                item_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"atomic-harness/watchlist/{alias}/{index}"))
+                values = {
+                    "TimeGenerated": when, "_DTTimestamp": when, "CreatedTimeUTC": when, "LastUpdatedTimeUTC": when,
+                    "_DTItemId": item_id, "WatchlistItemId": item_id, "_DTItemType": "watchlist-item",
+                    "_DTItemStatus": "Create", "WatchlistAlias": alias, "WatchlistName": alias, "WatchlistId": alias,
+                    "SearchKey": row[key], "WatchlistItem": json.dumps(row, ensure_ascii=False), "Tags": "[]",
+                    "Source": f"{alias}.csv", "Provider": "atomic-harness", "Type": "Watchlist",
+                }  # fmt: skip
+                for name, value in values.items():
+                    cols[name].append(value)
+        types = {"TimeGenerated", "_DTTimestamp", "CreatedTimeUTC", "LastUpdatedTimeUTC"}
+        return pa.table({n: pa.array(v, pa.timestamp("us") if n in types else pa.string()) for n, v in cols.items()})
+
     @classmethod
     def from_folders(
         cls,
@@ -70,6 +144,15 @@ class WorkspaceContext:
         functions = asim_functions() if include_asim else []
         functions += load_functions([Path(p) for p in function_dirs or []])
         return cls(registry, functions, load_watchlists([Path(p) for p in watchlist_dirs or []]))
+
+
+def _quote(name: str) -> str:
+    """A KQL column name, always bracket-quoted (a CSV header may be a keyword, e.g. `where`)."""
+    return f"[{_literal(name)}]"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def load_watchlists(folders: list[Path]) -> dict[str, pa.Table]:

@@ -8,6 +8,7 @@ Every failure becomes an error on the pairs it affects, never a silent pass.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +19,13 @@ from typing import Any
 from harness.backends import Backend, make_backend
 from harness.backends.base import QueryResult, parse_now
 from harness.config import RunConfig
+from harness.context import WorkspaceContext
 from harness.errors import HarnessError
 from harness.formats.atomics import load_atomics
 from harness.formats.detections import detection_files, load_detection
 from harness.formats.expected import ExpectedFile, load_expected_file
 from harness.formats.templates import load_cases
+from harness.kql_resolver import resolve
 from harness.kql_text import identifiers
 from harness.model import AtomicTest, Case, Detection, DetectionRun, Expectation, Verdict
 from harness.tables import SchemaRegistry
@@ -30,6 +33,8 @@ from harness.verdict import attribute_rows, judge
 from synthetic.telemetry import CaseTelemetry, TelemetryGenerator, merge_tables
 
 ProgressFn = Callable[[str], None]
+
+_FUNCTION_NAME = re.compile(r"\bfunction\s+(?:with\s*\([^)]*\)\s*)?([A-Za-z_]\w*)\s*\(", re.I)
 
 
 @dataclass
@@ -119,7 +124,15 @@ class Runner:
         self.config = config
         self.now = parse_now(config.now)
         self.progress = progress or (lambda msg: None)
-        self.registry = SchemaRegistry.with_folders([config.resolve(p) for p in config.tables])
+        # One workspace context (custom tables, watchlists, stored functions + the ASIM parsers) for
+        # everything: telemetry typing, the pre-flight check, and the engines.
+        self.context = WorkspaceContext.from_folders(
+            [config.resolve(p) for p in config.tables],
+            [config.resolve(p) for p in config.watchlists],
+            [config.resolve(p) for p in config.functions],
+        )
+        self.registry = self.context.registry
+        self._definitions: list[tuple[set[str], str]] | None = None
 
     # -- loading -----------------------------------------------------------
     def load_suite(self) -> Suite:
@@ -273,9 +286,13 @@ class Runner:
             if len(engines) == 2:
                 other = self.make_engine(engines[1])
                 owned.append(other)
+            tables = dict(data["tables"])
+            watchlist = self.context.watchlist_rows(self.now)
+            if watchlist is not None:  # the rows `_GetWatchlist(alias)` reads (WorkspaceContext.watchlist_function)
+                tables["Watchlist"] = watchlist
             for engine in [backend] + ([other] if other else []):
                 self.progress(f"loading tables into the {engine.name} engine")
-                self._load(engine, data["tables"], background)
+                self._load(engine, tables, background)
             for index, det in enumerate(suite.detections, 1):
                 self.progress(f"[{index}/{len(suite.detections)}] running {det.key}")
                 self._run_detection(result, backend, other, det, data["owners"])
@@ -290,6 +307,10 @@ class Runner:
         result.detection_tables[det.key] = tables_read(det.query, self.registry)
         run = DetectionRun(det)
         result.runs[det.key] = run
+        if det.key not in suite.detection_errors:
+            problem = self.preflight(det)
+            if problem is not None:
+                suite.detection_errors[det.key] = problem
         outcome = self._query(backend, det, suite)
         if isinstance(outcome, HarnessError):
             run.error = outcome.as_dict()
@@ -349,11 +370,60 @@ class Runner:
         return opts
 
     def stored_functions(self) -> list[str]:
-        out: list[str] = []
-        for folder in self.config.functions:
-            for path in sorted(self.config.resolve(folder).glob("*.kql")):
-                out.append(path.read_text(encoding="utf-8"))
+        """The workspace's stored functions (the user's, the ASIM parsers, and the `_GetWatchlist` shim
+        when watchlists are configured), in duckdb-kql's `functions=` form."""
+        out = list(self.context.functions)
+        shim = self.context.watchlist_function()
+        if shim is not None:
+            out.append(shim)
         return out
+
+    def preflight(self, det: Detection) -> HarnessError | None:
+        """Static check before the engine runs: an unknown table, column or function is a schema error
+        at its place in the rule file (the engine would often report only a bare binder error).
+
+        Where the resolver cannot follow the query it stops checking (`unresolved`), which is not an
+        error; syntax errors are left to the engine, whose message says what it expected."""
+        report = resolve(
+            det.query,
+            self.registry,
+            functions=self._functions_called(det.query),
+            watchlists=self.context.watchlist_columns,
+        )
+        errors = [p for p in report.errors if p.kind != "syntax"]
+        if not errors:
+            return None
+        first = errors[0]
+        reason = first.message
+        if len(errors) > 1:
+            others = ", ".join(f"{p.name!r}" for p in errors[1:4]) + (", ..." if len(errors) > 4 else "")
+            reason += f" (also: {others})"
+        exc = HarnessError(
+            reason, file=det.path, detection=det.key, line=first.line, column=first.column, kind="schema"
+        )
+        if det.kind != "sigma":
+            exc.line, exc.column = self._file_position(det, first.line, first.column)
+        else:
+            exc.line = exc.column = None  # a converted Sigma rule's KQL is not the file's text
+        return exc
+
+    def _functions_called(self, query: str) -> list[str]:
+        """The stored function definitions *query* can reach (names it mentions, transitively).
+
+        Parsing every definition costs about half a second of ANTLR; most rules call none."""
+        if self._definitions is None:
+            self._definitions = [(set(_FUNCTION_NAME.findall(d)), d) for d in self.context.functions]
+        wanted: list[str] = []
+        texts = [query]
+        while texts:
+            text = texts.pop()
+            for names, definition in self._definitions:
+                if definition in wanted:
+                    continue
+                if not names or any(re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", text) for n in names):
+                    wanted.append(definition)
+                    texts.append(definition)
+        return wanted
 
     def _load(self, backend: Backend, tables: dict[str, Any], background: dict[str, Any]) -> None:
         backend.load(tables)

@@ -1,0 +1,115 @@
+"""The run uses the workspace context: watchlists reach the embedded engine through `_GetWatchlist`,
+the ASIM parsers and the user's functions reach it too, and every detection is checked statically
+(unknown tables, columns, functions) before the engine runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config import load_config
+from harness.model import Detection
+from harness.runner import Runner
+
+RULE = """id: 0e4a1c52-7d3b-4f0e-9a61-1608005e0f01
+name: Link Target - DNS lookups of link-staging APIs listed in a watchlist
+description: DNS lookups of the hosts in the staging_apis watchlist.
+severity: Medium
+requiredDataConnectors: []
+queryFrequency: 1h
+queryPeriod: 1d
+triggerOperator: gt
+triggerThreshold: 0
+tactics:
+  - ResourceDevelopment
+relevantTechniques:
+  - T1608.005
+query: |-
+  let Staging = _GetWatchlist('staging_apis') | project Name = SearchKey, Operator, WatchlistAlias;
+  DnsEvents
+  | join kind=inner (Staging) on Name
+  | project TimeGenerated, Computer, ClientIP, Name, Operator, WatchlistAlias
+"""
+
+EXPECTED = """detection: watchlist_staging_api
+cases:
+  T1608.005-2:
+    fires: true
+    rows: 1
+    values: {Name: api.pinata.cloud, Operator: Pinata, WatchlistAlias: staging_apis}
+  T1608.005-2.glued-keyword:
+    fires: true
+    rows: 1
+    values: {Name: api.pinata.cloud, Operator: Pinata}
+"""
+
+
+def _project(root: Path, query_from: str = "", query_to: str = "") -> Path:
+    wl = root / "watchlists"
+    wl.mkdir()
+    # A second watchlist with other columns: the shim returns the union, "" where a list lacks one.
+    (wl / "staging_apis.csv").write_text("Host,Operator\napi.pinata.cloud,Pinata\n")
+    (wl / "vip users.csv").write_text("Upn,Tier\nalice@contoso.com,1\n")
+    rule = root / "detections/T1608.005/watchlist_staging_api.yaml"
+    rule.write_text(RULE.replace(query_from, query_to) if query_from else RULE)
+    (root / "expected/watchlist_staging_api.yaml").write_text(EXPECTED)
+    return rule
+
+
+def _runner(root: Path) -> Runner:
+    return Runner(load_config(root, {"watchlists": ["watchlists"], "background": 0, "report_dir": root / "out"}))
+
+
+def test_get_watchlist_runs_on_the_embedded_engine(project_copy: Path) -> None:
+    _project(project_copy)
+    runner = _runner(project_copy)
+    functions = runner.backend_options("embedded")["functions"]
+    assert any("_Im_Dns" in f for f in functions)  # the ASIM parsers reach the engine
+    assert any("function _GetWatchlist(watchlistAlias:string)" in f for f in functions)
+    result = runner.run()
+    run = result.runs["watchlist_staging_api"]
+    assert run.error is None, run.error
+    assert run.columns == ["TimeGenerated", "Computer", "ClientIP", "Name", "Operator", "WatchlistAlias"]
+    cells = [v for v in result.verdicts if v.detection_key == "watchlist_staging_api"]
+    assert cells and all(v.status == "passed" for v in cells), [v.message for v in cells if v.status != "passed"]
+    assert result.verdict("T1608.005-2", "watchlist_staging_api").fired
+
+
+def test_unknown_watchlist_column_is_a_schema_error_in_the_rule_file(project_copy: Path) -> None:
+    rule = _project(project_copy, "SearchKey, Operator,", "SearchKey, Operatr,")
+    result = _runner(project_copy).run()
+    cells = [v for v in result.verdicts if v.detection_key == "watchlist_staging_api"]
+    assert cells and all(v.status == "error" for v in cells)
+    err = cells[0].error
+    assert err["kind"] == "schema" and err["reason"].startswith("unknown column 'Operatr'")
+    assert "watchlist_staging_api.yaml" in cells[0].message
+    assert "Operatr" in rule.read_text().splitlines()[err["line"] - 1]
+    line = rule.read_text().splitlines()[err["line"] - 1]
+    assert line[err["column"] - 1 :].startswith("Operatr")
+
+
+def test_unknown_watchlist_alias_is_a_schema_error(project_copy: Path) -> None:
+    _project(project_copy, "_GetWatchlist('staging_apis')", "_GetWatchlist('staging_api')")
+    result = _runner(project_copy).run()
+    err = result.suite.detection_errors["watchlist_staging_api"]
+    assert err.kind == "schema" and "unknown watchlist 'staging_api'" in err.reason
+
+
+def test_preflight_names_the_problem_and_lets_unresolved_queries_through(project_copy: Path) -> None:
+    runner = Runner(load_config(project_copy))
+    det = Detection(
+        key="k",
+        id="",
+        name="k",
+        path=str(project_copy / "nowhere.yaml"),
+        kind="scheduled",
+        query="EmailEvents | where Subjectt has 'x' | join (NoSuchTable) on NetworkMessageId",
+    )
+    err = runner.preflight(det)
+    assert err is not None and err.kind == "schema"
+    assert err.reason.startswith("unknown column 'Subjectt'") and "'NoSuchTable'" in err.reason
+    assert (err.line, err.column) == (1, 21)
+    # Without configured watchlists the resolver cannot know the columns: no pre-flight error.
+    det.query = "_GetWatchlist('vip') | project Upn"
+    assert runner.preflight(det) is None
+    det.query = "NoSuchFunction(3) | count"
+    assert "unknown function 'NoSuchFunction'" in runner.preflight(det).reason
