@@ -89,6 +89,8 @@ def classify_engine_error(exc: HarnessError, query: str = "") -> str:
         return "unsupported: externaldata"
     if "named argument" in low:
         return "unsupported: named arguments (ASIM parser calls)"
+    if construct == "function:_GetWatchlist":
+        return "watchlist not configured: _GetWatchlist"
     if construct.startswith("function:"):
         return f"unknown function: {construct.split(':', 1)[1]}"
     if construct in ("ParenthesizedExpression",) or "parenthes" in low:
@@ -99,12 +101,20 @@ def classify_engine_error(exc: HarnessError, query: str = "") -> str:
         return f"unsupported: {construct}"
     if exc.kind == "syntax":
         return "syntax error (engine)"
+    if "differ only in case" in low:
+        return "engine: columns differing only in case (DuckDB identifiers are case-insensitive)"
+    if "regexp_matches(varchar[]" in low:
+        return "engine: string operator (has, contains, ...) on a dynamic array"
+    if "json_object() keys must be varchar" in low:
+        return "engine: pack()/bag_pack() with a non-string key"
     if "unknown table" in low:
         return "unknown table"
     if "unknown column" in low:
         return "unknown column (engine)"
     if exc.kind == "timeout":
         return "timeout"
+    if "binder error" in low:
+        return "engine: DuckDB binder error: " + text.split("Binder Error:", 1)[-1].strip()[:60]
     first = text.split(":", 1)[0] if exc.kind == "engine" else exc.kind
     return f"engine error: {first}"[:80]
 
@@ -161,6 +171,9 @@ def _check_one(path_text: str) -> RuleResult:
         result.executes = False
         result.execute_reason = classify_engine_error(exc, det.query)
         result.detail = exc.reason[:300]
+        if not validates and exc.kind in ("schema", "engine") and "unknown" in result.validate_reason:
+            # The engine only echoes the static finding (often as a bare DuckDB binder error).
+            result.execute_reason = f"does not validate ({result.validate_reason})"
     return result
 
 

@@ -68,8 +68,22 @@ class TableSchema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def duckdb_columns(self) -> tuple[Column, ...]:
+        """The columns DuckDB can hold. Kusto column names are case-sensitive and a few real schemas
+        have names differing only in case (AzureDiagnostics: `clientIP_s` and `clientIp_s`); DuckDB
+        identifiers are case-insensitive, so only the first of such names becomes a column, and a
+        query reading either spelling reads it."""
+        seen: set[str] = set()
+        out = []
+        for c in self.columns:
+            if c.name.lower() not in seen:
+                seen.add(c.name.lower())
+                out.append(c)
+        return tuple(out)
+
     def duckdb_ddl(self) -> str:
-        cols = ", ".join(f'"{c.name}" {KUSTO_TO_DUCKDB[c.type]}' for c in self.columns)
+        cols = ", ".join(f'"{c.name}" {KUSTO_TO_DUCKDB[c.type]}' for c in self.duckdb_columns)
         return f'CREATE OR REPLACE TABLE "{self.name}" ({cols})'
 
     def arrow_schema(self) -> pa.Schema:

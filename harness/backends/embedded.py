@@ -78,12 +78,14 @@ class EmbeddedBackend:
         unknown = [c for c in data.column_names if schema.column(c) is None]
         if unknown:
             raise HarnessError(f"table {schema.name} has no column(s) {', '.join(unknown)}")
-        given = set(data.column_names)
+        # A column spelled in two cases is one DuckDB column (TableSchema.duckdb_columns): take either.
+        given = {c.lower(): c for c in reversed(data.column_names)}
         select = []
-        for col in schema.columns:
+        for col in schema.duckdb_columns:
             duck = KUSTO_TO_DUCKDB[col.type]
-            if col.name in given:
-                expr = f'CAST(src."{col.name}" AS {duck})'
+            name = col.name if col.name in data.column_names else given.get(col.name.lower())
+            if name is not None:
+                expr = f'CAST(src."{name}" AS {duck})'
                 if col.type in ("string", "guid"):
                     expr = f"COALESCE({expr}, '')"
             else:
@@ -102,7 +104,10 @@ class EmbeddedBackend:
     def translate(self, kql: str, *, now: datetime) -> str:
         try:
             return duckdb_kql.to_sql(
-                kql, schema=self.registry.as_columns(), query_now=now, functions=self.functions or None
+                kql,
+                schema={n: [c.name for c in self.registry[n].duckdb_columns] for n in self.registry.names()},
+                query_now=now,
+                functions=self.functions or None,
             )
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql) from exc
