@@ -89,6 +89,7 @@ def test_changed_only_run_through_the_cli(repo: Path) -> None:
 
 
 def test_select_maps_stored_functions_to_their_callers(repo: Path) -> None:
+    (repo / "functions").mkdir(exist_ok=True)  # a configured context folder must exist (the run fails closed)
     config = load_config(repo, {"functions": ["functions"]})
     suite = Runner(config).load_suite()
     sel = select(suite, config, [(repo / "functions" / "EmailEvents.kql").resolve()])
