@@ -8,6 +8,7 @@ Every failure becomes an error on the pairs it affects, never a silent pass.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -318,6 +319,10 @@ class Runner:
             rows, per_case = [], {}
         else:
             rows = outcome.records()
+            # Row order is undefined in KQL unless the query sorts, and even then ties are (DuckDB's parallel
+            # unions vary both). Verdicts compare multisets, so a canonical order costs nothing and keeps
+            # reports byte-for-byte reproducible.
+            rows.sort(key=_canonical_row)
             run.columns = outcome.columns
             per_case, background = attribute_rows(rows, owners)
             run.background_rows = len(background)
@@ -470,6 +475,10 @@ class Runner:
             return Verdict(case.id, det.key, "error", expectation, message=str(error), error=error.as_dict())
         case_rows = [rows[i] for i in per_case.get(case.id, [])]
         return judge(det, expectation, case_rows, outcome.columns)
+
+
+def _canonical_row(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
 
 
 def _split_by_case(result: QueryResult, owners: dict[str, str]) -> dict[str | None, QueryResult]:
