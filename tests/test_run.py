@@ -185,3 +185,22 @@ def test_pytest_plugin_ids_selection_and_failure_table(project_copy: Path) -> No
     assert "T1608.005-2[link_target_email]" in out and "differ" in out
     assert "SuspicionScore" in out and "IPFS_Gateway" in out  # expected and actual rows as tables
     assert "passed" in out and "1 failed" in out
+
+
+def test_seed_alone_reports_test_1_as_uncovered(project_copy: Path, monkeypatch) -> None:
+    # With only the seed's email rule, the cloned-login-page test (no email) is caught by nothing,
+    # and the report must say so plainly rather than hide it.
+    import shutil
+
+    for path in (project_copy / "detections/T1608.005").iterdir():
+        if path.name != "link_target_email.yaml":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for path in (project_copy / "expected").glob("*.yaml"):
+        if path.name != "link_target_email.yaml":
+            path.unlink()
+    assert run_cli(project_copy, monkeypatch=monkeypatch) == 0
+    md = (project_copy / "out/coverage.md").read_text()
+    report = json.loads((project_copy / "out/coverage.json").read_text())
+    entry = next(c for c in report["coverage"] if c["case"] == "T1608.005-1")
+    assert entry["covered"] is False and "no detection" in entry["reason"]
+    assert "UNCOVERED" in md and "T1608.005-1" in md
