@@ -1271,31 +1271,12 @@ class _Resolver:
             return rel.copy()
         if kind in ("rightsemi", "rightanti", "rightantisemi"):
             return right.copy()
-        out = rel.copy()
-        for n, c in right.cols.items():
-            name, i = n, 0
-            while name in out.cols:
-                i += 1
-                name = f"{n}{i}"
-            out.cols[name] = Col(name, c.type, c.origins)
-        out.open = rel.open or right.open
-        return out
+        return _merged(rel, right, skip=set())
 
     def op_LookupOperator(self, op: Any, rel: Relation, scope: Scope) -> Relation:  # noqa: N802
         right = self.tabular(op.Table, scope)
         keys = self.join_keys(op.OnClause, rel, right, scope)
-        right_keys = {r for _, r in keys}
-        out = rel.copy()
-        for n, c in right.cols.items():
-            if n in right_keys:
-                continue
-            name, i = n, 0
-            while name in out.cols:
-                i += 1
-                name = f"{n}{i}"
-            out.cols[name] = Col(name, c.type, c.origins)
-        out.open = rel.open or right.open
-        return out
+        return _merged(rel, right, skip={r for _, r in keys})
 
     def op_UnionOperator(self, op: Any, rel: Relation, scope: Scope) -> Relation:  # noqa: N802
         return self.union(op, rel, scope)
@@ -1566,3 +1547,18 @@ def resolve(
         report.unresolved.append(Unresolved("control-command", "control commands are not queries", 1, 1))
         return report
     return _Resolver(kql, registry, stored, watchlists).run(tree)
+
+
+def _merged(left: Relation, right: Relation, *, skip: set[str]) -> Relation:
+    """Left's columns, then right's (minus `skip`), renamed Name1, Name2... on collision, as Kusto does."""
+    out = left.copy()
+    for n, c in right.cols.items():
+        if n in skip:
+            continue
+        name, i = n, 0
+        while name in out.cols:
+            i += 1
+            name = f"{n}{i}"
+        out.cols[name] = Col(name, c.type, c.origins)
+    out.open = left.open or right.open
+    return out
