@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -495,7 +494,3 @@ def _split_by_case(result: QueryResult, owners: dict[str, str]) -> dict[str | No
 
 def run(config: RunConfig, progress: ProgressFn | None = None) -> RunResult:
     return Runner(config, progress).run()
-
-
-def stderr_progress(message: str) -> None:
-    print(f"atomic-harness: {message}", file=sys.stderr, flush=True)

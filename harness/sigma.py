@@ -14,6 +14,7 @@ query) so every one of its cells shows the error instead of disappearing.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -158,20 +159,14 @@ def load_sigma_detection(path: Path) -> Detection:
             kind="sigma",
         ) from exc
     tags = [str(t) for t in doc.get("tags") or []]
-    return Detection(
-        key=path.stem,
-        id=str(doc.get("id") or ""),
-        name=str(doc.get("title") or path.stem),
-        path=str(path),
-        kind="sigma",
+    return replace(
+        _placeholder(path, doc),
         query=query,
         severity=_LEVELS.get(str(doc.get("level") or "").lower(), ""),
         description=str(doc.get("description") or ""),
         tactics=tactics_from_tags(tags),
         techniques=techniques_from_tags(tags),
         source=f"Sigma rule converted at run time with {tool_versions()} ({PIPELINE})",
-        raw=doc,
-        sigma_source=str(path),
     )
 
 
