@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.context import WorkspaceContext  # noqa: E402
-from harness.corpus import check_corpus, format_summary  # noqa: E402
+from harness.checks.corpus import check_corpus, format_summary  # noqa: E402
+from harness.workspace.context import WorkspaceContext  # noqa: E402
 
 BASELINE = Path(__file__).with_name("corpus-baseline.json")
 

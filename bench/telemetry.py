@@ -18,7 +18,7 @@ import time
 from datetime import datetime
 
 from harness.backends.embedded import EmbeddedBackend
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 from synthetic.background import _Pools, background_tables
 
 NOW = datetime(2025, 6, 1, 12, 0, 0)

@@ -19,8 +19,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Subcommands that live in their own modules: (module, add_parser function, run function).
 PLUGGED_COMMANDS = [
-    ("harness.validate", "add_validate_parser", "run_validate"),
-    ("harness.validate", "add_corpus_parser", "run_corpus"),
+    ("harness.checks.validate", "add_validate_parser", "run_validate"),
+    ("harness.checks.validate", "add_corpus_parser", "run_corpus"),
     ("synthetic.export", "add_generate_parser", "run_generate"),
 ]
 
@@ -50,12 +50,12 @@ def add_run_parser(sub: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from harness.baseline import compare, format_diff, load_baseline
-    from harness.explain import explain_result
     from harness.report import write_reports
+    from harness.report.baseline import compare, format_diff, load_baseline
     from harness.report.model import build_report
     from harness.report.terminal import Progress, render_terminal
-    from harness.runner import Runner
+    from harness.run.explain import explain_result
+    from harness.run.runner import Runner
 
     overrides = {
         "atomics": args.atomics, "detections": args.detections, "expected": args.expected,
@@ -69,7 +69,7 @@ def run_command(args: argparse.Namespace) -> int:
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None  # a bad baseline fails before the run
     progress = None if args.quiet else Progress()
     if args.changed_since:
-        from harness.changed import ChangedRunner
+        from harness.run.changed import ChangedRunner
 
         runner: Runner = ChangedRunner(config, args.changed_since, progress)
     else:

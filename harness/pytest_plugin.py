@@ -44,7 +44,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class AtomicSuite(pytest.File):
     def collect(self):  # type: ignore[override]
         from harness.config import load_config
-        from harness.runner import Runner
+        from harness.run.runner import Runner
 
         opts = self.config.option
         overrides = {

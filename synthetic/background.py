@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.tables import SchemaRegistry, TableSchema
+from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.entities import ORG_DOMAIN, TENANT_ID, make_faker, stable_seed
 from synthetic.steps.common import DEFAULT_DNS_SERVER, DEFAULT_PROXY, file_hashes, resolve
 

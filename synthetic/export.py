@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import HarnessError
-from harness.tables import SchemaRegistry, TableSchema
+from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.background import background_tables, full_schema_table
 from synthetic.recorded import load_recorded
 from synthetic.telemetry import CaseTelemetry, TelemetryGenerator, merge_arrow, rows_to_arrow

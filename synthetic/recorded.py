@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import HarnessError
-from harness.tables import SchemaRegistry, TableSchema
+from harness.workspace.tables import SchemaRegistry, TableSchema
 
 _HEADER = re.compile(r"^\s*(?P<name>[^\[]*?)\s*(?:\[(?P<zone>[^\]]*)\])?\s*$")
 _PORTAL = re.compile(

@@ -19,7 +19,7 @@ from faker import Faker
 
 from harness.errors import HarnessError
 from harness.model import Case
-from harness.tables import SchemaRegistry, TableSchema
+from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.entities import fake_value, make_faker
 from synthetic.enums import enum_violation
 from synthetic.steps import CASE_CHECKS, STEP_KINDS

@@ -15,7 +15,7 @@ import pytest
 from harness.config import load_config
 from harness.formats.atomics import load_atomics
 from harness.formats.templates import load_cases
-from harness.tables import SchemaRegistry, row_json_schema
+from harness.workspace.tables import SchemaRegistry, row_json_schema
 from synthetic.background import BACKGROUND_TABLES, background_email, background_tables
 from synthetic.enums import enum_violation
 from synthetic.export import json_rows

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.baseline import compare, load_baseline
 from harness.errors import HarnessError
+from harness.report.baseline import compare, load_baseline
 from tests.test_report import make_seed_project, run_cli, shared_run
 
 

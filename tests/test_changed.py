@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.changed import ChangedRunner, changed_files, select
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.runner import Runner
+from harness.run.changed import ChangedRunner, changed_files, select
+from harness.run.runner import Runner
 from tests.test_report import SEED_DETECTION, SEED_EXPECTED, make_seed_project, run_cli
 
 

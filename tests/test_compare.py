@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harness.backends.base import QueryResult
-from harness.compare import compare_results, query_sorts, render, sort_keys
+from harness.run.compare import compare_results, query_sorts, render, sort_keys
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 

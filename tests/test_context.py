@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from harness.backends.embedded import EmbeddedBackend
-from harness.context import WorkspaceContext
 from harness.errors import HarnessError
-from harness.kql_resolver import resolve
+from harness.kql.resolver import resolve
+from harness.workspace.context import WorkspaceContext
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.embedded import EmbeddedBackend
-from harness.corpus import check_corpus, classify_engine_error, format_summary
+from harness.checks.corpus import check_corpus, classify_engine_error, format_summary
 from harness.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from harness.errors import HarnessError
 from harness.formats.detections import load_detections
 from harness.formats.expected import ExpectedFile
 from harness.model import Case, Detection, Expectation
-from harness.runner import Runner, Suite
+from harness.run.runner import Runner, Suite
 
 PACK = Path(__file__).resolve().parent.parent / "detections" / "T1608.005"
 SEED = "link_target_email"

@@ -25,9 +25,9 @@ import pytest
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.backends.emulator import EMULATOR_IMAGE, LABEL, EmulatorBackend, EmulatorManager
-from harness.compare import compare_results, query_sorts, render, sort_keys
 from harness.errors import HarnessError
-from harness.tables import SchemaRegistry
+from harness.run.compare import compare_results, query_sorts, render, sort_keys
+from harness.workspace.tables import SchemaRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_IMAGE = "atomic-harness/kusto-rest-test:local"

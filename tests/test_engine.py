@@ -10,7 +10,7 @@ import pytest
 from harness.backends.base import parse_now
 from harness.backends.embedded import EmbeddedBackend
 from harness.errors import HarnessError, QueryTimeout
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 
 NOW = parse_now("2025-06-01T12:00:00Z")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from harness.backends.base import parse_now
 from harness.config import load_config
-from harness.explain import explain_case, trace
-from harness.runner import Runner
+from harness.run.explain import explain_case, trace
+from harness.run.runner import Runner
 from synthetic.telemetry import TelemetryGenerator
 from tests.test_report import make_seed_project
 

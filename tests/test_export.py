@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.embedded import EmbeddedBackend
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 from synthetic.background import full_schema_table
 from synthetic.export import add_generate_parser, case_tables, load_export, run_generate, write_tables
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from harness.asim import asim_functions
-from harness.kql_resolver import parse_timespan, resolve
-from harness.tables import SchemaRegistry
+from harness.kql.resolver import parse_timespan, resolve
+from harness.workspace.asim import asim_functions
+from harness.workspace.tables import SchemaRegistry
 
 REG = SchemaRegistry()
 

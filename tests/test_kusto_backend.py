@@ -25,9 +25,9 @@ import pytest
 from harness.backends import make_backend
 from harness.backends.embedded import EmbeddedBackend
 from harness.backends.kusto import KustoBackend, literal, parse_timespan, parse_v2
-from harness.compare import compare_results, query_sorts, render, sort_keys
 from harness.errors import HarnessError
-from harness.tables import SchemaRegistry
+from harness.run.compare import compare_results, query_sorts, render, sort_keys
+from harness.workspace.tables import SchemaRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.model import Case
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 from synthetic.recorded import load_recorded, parse_datetime, rebase, recorded_tables
 from synthetic.telemetry import TelemetryGenerator
 

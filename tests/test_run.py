@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.config import load_config
-from harness.runner import Runner
+from harness.run.runner import Runner
 
 
 @pytest.fixture(scope="module")

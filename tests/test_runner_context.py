@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.config import load_config
 from harness.model import Detection
-from harness.runner import Runner
+from harness.run.runner import Runner
 
 RULE = """id: 0e4a1c52-7d3b-4f0e-9a61-1608005e0f01
 name: Link Target - DNS lookups of link-staging APIs listed in a watchlist

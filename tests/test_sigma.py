@@ -11,8 +11,8 @@ import pytest
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.config import load_config
-from harness.runner import Runner
-from harness.sigma import load_sigma_detections, sigma_files, tactics_from_tags, techniques_from_tags
+from harness.formats.sigma import load_sigma_detections, sigma_files, tactics_from_tags, techniques_from_tags
+from harness.run.runner import Runner
 
 SHIPPED = "link_target_network_connection_sigma"
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)

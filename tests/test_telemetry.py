@@ -19,7 +19,7 @@ from harness.errors import HarnessError
 from harness.formats.atomics import load_atomics
 from harness.formats.templates import load_cases
 from harness.model import Case
-from harness.tables import SchemaRegistry, row_json_schema
+from harness.workspace.tables import SchemaRegistry, row_json_schema
 from synthetic.export import json_rows
 from synthetic.telemetry import TelemetryGenerator, rows_to_arrow
 

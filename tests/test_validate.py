@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.sarif import Finding, to_sarif
-from harness.validate import add_validate_parser, validate_paths
+from harness.checks.sarif import Finding, to_sarif
+from harness.checks.validate import add_validate_parser, validate_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 

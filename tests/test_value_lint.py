@@ -3,8 +3,8 @@ just edit distance."""
 
 from __future__ import annotations
 
-from harness.kql_resolver import resolve
-from harness.value_lint import enum_values, lint_values, suggest
+from harness.checks.value_lint import enum_values, lint_values, suggest
+from harness.kql.resolver import resolve
 
 
 def lint(kql: str):

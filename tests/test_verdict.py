@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.model import Detection, Expectation
-from harness.verdict import attribute_rows, judge, trigger_holds
+from harness.run.verdict import attribute_rows, judge, trigger_holds
 
 
 def det(op: str = "gt", threshold: int = 0, kind: str = "Scheduled") -> Detection:

@@ -21,8 +21,8 @@ from duckdb_kql.types import kusto_type
 
 from harness.backends.base import QueryResult, normalise_value
 from harness.errors import HarnessError, QueryTimeout
-from harness.kql_text import identifiers, locate_identifier
-from harness.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema
+from harness.kql.text import identifiers, locate_identifier
+from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema
 
 _DEFINED = re.compile(r"^\s*(?:\.create(?:-or-alter)?\s+)?function\s+(?:with\s*\([^)]*\)\s*)?([A-Za-z_]\w*)", re.I)
 

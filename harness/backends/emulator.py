@@ -28,7 +28,7 @@ import requests
 
 from harness.backends.kusto import KustoBackend
 from harness.errors import HarnessError
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 
 EMULATOR_IMAGE = "mcr.microsoft.com/azuredataexplorer/kustainer-linux:latest"
 EMULATOR_DATABASE = "NetDefaultDB"

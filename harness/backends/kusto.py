@@ -31,8 +31,8 @@ import requests
 
 from harness.backends.base import QueryResult, normalise_value
 from harness.errors import HarnessError, QueryTimeout
-from harness.kql_text import identifiers, locate_identifier
-from harness.tables import SchemaRegistry, TableSchema
+from harness.kql.text import identifiers, locate_identifier
+from harness.workspace.tables import SchemaRegistry, TableSchema
 
 TokenProvider = Callable[[], str]
 

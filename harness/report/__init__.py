@@ -19,7 +19,7 @@ from harness.report.junit import write_junit
 from harness.report.markdown import write_markdown
 from harness.report.model import build_report
 from harness.report.navigator import write_navigator
-from harness.runner import RunResult
+from harness.run.runner import RunResult
 
 Writer = Callable[[dict[str, Any], Path], Path]
 

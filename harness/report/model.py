@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.runner import RunResult
-from harness.verdict import comparable
+from harness.run.runner import RunResult
+from harness.run.verdict import comparable
 
 SCHEMA_VERSION = 2
 
@@ -132,7 +132,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The one document every format renders. `explanations` defaults to tracing the run now."""
     if explanations is None:
-        from harness.explain import explain_result
+        from harness.run.explain import explain_result
 
         explanations = explain_result(result)
     counts = result.counts()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 from synthetic.recorded import load_recorded, rebase
 from synthetic.steps import step_kind
 

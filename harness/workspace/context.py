@@ -10,7 +10,7 @@ configuration names (`tables`, `watchlists`, `functions` in `[tool.atomic-harnes
   or `function F(...) {...}`, one or more per file) or a bare query body, which becomes a
   parameterless function named after the file (how the portal exports a saved function).
 
-The ASIM unifying parsers (harness.asim) are included unless `include_asim=False`.
+The ASIM unifying parsers (harness.workspace.asim) are included unless `include_asim=False`.
 
 Watchlists reach the embedded engine the way Sentinel stores them: as rows of the
 `Watchlist` table (Azure Monitor reference: `WatchlistAlias`, `SearchKey`, `WatchlistItem`
@@ -43,10 +43,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness.asim import asim_functions
 from harness.errors import HarnessError
-from harness.kql_resolver import WATCHLIST_COLUMNS
-from harness.tables import SchemaRegistry
+from harness.kql.resolver import WATCHLIST_COLUMNS
+from harness.workspace.asim import asim_functions
+from harness.workspace.tables import SchemaRegistry
 
 __all__ = ["WorkspaceContext", "load_functions", "load_watchlists"]
 

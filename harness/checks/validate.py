@@ -2,9 +2,9 @@
 
 Every check reuses the loaders in harness/formats (JSON Schemas, Atomic Red Team rules) and
 adds what only static analysis of the query can say: the KQL parses, every table and column
-it reads exists (harness.kql_resolver), entityMappings name output columns, queryPeriod
+it reads exists (harness.kql.resolver), entityMappings name output columns, queryPeriod
 covers the `ago()` windows, and compared string literals are documented values
-(harness.value_lint). Findings carry file + line:column *in the YAML file*, not the query.
+(harness.checks.value_lint). Findings carry file + line:column *in the YAML file*, not the query.
 
 Exit codes: 0 no errors, 1 errors found (or warnings with --warnings-as-errors), 2 usage.
 """
@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from harness.context import WorkspaceContext
+from harness.checks.sarif import Finding, format_text, to_sarif
+from harness.checks.value_lint import lint_values
 from harness.errors import HarnessError
-from harness.kql_resolver import ResolveReport, resolve
-from harness.sarif import Finding, format_text, to_sarif
-from harness.value_lint import lint_values
+from harness.kql.resolver import ResolveReport, resolve
+from harness.workspace.context import WorkspaceContext
 
 __all__ = [
     "ValidationResult",
@@ -293,7 +293,7 @@ def validate_paths(
 
 def _sigma_files(folders: list[Path]) -> list[Path]:
     try:
-        from harness.sigma import sigma_files
+        from harness.formats.sigma import sigma_files
     except ImportError:  # pySigma not installed: Sigma rules are not part of the run either
         return []
     out: list[Path] = []
@@ -304,7 +304,7 @@ def _sigma_files(folders: list[Path]) -> list[Path]:
 
 def _sigma_findings(path: Path, context: WorkspaceContext) -> list[Finding]:
     """A Sigma rule is checked through its KQL conversion; positions are the file's only."""
-    from harness.sigma import load_sigma_detection
+    from harness.formats.sigma import load_sigma_detection
 
     try:
         det = load_sigma_detection(path)
@@ -424,7 +424,7 @@ def add_corpus_parser(subparsers: Any) -> None:
 
 
 def run_corpus(args: argparse.Namespace) -> int:
-    from harness.corpus import check_corpus, format_summary
+    from harness.checks.corpus import check_corpus, format_summary
 
     folder = Path(args.folder)
     if not folder.is_dir():

@@ -19,17 +19,17 @@ from typing import Any
 from harness.backends import Backend, make_backend
 from harness.backends.base import QueryResult, parse_now
 from harness.config import RunConfig
-from harness.context import WorkspaceContext
 from harness.errors import HarnessError
 from harness.formats.atomics import load_atomics
 from harness.formats.detections import detection_files, load_detection
 from harness.formats.expected import ExpectedFile, load_expected_file
 from harness.formats.templates import load_cases
-from harness.kql_resolver import resolve
-from harness.kql_text import identifiers
+from harness.kql.resolver import resolve
+from harness.kql.text import identifiers
 from harness.model import AtomicTest, Case, Detection, DetectionRun, Expectation, Verdict
-from harness.tables import SchemaRegistry
-from harness.verdict import attribute_rows, judge
+from harness.run.verdict import attribute_rows, judge
+from harness.workspace.context import WorkspaceContext
+from harness.workspace.tables import SchemaRegistry
 from synthetic.telemetry import CaseTelemetry, TelemetryGenerator, merge_tables
 
 ProgressFn = Callable[[str], None]
@@ -193,7 +193,7 @@ class Runner:
     def extra_detections(self, suite: Suite) -> list[Detection]:
         """Detections that come from elsewhere than Sentinel YAML (Sigma rules, converted at run time)."""
         try:
-            from harness.sigma import load_sigma_detections
+            from harness.formats.sigma import load_sigma_detections
         except ImportError:
             return []
         if not self.config.sigma:
@@ -340,7 +340,7 @@ class Runner:
     def _compare(self, det: Detection, left: QueryResult, right: QueryResult | HarnessError,
                  owners: dict[str, str]) -> list[dict[str, Any]]:
         """Per case (and for the background), the rows one engine returned that the other did not."""
-        from harness.compare import compare_results, query_sorts, sort_keys
+        from harness.run.compare import compare_results, query_sorts, sort_keys
 
         if isinstance(right, HarnessError):
             return [{"detection": det.key, "case": None, "kind": "error", "detail": str(right)}]

@@ -13,7 +13,7 @@ valid rule never gets a false error.
 
 Example::
 
-    >>> from harness.tables import SchemaRegistry
+    >>> from harness.workspace.tables import SchemaRegistry
     >>> r = resolve('EmailEvents | where DeliveryAction == "Delivered" | project Subjectt',
     ...             SchemaRegistry())
     >>> sorted(r.columns_read["EmailEvents"])
@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb_kql
 
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 
 __all__ = [
     "Comparison",

@@ -1,7 +1,7 @@
 """Real-world corpus check: how many Sentinel rules validate and execute, and why the rest do not.
 
 For every rule file: load it (the project's Sentinel loader), resolve its tables and columns
-(harness.kql_resolver with the shipped schemas, ASIM parsers and the user's context), then
+(harness.kql.resolver with the shipped schemas, ASIM parsers and the user's context), then
 run it unchanged with duckdb-kql over empty tables typed from the same schemas. A rule
 *executes* when translation, binding and execution succeed; the rows do not matter here.
 Failures are grouped by the construct that stopped them, so the figures say what to lift next.
@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.context import WorkspaceContext
 from harness.errors import HarnessError
+from harness.workspace.context import WorkspaceContext
 
 __all__ = ["CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
 
@@ -150,7 +150,7 @@ def _init(context: WorkspaceContext, execute: bool) -> None:
 
 def _check_one(path_text: str) -> RuleResult:
     from harness.formats.detections import load_detection
-    from harness.kql_resolver import resolve
+    from harness.kql.resolver import resolve
 
     ctx: WorkspaceContext = _STATE["context"]
     path = Path(path_text)

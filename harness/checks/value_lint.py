@@ -8,7 +8,7 @@ harness/data/schemas/enums.json. The suggestion is not plain edit distance (whic
 
 Example::
 
-    >>> from harness.kql_resolver import resolve
+    >>> from harness.kql.resolver import resolve
     >>> r = resolve('EmailEvents | where DeliveryAction in ("Delivered", "DeliveredToJunk")')
     >>> [f.message for f in lint_values(r)]
     ['`DeliveredToJunk` is not a documented EmailEvents.DeliveryAction value; did you mean `Junked`?']
@@ -24,7 +24,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from harness.kql_resolver import ResolveReport
+from harness.kql.resolver import ResolveReport
 
 __all__ = ["ValueFinding", "enum_values", "lint_values", "suggest"]
 

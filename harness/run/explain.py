@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.tables import SchemaRegistry
+from harness.workspace.tables import SchemaRegistry
 
 #: Operators whose parenthesised arguments are standalone tabular subqueries.
 SUBQUERY_OPERATORS = {"join", "lookup", "union"}

@@ -17,8 +17,8 @@ from typing import Any
 from harness.backends import Backend
 from harness.config import RunConfig
 from harness.errors import HarnessError
-from harness.kql_text import identifiers
-from harness.runner import ProgressFn, Runner, RunResult, Suite
+from harness.kql.text import identifiers
+from harness.run.runner import ProgressFn, Runner, RunResult, Suite
 
 #: Folders (relative to the project root) whose changes can affect every result.
 EVERYTHING_PREFIXES = ("harness/", "synthetic/")

@@ -1,0 +1,1 @@
+"""The user's workspace: table schemas, custom tables, watchlists, stored functions and ASIM parsers."""
