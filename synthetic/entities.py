@@ -6,6 +6,7 @@ changes another case's rows.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import string
 import uuid
@@ -82,7 +83,26 @@ def fake_value(fake: Faker, spec: dict[str, Any]) -> Any:
     """`{fake: provider, args...}` -> one value from the seeded Faker."""
     name = spec["fake"]
     kwargs = {k: v for k, v in spec.items() if k != "fake"}
-    provider = getattr(fake, name, None)
+    known = isinstance(name, str) and not name.startswith("_") and name not in _NOT_PROVIDERS
+    provider = getattr(fake, name, None) if known else None
     if provider is None or not callable(provider):
-        raise ValueError(f"unknown Faker provider {name!r}")
-    return provider(**kwargs)
+        close = difflib.get_close_matches(str(name), provider_names(fake), n=6, cutoff=0.5)
+        hint = f"; close: {', '.join(close)}" if close else ""
+        raise ValueError(f"unknown Faker provider {name!r}{hint}")
+    try:
+        return provider(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"Faker provider {name!r}: {exc}") from None
+
+
+# Generator methods that are not value providers (seeding, provider management).
+_NOT_PROVIDERS = frozenset({"add_provider", "get_providers", "provider", "seed", "seed_instance", "set_arguments",
+                            "get_arguments", "del_arguments", "set_formatter", "format", "get_formatter", "parse",
+                            "random", "seed_locale", "items", "factories", "locales", "weights", "optional", "unique"})
+
+
+def provider_names(fake: Faker) -> list[str]:
+    """The value providers a seeded Faker offers (Faker's and this project's)."""
+    generator = fake.factories[0]
+    return sorted(n for n in dir(generator) if not n.startswith("_") and n not in _NOT_PROVIDERS
+                  and callable(getattr(generator, n, None)))

@@ -21,8 +21,10 @@ from harness.errors import HarnessError
 from harness.model import Case
 from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.entities import fake_value, make_faker
-from synthetic.enums import enum_violation
+from synthetic.enums import allowed, enum_violation
+from synthetic.filler import RowFiller
 from synthetic.steps import CASE_CHECKS, STEP_KINDS
+from synthetic.steps.values import StepFieldError
 
 _OFFSET = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)\s*$")
 _UNIT = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -56,6 +58,8 @@ class CaseTelemetry:
     identifiers: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)  # e.g. unknown columns dropped from recorded rows
     unchecked: set[int] = field(default_factory=set, repr=False)  # ids of recorded rows (real values)
+    # id(row) -> columns the template wrote with `undocumented:` (exempt from the documented-values check)
+    undocumented: dict[int, set[str]] = field(default_factory=dict, repr=False)
 
     def row_count(self) -> int:
         return sum(len(r) for r in self.rows.values())
@@ -70,8 +74,10 @@ class StepContext:
         self.anchor = anchor
         self.entities = entities
         self.out = out
-        self.state: dict[str, Any] = {}
-        self.registry: SchemaRegistry | None = None  # facts steps share (delivered emails, created App Service sites)
+        self.state: dict[str, Any] = {}  # facts steps share (delivered emails, created App Service sites)
+        self.registry: SchemaRegistry | None = None
+        self.filler: RowFiller | None = None  # fills the columns a `rows` step leaves out
+        self.step_index = 0  # 0-based index of the step being run
 
     @property
     def template_dir(self) -> Path:
@@ -96,28 +102,44 @@ class StepContext:
     def at(self, offset: str | None) -> datetime:
         return self.anchor + parse_offset(offset)
 
-    def fill(self, value: Any) -> Any:
-        if isinstance(value, str) and "{" in value:
+    def fill(self, value: Any, entities: dict[str, Any] | None = None) -> Any:
+        """`{name}` placeholders filled from the case entities (`{{` and `}}` stand for literal braces)."""
+        entities = self.entities if entities is None else entities
+        if isinstance(value, str) and ("{" in value or "}" in value):
             try:
-                return value.format_map(self.entities)
-            except (KeyError, AttributeError) as exc:
+                return value.format_map(entities)
+            except (KeyError, AttributeError, ValueError, IndexError) as exc:
+                what = f"placeholder {exc} is not a declared entity" if isinstance(exc, KeyError | AttributeError) \
+                    else f"braces that are not a placeholder ({exc})"
                 raise HarnessError(
-                    f"placeholder {exc} in {value!r} is not a declared entity",
+                    f"{what} in {value!r}; write {{{{ and }}}} for literal braces, `{{literal: ...}}` for a value "
+                    "taken as written, or `{json: {...}}` for JSON text",
                     file=self.case.template_path,
                     case=self.case.id,
                     kind="format",
                 ) from exc
         if isinstance(value, list):
-            return [self.fill(v) for v in value]
+            return [self.fill(v, entities) for v in value]
         if isinstance(value, dict):
-            return {k: self.fill(v) for k, v in value.items()}
+            return {k: self.fill(v, entities) for k, v in value.items()}
         return value
 
-    def emit(self, table: str, row: dict[str, Any], *, checked: bool = True) -> None:
-        """Add a row; `checked=False` exempts recorded real rows from the documented-values check."""
+    def filler_for_index(self, index: int) -> Any:
+        """A `fill` that also knows `{index}`: the repeat number (0, 1, ...) of a `count` step."""
+        entities = _Entities(self.entities)
+        entities["index"] = index
+        return lambda value: self.fill(value, entities)
+
+    def emit(
+        self, table: str, row: dict[str, Any], *, checked: bool = True, undocumented: set[str] | None = None
+    ) -> None:
+        """Add a row; `checked=False` exempts recorded real rows from the documented-values check,
+        `undocumented` the columns the template wrote with `undocumented:`."""
         self.out.rows.setdefault(table, []).append(row)
         if not checked:
             self.out.unchecked.add(id(row))
+        if undocumented:
+            self.out.undocumented[id(row)] = set(undocumented)
 
     def identify(self, value: Any) -> None:
         if value not in (None, ""):
@@ -131,6 +153,7 @@ class TelemetryGenerator:
         self.seed = seed
         self.now = now
         self.registry = registry or SchemaRegistry()
+        self.filler = RowFiller(self.registry, seed)
 
     def case_telemetry(self, case: Case) -> CaseTelemetry:
         fake = make_faker(self.seed, case.id)
@@ -139,7 +162,9 @@ class TelemetryGenerator:
         anchor = (self.now + parse_offset(case.time or DEFAULT_CASE_TIME)).replace(tzinfo=None)
         ctx = StepContext(case, fake, anchor, entities, out)
         ctx.registry = self.registry
+        ctx.filler = self.filler
         for index, step in enumerate(case.steps):
+            ctx.step_index = index
             kind = step.get("kind")
             fn = STEP_KINDS.get(kind)
             if fn is None:
@@ -154,6 +179,14 @@ class TelemetryGenerator:
             except HarnessError as exc:
                 exc.with_context(file=case.template_path, case=case.id)
                 raise
+            except StepFieldError as exc:
+                field_path = ["steps", index, *exc.path]
+                line, col = _locate(case.template_path, field_path)
+                where = ".".join(str(p) for p in exc.path)
+                raise HarnessError(
+                    f"step {index + 1} ({kind}), {where}: {exc.reason}",
+                    file=case.template_path, case=case.id, line=line, column=col, kind="format",
+                ) from None
             except (KeyError, ValueError, TypeError) as exc:
                 raise HarnessError(
                     f"step {index + 1} ({kind}): {exc}", file=case.template_path, case=case.id, kind="format"
@@ -165,16 +198,25 @@ class TelemetryGenerator:
                 raise HarnessError(str(exc), file=case.template_path, case=case.id, kind="format") from exc
         for table, rows in out.rows.items():
             self._check_columns(case, table, rows)
-            self._check_enums(case, table, rows, out.unchecked)
+            self._check_enums(case, table, rows, out)
         return out
 
-    def _check_enums(self, case: Case, table: str, rows: list[dict[str, Any]], unchecked: set[int]) -> None:
+    def _check_enums(self, case: Case, table: str, rows: list[dict[str, Any]], out: CaseTelemetry) -> None:
+        warned: set[tuple[str, Any]] = set()
         for row in rows:
-            if id(row) in unchecked:
+            if id(row) in out.unchecked:
                 continue
-            problem = enum_violation(table, row)
+            opted = out.undocumented.get(id(row), set())
+            problem = enum_violation(table, {k: v for k, v in row.items() if k not in opted})
             if problem:
                 raise HarnessError(problem, file=case.template_path, case=case.id, kind="schema")
+            for column in sorted(opted):
+                values = allowed(table, column)
+                if values and row.get(column) not in values and (column, row.get(column)) not in warned:
+                    warned.add((column, row.get(column)))
+                    out.notes.append(
+                        f"warning: {case.template_path}: {table}.{column} = {row.get(column)!r} is not a documented "
+                        "value (written with `undocumented:`)")
 
     def _entities(self, case: Case, fake: Faker) -> dict[str, Any]:
         entities = _Entities()
@@ -206,6 +248,16 @@ class TelemetryGenerator:
                     raise HarnessError(
                         f"table {table} has no column {col!r}", file=case.template_path, case=case.id, kind="schema"
                     )
+
+
+def _locate(path: str, field_path: list[str | int]) -> tuple[int | None, int | None]:
+    """Line and column of a field in a template (best effort: the nearest enclosing node)."""
+    from harness.formats.yamlio import read_yaml
+
+    try:
+        return read_yaml(Path(path)).line_of(field_path)
+    except HarnessError:
+        return None, None
 
 
 def rows_to_arrow(schema: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:

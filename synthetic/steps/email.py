@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from synthetic.entities import ORG_DOMAIN, TENANT_ID
 from synthetic.enums import enum_violation
 from synthetic.steps import step_kind
+from synthetic.steps.values import StepFieldError, resolve, wrapper
 
 DELIVERY_LOCATION = {
     "Delivered": "Inbox/Folder",
@@ -42,10 +43,16 @@ def email(step: dict[str, Any], ctx: Any) -> None:
         recipients = [fake.org_user() for _ in range(recipients)]
     recipients = [ctx.fill(r) for r in recipients]
     urls = [ctx.fill(u) for u in step.get("urls", [])]
-    action = ctx.fill(step.get("delivery_action", "Delivered"))
-    problem = enum_violation("EmailEvents", {"DeliveryAction": action})
+    raw_action = step.get("delivery_action", "Delivered")
+    opted = wrapper(raw_action)
+    action = ctx.fill(opted[1] if opted and opted[0] == "undocumented" else raw_action)
+    if not isinstance(action, str):
+        raise StepFieldError(["delivery_action"], f"delivery_action must be a string, not {action!r}")
+    undocumented = {"DeliveryAction"} if opted and opted[0] == "undocumented" else set()
+    problem = None if undocumented else enum_violation("EmailEvents", {"DeliveryAction": action})
     if problem:  # before any later step (a click) trips over the same typo less clearly
-        raise ValueError(problem)
+        raise StepFieldError(["delivery_action"], problem + "; write `{undocumented: ...}` to keep it on purpose")
+    spacing = timedelta(seconds=float(step.get("spacing", 0)))  # exact times unless the template asks
     location = DELIVERY_LOCATION.get(action, "Inbox/Folder")
     network_message_id = fake.guid()
     internet_message_id = f"<{fake.bothify('????????????').upper()}@{sender_domain}>"
@@ -78,7 +85,7 @@ def email(step: dict[str, Any], ctx: Any) -> None:
         row = dict(base)
         row.update(
             {
-                "TimeGenerated": when + timedelta(seconds=i),
+                "TimeGenerated": when + spacing * i,
                 "Type": "EmailEvents",
                 "ReportId": fake.guid(),
                 "InternetMessageId": internet_message_id,
@@ -112,13 +119,22 @@ def email(step: dict[str, Any], ctx: Any) -> None:
                 "AdditionalFields": {},
             }
         )
-        row.update({k: ctx.fill(v) for k, v in step.get("event_columns", {}).items()})
-        ctx.emit("EmailEvents", row)
+        opted = set(undocumented)
+        schema = ctx.registry["EmailEvents"]
+        for name, raw in step.get("event_columns", {}).items():
+            column = schema.column(str(name))
+            if column is None:
+                raise StepFieldError(["event_columns", name], f"table EmailEvents has no column {name!r}")
+            got = resolve(raw, column, fill=ctx.fill, when=when, path=["event_columns", name])
+            row[column.name] = got.value
+            if got.undocumented:
+                opted.add(column.name)
+        ctx.emit("EmailEvents", row, undocumented=opted)
     for j, url in enumerate(urls):
         row = dict(base)
         row.update(
             {
-                "TimeGenerated": when + timedelta(seconds=j),
+                "TimeGenerated": when + spacing * j,
                 "Type": "EmailUrlInfo",
                 "ReportId": fake.guid(),
                 "Url": url,
