@@ -60,6 +60,7 @@ class CaseTelemetry:
     unchecked: set[int] = field(default_factory=set, repr=False)  # ids of recorded rows (real values)
     # id(row) -> columns the template wrote with `undocumented:` (exempt from the documented-values check)
     undocumented: dict[int, set[str]] = field(default_factory=dict, repr=False)
+    origins: dict[int, list[str | int]] = field(default_factory=dict, repr=False)  # id(row) -> its template path
 
     def row_count(self) -> int:
         return sum(len(r) for r in self.rows.values())
@@ -131,11 +132,19 @@ class StepContext:
         return lambda value: self.fill(value, entities)
 
     def emit(
-        self, table: str, row: dict[str, Any], *, checked: bool = True, undocumented: set[str] | None = None
+        self,
+        table: str,
+        row: dict[str, Any],
+        *,
+        checked: bool = True,
+        undocumented: set[str] | None = None,
+        origin: list[str | int] | None = None,
     ) -> None:
         """Add a row; `checked=False` exempts recorded real rows from the documented-values check,
-        `undocumented` the columns the template wrote with `undocumented:`."""
+        `undocumented` the columns the template wrote with `undocumented:`; `origin` is where in the
+        step the row was written (e.g. ["rows", 0]), so a bad value is reported at its line."""
         self.out.rows.setdefault(table, []).append(row)
+        self.out.origins[id(row)] = ["steps", self.step_index, *(origin or [])]
         if not checked:
             self.out.unchecked.add(id(row))
         if undocumented:
@@ -209,7 +218,11 @@ class TelemetryGenerator:
             opted = out.undocumented.get(id(row), set())
             problem = enum_violation(table, {k: v for k, v in row.items() if k not in opted})
             if problem:
-                raise HarnessError(problem, file=case.template_path, case=case.id, kind="schema")
+                origin = out.origins.get(id(row), [])
+                column = problem.split(" = ", 1)[0].split(".", 1)[-1]
+                line, col = _locate(case.template_path, [*origin, column]) if origin else (None, None)
+                raise HarnessError(problem + "; write `{undocumented: ...}` to keep such a value on purpose",
+                                   file=case.template_path, case=case.id, line=line, column=col, kind="schema")
             for column in sorted(opted):
                 values = allowed(table, column)
                 if values and row.get(column) not in values and (column, row.get(column)) not in warned:

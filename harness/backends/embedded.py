@@ -20,6 +20,8 @@ import pyarrow as pa
 from duckdb_kql.types import kusto_type
 
 from harness.backends.base import QueryResult, normalise_value
+from harness.backends.union_types import install as install_typed_unions
+from harness.backends.union_types import typed_unions
 from harness.errors import HarnessError, QueryTimeout
 from harness.kql.text import identifiers, locate_identifier
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema
@@ -34,6 +36,7 @@ def _defined_name(definition: str) -> str | None:
 
 
 LOAD_WORKERS = 2
+install_typed_unions()  # Kusto's `<column>_<type>` rule for unions of differently typed columns
 
 
 def _default_sql(kusto_type: str) -> str:
@@ -53,6 +56,7 @@ class EmbeddedBackend:
         self.max_rows = max_rows
         self.registry = registry or SchemaRegistry()
         self.functions = list(functions or [])
+        self._types = {n: {c.name: c.type for c in self.registry[n].duckdb_columns} for n in self.registry.names()}
         self._function_names = [(_defined_name(d), d) for d in self.functions]
         self.con = duckdb_kql.connect()
         if threads:
@@ -132,12 +136,13 @@ class EmbeddedBackend:
     # -- querying --------------------------------------------------------
     def translate(self, kql: str, *, now: datetime) -> str:
         try:
-            return duckdb_kql.to_sql(
-                kql,
-                schema={n: [c.name for c in self.registry[n].duckdb_columns] for n in self.registry.names()},
-                query_now=now,
-                functions=self.functions_for(kql) or None,
-            )
+            with typed_unions(self._types):
+                return duckdb_kql.to_sql(
+                    kql,
+                    schema={n: [c.name for c in self.registry[n].duckdb_columns] for n in self.registry.names()},
+                    query_now=now,
+                    functions=self.functions_for(kql) or None,
+                )
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql) from exc
 
@@ -157,7 +162,8 @@ class EmbeddedBackend:
         watchdog = threading.Thread(target=fire, name="kql-timeout", daemon=True)
         watchdog.start()
         try:
-            rel = duckdb_kql.kql(self.con, kql, query_now=now, functions=self.functions_for(kql) or None)
+            with typed_unions(self._types):
+                rel = duckdb_kql.kql(self.con, kql, query_now=now, functions=self.functions_for(kql) or None)
             columns = list(rel.columns)
             types = [kusto_type(t) for t in rel.types]
             raw = self._fetch(rel, timed_out, timeout)

@@ -129,7 +129,7 @@ def email(step: dict[str, Any], ctx: Any) -> None:
             row[column.name] = got.value
             if got.undocumented:
                 opted.add(column.name)
-        ctx.emit("EmailEvents", row, undocumented=opted)
+        ctx.emit("EmailEvents", row, undocumented=opted, origin=["event_columns"])
     for j, url in enumerate(urls):
         row = dict(base)
         row.update(

@@ -38,6 +38,7 @@ def literal_rows(step: dict[str, Any], ctx: Any) -> None:
     partial: list[dict[str, Any]] = []
     times = []
     undocumented: list[set[str]] = []
+    origins: list[list[str | int]] = []
     for repeat in range(count):
         when = start + every * repeat
         fill = fill_with_index(repeat)
@@ -59,13 +60,14 @@ def literal_rows(step: dict[str, Any], ctx: Any) -> None:
             partial.append(row)
             times.append(row.get("TimeGenerated") or when)
             undocumented.append(opted)
+            origins.append(["rows", i])
     filled = ctx.filler.complete(table, partial, times=times, salt=f"{ctx.case.id}:step{ctx.step_index}")
     identifiers = step.get("identifiers", [])
     for name in identifiers:
         if schema.column(str(name)) is None:
             raise StepFieldError(["identifiers"], f"table {table} has no column {name!r}")
-    for row, opted in zip(filled, undocumented, strict=True):
-        ctx.emit(table, row, undocumented=opted)
+    for row, opted, origin in zip(filled, undocumented, origins, strict=True):
+        ctx.emit(table, row, undocumented=opted, origin=origin)
         for col in identifiers:
             if row.get(col) not in (None, ""):
                 ctx.identify(row[col])

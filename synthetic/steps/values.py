@@ -20,6 +20,11 @@ _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)\s*$")
 _CLOCK = re.compile(r"^\s*(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?\s*$")
 
 
+def a_type(kind: str) -> str:
+    """`an int column`, `a string column`."""
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 class StepFieldError(ValueError):
     """A content mistake in one field of a step; `path` is below the step (e.g. ["rows", 0, "Name"])."""
 
@@ -56,14 +61,15 @@ def resolve(raw: Any, column: Column, *, fill: Any, when: datetime, path: list[s
             return Resolved(coerce(inner, column, when=when, path=path))
         if key == "json":
             if column.type not in ("string", "dynamic"):
-                raise StepFieldError(path, f"`json:` writes JSON text, but {column.name} is a {column.type} column")
+                raise StepFieldError(
+                    path, f"`json:` writes JSON text, but {column.name} is {a_type(column.type)} column")
             return Resolved(json.dumps(fill(inner), ensure_ascii=False))
         inner_resolved = resolve(inner, column, fill=fill, when=when, path=path)
         return Resolved(inner_resolved.value, undocumented=True)
     if isinstance(raw, dict) and column.type != "dynamic":
         keys = ", ".join(str(k) for k in raw)
-        raise StepFieldError(path, f"{column.name} is a {column.type} column, but the value is a mapping ({keys}); "
-                                   "write `{json: {...}}` to store a mapping as JSON text, or `{literal: ...}` "
+        raise StepFieldError(path, f"{column.name} is {a_type(column.type)} column, but the value is a mapping "
+                                   f"({keys}); write `{json: {...}}` to store a mapping as JSON text, or `{literal: ...}` "
                                    "for a value taken as written")
     return Resolved(coerce(fill(raw), column, when=when, path=path))
 
@@ -76,7 +82,7 @@ def coerce(value: Any, column: Column, *, when: datetime, path: list[str | int])
         return None
     if kind in ("string", "guid"):
         if isinstance(value, (list, dict)):
-            raise StepFieldError(path, f"{name} is a {kind} column, but the value is a list; write "
+            raise StepFieldError(path, f"{name} is {a_type(kind)} column, but the value is a list; write "
                                        "`{json: [...]}` to store it as JSON text")
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -88,14 +94,14 @@ def coerce(value: Any, column: Column, *, when: datetime, path: list[str | int])
             return value
         if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
             return int(value)
-        raise StepFieldError(path, f"{name} is a {kind} column; {value!r} is not a whole number")
+        raise StepFieldError(path, f"{name} is {a_type(kind)} column; {value!r} is not a whole number")
     if kind in ("real", "decimal"):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise StepFieldError(path, f"{name} is a {kind} column; {value!r} is not a number") from None
+            raise StepFieldError(path, f"{name} is {a_type(kind)} column; {value!r} is not a number") from None
     if kind in ("bool", "boolean"):
         if isinstance(value, bool):
             return value
