@@ -69,8 +69,8 @@ def resolve(raw: Any, column: Column, *, fill: Any, when: datetime, path: list[s
     if isinstance(raw, dict) and column.type != "dynamic":
         keys = ", ".join(str(k) for k in raw)
         raise StepFieldError(path, f"{column.name} is {a_type(column.type)} column, but the value is a mapping "
-                                   f"({keys}); write `{json: {...}}` to store a mapping as JSON text, or `{literal: ...}` "
-                                   "for a value taken as written")
+                                   f"({keys}); write " "`{json: {...}}` to store a mapping as JSON text, or "
+                                   "`{literal: ...}` for a value taken as written")
     return Resolved(coerce(fill(raw), column, when=when, path=path))
 
 
