@@ -63,7 +63,7 @@ def resolve(raw: Any, column: Column, *, fill: Any, when: datetime, path: list[s
             if column.type not in ("string", "dynamic"):
                 raise StepFieldError(
                     path, f"`json:` writes JSON text, but {column.name} is {a_type(column.type)} column")
-            return Resolved(json.dumps(fill(inner), ensure_ascii=False))
+            return Resolved(json.dumps(_fill_json(inner, fill), ensure_ascii=False))
         inner_resolved = resolve(inner, column, fill=fill, when=when, path=path)
         return Resolved(inner_resolved.value, undocumented=True)
     if isinstance(raw, dict) and column.type != "dynamic":
@@ -72,6 +72,18 @@ def resolve(raw: Any, column: Column, *, fill: Any, when: datetime, path: list[s
                                    f"({keys}); write " "`{json: {...}}` to store a mapping as JSON text, or "
                                    "`{literal: ...}` for a value taken as written")
     return Resolved(coerce(fill(raw), column, when=when, path=path))
+
+
+def _fill_json(value: Any, fill: Any) -> Any:
+    """Placeholders filled inside a `json:` mapping, except under a nested `{literal: ...}`."""
+    wrapped = wrapper(value)
+    if wrapped is not None and wrapped[0] == "literal":
+        return wrapped[1]
+    if isinstance(value, dict):
+        return {fill(k) if isinstance(k, str) else k: _fill_json(v, fill) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_json(v, fill) for v in value]
+    return fill(value)
 
 
 def coerce(value: Any, column: Column, *, when: datetime, path: list[str | int]) -> Any:
