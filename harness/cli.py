@@ -13,9 +13,7 @@ from typing import Any
 
 from harness import __version__
 from harness.config import load_config
-from harness.errors import HarnessError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError
 
 # Subcommands that live in their own modules: (module, add_parser function, run function).
 PLUGGED_COMMANDS = [
@@ -139,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except HarnessError as exc:
         print(f"atomic-harness: {exc}", file=sys.stderr)
-        return EXIT_USAGE if exc.kind in ("usage", "config") else EXIT_FAILED
+        return exc.exit_code
     except KeyboardInterrupt:
         print("atomic-harness: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

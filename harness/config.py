@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError
 
 DEFAULT_NOW = "2025-06-01T12:00:00Z"
 
@@ -50,13 +50,13 @@ def load_config(root: Path | None = None, overrides: dict[str, Any] | None = Non
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise HarnessError(f"invalid TOML: {exc}", file=str(pyproject), kind="config") from exc
+            raise ConfigError(f"invalid TOML: {exc}", file=str(pyproject)) from exc
         section = data.get("tool", {}).get("atomic-harness", {})
         for key, value in section.items():
             if key not in _KEYS:
-                raise HarnessError(
+                raise ConfigError(
                     f"unknown setting {key!r} in [tool.atomic-harness] (known: {', '.join(sorted(_KEYS))})",
-                    file=str(pyproject), kind="config",
+                    file=str(pyproject),
                 )
             _set(cfg, _KEYS[key], value, str(pyproject))
     for key, value in (overrides or {}).items():
@@ -80,5 +80,5 @@ def _set(cfg: RunConfig, name: str, value: Any, where: str) -> None:
         elif isinstance(current, float):
             value = float(value)
     except (TypeError, ValueError) as exc:
-        raise HarnessError(f"setting {name}: {exc}", file=where, kind="config") from exc
+        raise ConfigError(f"setting {name}: {exc}", file=where) from exc
     setattr(cfg, name, value)

@@ -1,13 +1,24 @@
-"""One error type that always says where: file, detection, case, line:column and why.
+"""Typed errors that always say where: file, detection, case, line:column and why.
 
-Fail-closed means every failure must be actionable; a bare exception string is not.
+Fail-closed means every failure must be actionable; a bare exception string is not. Each
+subclass names one kind of problem (its `kind` is what reports and coverage.json show) and
+the exit code a command ends with when it stops on one.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+#: Exit codes of every command: all passed; a failure, an error or a tripped gate; a usage or
+#: configuration error; interrupted (Ctrl-C).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 
 class HarnessError(Exception):
     """A problem with an input or a run that must make the affected tests error."""
+
+    kind: ClassVar[str] = "error"
+    exit_code: ClassVar[int] = EXIT_FAILED
 
     def __init__(
         self,
@@ -18,7 +29,6 @@ class HarnessError(Exception):
         case: str | None = None,
         line: int | None = None,
         column: int | None = None,
-        kind: str = "error",
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -27,7 +37,6 @@ class HarnessError(Exception):
         self.case = case
         self.line = line
         self.column = column
-        self.kind = kind
 
     @property
     def location(self) -> str:
@@ -67,5 +76,124 @@ class HarnessError(Exception):
         }
 
 
-class QueryTimeout(HarnessError):
+# -- the command line and the configuration -------------------------------------------
+
+
+class UsageError(HarnessError):
+    """A bad command line or option: nothing ran (exit 2)."""
+
+    kind = "usage"
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A bad `[tool.atomic-harness]` setting or a configured folder that is not there (exit 2)."""
+
+    kind = "config"
+
+
+# -- content files ---------------------------------------------------------------------
+
+
+class FormatError(HarnessError):
+    """A content file (detection, atomic, template, expected, recorded rows) breaks its format."""
+
+    kind = "format"
+
+
+class SigmaError(FormatError):
+    """A Sigma rule that cannot be read or converted to KQL."""
+
+    kind = "sigma"
+
+
+class SchemaError(FormatError):
+    """Content names a table, column, function or value the workspace's schemas do not have."""
+
+    kind = "schema"
+
+
+class CoverageError(HarnessError):
+    """A detection lacks its proof: an expected file with a must-fire and a must-not-fire case."""
+
+    kind = "coverage"
+
+
+class FalsePositives(HarnessError):
+    """A detection returned more rows on benign background traffic than its expected file allows."""
+
+    kind = "false_positives"
+
+
+# -- engines ---------------------------------------------------------------------------
+
+
+class EngineError(HarnessError):
+    """The engine refused or failed a query. `construct` names what it refused (duckdb-kql's
+    `construct`, e.g. `function:ipv4_is_private`) and `span` is the (line, column) in the query
+    text, before `line`/`column` are moved into the rule file."""
+
+    kind = "engine"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        construct: str | None = None,
+        span: tuple[int, int | None] | None = None,
+        file: str | None = None,
+        detection: str | None = None,
+        case: str | None = None,
+    ) -> None:
+        line, column = span if span is not None else (None, None)
+        super().__init__(reason, file=file, detection=detection, case=case, line=line, column=column)
+        self.construct = construct
+        self.span = span
+
+
+class QuerySyntaxError(EngineError):
+    """The query does not parse."""
+
+    kind = "syntax"
+
+
+class UnsupportedConstruct(EngineError):
+    """A KQL construct the engine does not run (never rewritten, so reported by name)."""
+
+    kind = "unsupported"
+
+
+class UnknownName(EngineError):
+    """The engine could not bind a table, column or function the query names."""
+
+    kind = "schema"
+
+
+class QueryTimeout(EngineError):
     """The engine ran past the configured query timeout."""
+
+    kind = "timeout"
+
+
+class DataError(HarnessError):
+    """Rows the engine cannot take: an unknown table or column, a value that is not its type."""
+
+    kind = "data"
+
+
+class EnvironmentFailure(HarnessError):
+    """Something the engine needs is not there: the Docker daemon, an image, a container."""
+
+    kind = "environment"
+
+
+class ConnectionFailure(EnvironmentFailure):
+    """A Kusto endpoint that cannot be reached or that answers with something other than Kusto."""
+
+    kind = "connection"
+
+
+class AuthFailure(EnvironmentFailure):
+    """A Kusto endpoint that refuses our credentials, or no credentials could be obtained."""
+
+    kind = "auth"

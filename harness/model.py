@@ -4,7 +4,65 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
+
+
+class Status(StrEnum):
+    """A (case, detection) cell's verdict."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    KNOWN_GAP = "known_gap"
+
+
+class DetectionKind(StrEnum):
+    """Sentinel's rule kinds, a hunting query (no trigger), or a Sigma rule converted to KQL."""
+
+    SCHEDULED = "Scheduled"
+    NRT = "NRT"
+    HUNTING = "hunting"
+    SIGMA = "sigma"
+    INVALID = "invalid"  # a rule file that could not be loaded: its cells show the error
+
+    @property
+    def has_trigger(self) -> bool:
+        """Analytic rules fire on their trigger; hunting queries and Sigma rules on any row."""
+        return self in (DetectionKind.SCHEDULED, DetectionKind.NRT)
+
+
+class CaseKind(StrEnum):
+    ATOMIC = "atomic"
+    VARIANT = "variant"
+    BENIGN = "benign"
+
+
+class Severity(StrEnum):
+    """How much a static finding matters (SARIF's levels)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class QueryOrigin:
+    """Where a rule's query text starts in its YAML file, so a KQL line:column can be moved there.
+
+    `block` is a `query: |` (or `>`) block: content line 1 is the line after `line`, indented by
+    `column`. Otherwise the query is a scalar starting at `line`:`column` + 1."""
+
+    line: int
+    column: int
+    block: bool
+
+    def to_file(self, line: int, column: int | None) -> tuple[int, int | None]:
+        if self.block:
+            return self.line + line, (self.column + column) if column is not None else None
+        if line == 1:
+            return self.line, (self.column + column) if column is not None else None
+        return self.line + line - 1, column
 
 
 @dataclass
@@ -15,7 +73,7 @@ class Detection:
     id: str
     name: str
     path: str
-    kind: str  # Scheduled | NRT | hunting | sigma
+    kind: DetectionKind
     query: str
     severity: str = ""
     description: str = ""
@@ -29,6 +87,19 @@ class Detection:
     source: str = ""  # where the query text came from (e.g. the seed document)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     sigma_source: str | None = None  # path of the Sigma rule this KQL was converted from
+    query_origin: QueryOrigin | None = None  # where the query starts in its file (None: not known)
+
+    def __post_init__(self) -> None:
+        self.kind = DetectionKind(self.kind)
+
+    def file_position(self, line: int | None, column: int | None) -> tuple[int | None, int | None]:
+        """A line:column in the query text as a place in the rule file. A converted Sigma rule's
+        KQL is not the file's text, so it has no place there."""
+        if self.kind == DetectionKind.SIGMA:
+            return None, None
+        if line is None or self.query_origin is None:
+            return line, column
+        return self.query_origin.to_file(line, column)
 
 
 @dataclass
@@ -53,7 +124,7 @@ class Case:
     """One scenario run: an atomic test, a variant of one, or a benign case."""
 
     id: str
-    kind: str  # atomic | variant | benign
+    kind: CaseKind
     description: str
     template_path: str
     steps: list[dict[str, Any]]
@@ -61,6 +132,9 @@ class Case:
     atomic: AtomicTest | None = None
     entities: dict[str, Any] = field(default_factory=dict)
     time: str | None = None  # offset from the pinned clock, e.g. "-2h"
+
+    def __post_init__(self) -> None:
+        self.kind = CaseKind(self.kind)
 
 
 @dataclass
@@ -73,13 +147,14 @@ class Expectation:
     known_gap: str | None = None
     path: str = ""
     explicit: bool = True  # False for the implicit must-not-fire of an unlisted pair
+    every_row: bool = False  # `values` was one mapping that every row must match (not a multiset of rows)
 
 
 @dataclass
 class Verdict:
     case_id: str
     detection_key: str
-    status: str  # passed | failed | error | known_gap
+    status: Status
     expectation: Expectation
     fired: bool = False
     row_count: int = 0
@@ -90,7 +165,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("passed", "known_gap")
+        return self.status in (Status.PASSED, Status.KNOWN_GAP)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import pytest
 from tabulate import tabulate
 
 from harness.errors import HarnessError
+from harness.model import Status
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,14 +77,14 @@ class AtomicItem(pytest.Item):
 
     def setup(self) -> None:
         # An engine or input error is reported as a pytest ERROR, never as a pass or a plain failure.
-        if self.verdict.status == "error":
+        if self.verdict.status == Status.ERROR:
             raise HarnessError(self.verdict.message)
 
     def runtest(self) -> None:
         v = self.verdict
-        if v.status == "failed":
+        if v.status == Status.FAILED:
             raise VerdictFailure(v.message)
-        if v.status == "known_gap":
+        if v.status == Status.KNOWN_GAP:
             self.user_properties.append(("known_gap", v.expectation.known_gap))
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FormatError, HarnessError, UsageError
 from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.background import background_tables, full_schema_table
 from synthetic.recorded import load_recorded
@@ -56,7 +56,7 @@ def json_rows(table: pa.Table, schema: TableSchema) -> list[dict[str, Any]]:
 def write_tables(tables: dict[str, pa.Table], registry: SchemaRegistry, fmt: str, out: Path) -> list[Path]:
     """One file per table in `out`; returns the paths written."""
     if fmt not in FORMATS:
-        raise HarnessError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})", kind="usage")
+        raise UsageError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, table in sorted(tables.items()):
@@ -101,7 +101,7 @@ def load_export(folder: Path, registry: SchemaRegistry) -> dict[str, pa.Table]:
         else:
             rec = load_recorded(path, registry, path.stem)
             if rec.unknown_columns:
-                raise HarnessError(rec.note(), file=str(path), kind="format")
+                raise FormatError(rec.note(), file=str(path))
             table = rows_to_arrow(schema, rec.rows)
         out[path.stem] = full_schema_table(table, schema)
     return out
@@ -119,7 +119,7 @@ def case_tables(case_id: str, background: int, root: Path | None = None) -> tupl
     cases = load_cases(cfg.resolve(cfg.templates), load_atomics(cfg.resolve(cfg.atomics)))
     by_id = {c.id: c for c in cases}
     if case_id not in by_id:
-        raise HarnessError(f"no case {case_id!r} (known: {', '.join(sorted(by_id))})", kind="usage")
+        raise UsageError(f"no case {case_id!r} (known: {', '.join(sorted(by_id))})")
     now = parse_now(cfg.now)
     telemetry = TelemetryGenerator(cfg.seed, now, registry).case_telemetry(by_id[case_id])
     parts = [{t: rows_to_arrow(registry[t], rows) for t, rows in telemetry.rows.items()}]
@@ -154,22 +154,22 @@ def run_generate(args: argparse.Namespace) -> int:
     """0 ok, 1 failure (a template or file problem), 2 usage (unknown case, bad option)."""
     if getattr(args, "background", 0) < 0:
         print("atomic-harness generate: --background must be >= 0", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         tables, telemetry = case_tables(args.case, args.background, getattr(args, "root", None))
         cfg_registry = SchemaRegistry()
         written = write_tables(tables, cfg_registry, args.format, Path(args.out))
     except HarnessError as exc:
         print(f"atomic-harness generate: {exc}", file=sys.stderr)
-        return 2 if exc.kind == "usage" else 1
+        return exc.exit_code
     except OSError as exc:
         print(f"atomic-harness generate: cannot write {args.out}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     for note in telemetry.notes:
         print(f"atomic-harness generate: note: {note}", file=sys.stderr)
     for path in written:
         print(f"{path}\t{tables[path.stem].num_rows} rows")
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.errors import HarnessError
+from harness.errors import FormatError
 from harness.workspace.tables import SchemaRegistry, TableSchema
 
 _HEADER = re.compile(r"^\s*(?P<name>[^\[]*?)\s*(?:\[(?P<zone>[^\]]*)\])?\s*$")
@@ -69,7 +69,7 @@ def _zone(label: str | None, path: str) -> ZoneInfo | None:
     for prefix, name in _ZONES.items():
         if key.startswith(prefix):
             return ZoneInfo(name)
-    raise HarnessError(f"unknown time zone {label!r} in a column header", file=path, kind="format")
+    raise FormatError(f"unknown time zone {label!r} in a column header", file=path)
 
 
 def parse_datetime(value: Any, zone: ZoneInfo | None = None) -> datetime | None:
@@ -151,7 +151,7 @@ def read_raw(path: Path) -> list[dict[str, Any]]:
             return pq.read_table(path).to_pylist()
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
-        raise HarnessError(f"cannot read recorded telemetry: {exc}", file=str(path)) from exc
+        raise FormatError(f"cannot read recorded telemetry: {exc}", file=str(path)) from exc
     if path.suffix == ".csv":
         return list(csv.DictReader(text.splitlines()))
     try:
@@ -159,11 +159,11 @@ def read_raw(path: Path) -> list[dict[str, Any]]:
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise HarnessError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno) from exc
+        raise FormatError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno) from exc
     if isinstance(data, dict):
         data = data.get("rows") or data.get("value") or [data]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise HarnessError("expected a JSON array of objects (one per row)", file=str(path), kind="format")
+        raise FormatError("expected a JSON array of objects (one per row)", file=str(path))
     return data
 
 
@@ -174,11 +174,10 @@ def infer_table(path: Path, raw: list[dict[str, Any]], registry: SchemaRegistry)
     types = {str(r.get("Type") or "") for r in raw} - {""}
     if len(types) == 1 and next(iter(types)) in registry:
         return next(iter(types))
-    raise HarnessError(
+    raise FormatError(
         f"cannot tell which table these rows belong to (Type values: {', '.join(sorted(types)) or 'none'}); "
         "name the table",
         file=str(path),
-        kind="format",
     )
 
 
@@ -189,7 +188,7 @@ def load_recorded(path: Path | str, registry: SchemaRegistry, table: str | None 
     table = table or infer_table(path, raw, registry)
     schema = registry.get(table)
     if schema is None:
-        raise HarnessError(f"unknown table {table!r}", file=str(path), kind="format")
+        raise FormatError(f"unknown table {table!r}", file=str(path))
     mapping, zones, unknown = _map_columns(schema, raw, str(path))
     rows: list[dict[str, Any]] = []
     for index, record in enumerate(raw):
@@ -201,10 +200,9 @@ def load_recorded(path: Path | str, registry: SchemaRegistry, table: str | None 
             try:
                 row[target] = _typed(value, schema.column(target).type, zones.get(key))
             except (TypeError, ValueError) as exc:
-                raise HarnessError(
+                raise FormatError(
                     f"row {index + 1}, column {key!r}: {exc} (a {schema.column(target).type})",
                     file=str(path),
-                    kind="format",
                 ) from exc
         rows.append(row)
     return Recorded(table, str(path), rows, unknown)

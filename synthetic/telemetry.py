@@ -7,7 +7,6 @@ tell the case's result rows from background rows.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 import pyarrow as pa
 from faker import Faker
 
-from harness.errors import HarnessError
+from harness.errors import FormatError, HarnessError, SchemaError
 from harness.model import Case
+from harness.timespan import parse_timespan
 from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.entities import fake_value, make_faker
 from synthetic.enums import allowed, enum_violation
@@ -26,19 +26,12 @@ from synthetic.filler import RowFiller
 from synthetic.steps import CASE_CHECKS, STEP_KINDS
 from synthetic.steps.values import StepFieldError
 
-_OFFSET = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)\s*$")
-_UNIT = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 DEFAULT_CASE_TIME = "-2h"
 
 
 def parse_offset(text: str | None) -> timedelta:
-    if text is None or text == "":
-        return timedelta(0)
-    m = _OFFSET.match(str(text))
-    if not m:
-        raise ValueError(f"not a time offset like -2h or +5m: {text!r}")
-    value = timedelta(**{_UNIT[m.group(3)]: float(m.group(2))})
-    return -value if m.group(1) == "-" else value
+    """A signed offset from the pinned clock or the case's time (`-2h`, `+5m`); none is zero."""
+    return timedelta(0) if text in (None, "") else parse_timespan(str(text))
 
 
 _REQUIRED = object()
@@ -92,11 +85,10 @@ class StepContext:
         if name in self.entities:
             return self.entities[name]
         if default is _REQUIRED:
-            raise HarnessError(
+            raise FormatError(
                 f"step {step.get('kind')!r} needs {key!r} (or a case entity named {name!r})",
                 file=self.case.template_path,
                 case=self.case.id,
-                kind="format",
             )
         return default
 
@@ -112,12 +104,11 @@ class StepContext:
             except (KeyError, AttributeError, ValueError, IndexError) as exc:
                 what = f"placeholder {exc} is not a declared entity" if isinstance(exc, KeyError | AttributeError) \
                     else f"braces that are not a placeholder ({exc})"
-                raise HarnessError(
+                raise FormatError(
                     f"{what} in {value!r}; write {{{{ and }}}} for literal braces, `{{literal: ...}}` for a value "
                     "taken as written, or `{json: {...}}` for JSON text",
                     file=self.case.template_path,
                     case=self.case.id,
-                    kind="format",
                 ) from exc
         if isinstance(value, list):
             return [self.fill(v, entities) for v in value]
@@ -177,11 +168,10 @@ class TelemetryGenerator:
             kind = step.get("kind")
             fn = STEP_KINDS.get(kind)
             if fn is None:
-                raise HarnessError(
+                raise FormatError(
                     f"step {index + 1}: unknown step kind {kind!r} (known: {', '.join(sorted(STEP_KINDS))})",
                     file=case.template_path,
                     case=case.id,
-                    kind="format",
                 )
             try:
                 fn(step, ctx)
@@ -192,19 +182,19 @@ class TelemetryGenerator:
                 field_path = ["steps", index, *exc.path]
                 line, col = _locate(case.template_path, field_path)
                 where = ".".join(str(p) for p in exc.path)
-                raise HarnessError(
+                raise FormatError(
                     f"step {index + 1} ({kind}), {where}: {exc.reason}",
-                    file=case.template_path, case=case.id, line=line, column=col, kind="format",
+                    file=case.template_path, case=case.id, line=line, column=col,
                 ) from None
             except (KeyError, ValueError, TypeError) as exc:
-                raise HarnessError(
-                    f"step {index + 1} ({kind}): {exc}", file=case.template_path, case=case.id, kind="format"
+                raise FormatError(
+                    f"step {index + 1} ({kind}): {exc}", file=case.template_path, case=case.id
                 ) from exc
         for check in CASE_CHECKS:
             try:
                 check(ctx)
             except ValueError as exc:
-                raise HarnessError(str(exc), file=case.template_path, case=case.id, kind="format") from exc
+                raise FormatError(str(exc), file=case.template_path, case=case.id) from exc
         for table, rows in out.rows.items():
             self._check_columns(case, table, rows)
             self._check_enums(case, table, rows, out)
@@ -221,8 +211,8 @@ class TelemetryGenerator:
                 origin = out.origins.get(id(row), [])
                 column = problem.split(" = ", 1)[0].split(".", 1)[-1]
                 line, col = _locate(case.template_path, [*origin, column]) if origin else (None, None)
-                raise HarnessError(problem + "; write `{undocumented: ...}` to keep such a value on purpose",
-                                   file=case.template_path, case=case.id, line=line, column=col, kind="schema")
+                raise SchemaError(problem + "; write `{undocumented: ...}` to keep such a value on purpose",
+                                   file=case.template_path, case=case.id, line=line, column=col)
             for column in sorted(opted):
                 values = allowed(table, column)
                 if values and row.get(column) not in values and (column, row.get(column)) not in warned:
@@ -246,20 +236,20 @@ class TelemetryGenerator:
                 else:
                     entities[name] = spec
             except (KeyError, AttributeError, ValueError, TypeError) as exc:
-                raise HarnessError(
-                    f"entity {name!r}: {exc}", file=case.template_path, case=case.id, kind="format"
+                raise FormatError(
+                    f"entity {name!r}: {exc}", file=case.template_path, case=case.id
                 ) from exc
         return entities
 
     def _check_columns(self, case: Case, table: str, rows: list[dict[str, Any]]) -> None:
         schema = self.registry.get(table)
         if schema is None:
-            raise HarnessError(f"rows for unknown table {table!r}", file=case.template_path, case=case.id)
+            raise SchemaError(f"rows for unknown table {table!r}", file=case.template_path, case=case.id)
         for row in rows:
             for col in row:
                 if schema.column(col) is None:
-                    raise HarnessError(
-                        f"table {table} has no column {col!r}", file=case.template_path, case=case.id, kind="schema"
+                    raise SchemaError(
+                        f"table {table} has no column {col!r}", file=case.template_path, case=case.id
                     )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.checks.corpus import check_corpus, classify_engine_error, format_summary
-from harness.errors import HarnessError
+from harness.errors import EngineError, UnknownName, UnsupportedConstruct
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "sentinel-corpus"
@@ -57,8 +57,8 @@ def test_baseline_only_goes_up():
 
 
 def test_engine_refusals_are_named_by_construct():
-    def reason(text: str, kind: str = "engine") -> str:
-        return classify_engine_error(HarnessError(text, kind=kind))
+    def reason(text: str, error_type: type[EngineError] = EngineError, construct: str | None = None) -> str:
+        return classify_engine_error(error_type(text, construct=construct))
 
     binder = "engine error (BinderException): Binder Error: "
     assert reason(
@@ -67,12 +67,11 @@ def test_engine_refusals_are_named_by_construct():
     assert reason(binder + 'json_object() keys must be VARCHAR, add an explicit cast to argument "Domain"') == (
         "engine: pack()/bag_pack() with a non-string key"
     )
-    assert reason("schema error: columns 'Timestamp' and 'timestamp' differ only in case", "schema").startswith(
+    assert reason("schema error: columns 'Timestamp' and 'timestamp' differ only in case", UnknownName).startswith(
         "engine: columns differing only in case"
     )
-    assert reason("unsupported error: unsupported KQL construct 'function:_GetWatchlist' at 1:2", "unsupported") == (
-        "watchlist not configured: _GetWatchlist"
-    )
+    refusal = "unsupported error: unsupported KQL construct 'function:_GetWatchlist' at 1:2"
+    assert reason(refusal, UnsupportedConstruct, "function:_GetWatchlist") == "watchlist not configured: _GetWatchlist"
     assert reason(binder + "Something new").startswith("engine: DuckDB binder error: Something new")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from harness.backends.base import parse_now
 from harness.backends.embedded import EmbeddedBackend
-from harness.errors import HarnessError, QueryTimeout
+from harness.errors import HarnessError, QueryTimeout, UnsupportedConstruct
 from harness.workspace.tables import SchemaRegistry
 
 NOW = parse_now("2025-06-01T12:00:00Z")
@@ -95,11 +95,13 @@ def test_syntax_error_names_the_position(engine) -> None:
 
 
 def test_unsupported_construct_is_refused_not_guessed(engine) -> None:
-    with pytest.raises(HarnessError) as info:
+    with pytest.raises(UnsupportedConstruct) as info:
         engine.query("EmailUrlInfo\n| extend u = url_decode(Url)", now=NOW)
     assert info.value.kind == "unsupported"
     assert "url_decode" in info.value.reason
     assert info.value.line == 2
+    # the refused construct and its place in the query are typed fields, not text to parse back
+    assert info.value.construct == "function:url_decode" and info.value.span[0] == 2
 
 
 def test_query_timeout_interrupts_the_engine() -> None:

@@ -9,10 +9,11 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.formats.atomics import load_atomic_file, load_atomics
-from harness.formats.detections import load_detection, parse_timespan
+from harness.formats.detections import load_detection
 from harness.formats.expected import load_expected_file
 from harness.formats.templates import load_template
 from harness.formats.yamlio import format_schema
+from harness.timespan import parse_timespan
 from tests.conftest import ROOT
 
 ATOMIC = ROOT / "atomics/T1608.005/T1608.005.yaml"
@@ -122,3 +123,21 @@ def test_format_schemas_are_valid_json_schema(name: str) -> None:
 
     jsonschema.Draft202012Validator.check_schema(format_schema(name))
     assert json.dumps(format_schema(name))
+
+
+@pytest.mark.parametrize(
+    "query_lines",
+    [
+        ["query: |", "  EmailEvents", "  | where Subjekt has 'x'"],  # block: + the indent
+        ["query: EmailEvents | where Subjekt has 'x'"],  # plain scalar after `query: `
+        ["query: \"EmailEvents | where Subjekt has 'x'\""],  # quoted: + the quote
+    ],
+    ids=["block", "plain", "quoted"],
+)
+def test_query_positions_are_moved_into_the_rule_file(tmp_path: Path, query_lines: list[str]) -> None:
+    path = write(tmp_path, "r.yaml", "\n".join(["id: a", "name: r", *query_lines, ""]))
+    det = load_detection(path)
+    before = det.query[: det.query.index("Subjekt")]
+    kql_line, kql_column = before.count("\n") + 1, len(before.rsplit("\n", 1)[-1]) + 1
+    line, column = det.file_position(kql_line, kql_column)
+    assert path.read_text().splitlines()[line - 1][column - 1 :].startswith("Subjekt has")

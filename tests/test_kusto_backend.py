@@ -24,9 +24,10 @@ import pytest
 
 from harness.backends import make_backend
 from harness.backends.embedded import EmbeddedBackend
-from harness.backends.kusto import KustoBackend, literal, parse_timespan, parse_v2
+from harness.backends.kusto import KustoBackend, literal, parse_v2
 from harness.errors import HarnessError
 from harness.run.compare import compare_results, query_sorts, render, sort_keys
+from harness.timespan import parse_timespan
 from harness.workspace.tables import SchemaRegistry
 
 ROOT = Path(__file__).resolve().parents[1]

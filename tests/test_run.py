@@ -137,6 +137,19 @@ def test_malformed_expected_file_errors_its_detection(project_copy, monkeypatch)
     assert all(c["status"] == "error" and "rowz" in c["message"] for c in cells)
 
 
+def test_malformed_detection_file_errors_its_cells(project_copy, monkeypatch) -> None:
+    path = project_copy / "detections/T1608.005/link_target_email.yaml"
+    path.write_text(path.read_text().replace("name: ", "name: [", 1))
+    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
+    report = json.loads((project_copy / "out/coverage.json").read_text())
+    cells = errors_for(project_copy, "link_target_email")
+    assert len(cells) == len(report["cases"])  # the rule keeps its row of the matrix
+    assert all(c["status"] == "error" and "link_target_email.yaml:" in c["message"] for c in cells)
+    assert all("malformed YAML" in c["message"] for c in cells)
+    entry = next(d for d in report["detections"] if d["key"] == "link_target_email")
+    assert entry["kind"] == "invalid" and entry["error"]["kind"] == "format"
+
+
 def test_malformed_template_errors_its_case(project_copy, monkeypatch) -> None:
     path = project_copy / "synthetic/templates/T1608.005-3.yaml"
     path.write_text(path.read_text().replace("kind: email", "kind: emial", 1))

@@ -101,7 +101,7 @@ def test_preflight_names_the_problem_and_lets_unresolved_queries_through(project
         id="",
         name="k",
         path=str(project_copy / "nowhere.yaml"),
-        kind="scheduled",
+        kind="Scheduled",
         query="EmailEvents | where Subjectt has 'x' | join (NoSuchTable) on NetworkMessageId",
     )
     err = runner.preflight(det)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.backends.base import Backend, QueryResult
-from harness.errors import HarnessError
+from harness.errors import UsageError
 
 __all__ = ["Backend", "QueryResult", "make_backend"]
 
@@ -19,14 +19,14 @@ def make_backend(name: str, **options: Any) -> Backend:
         from harness.backends.kusto import KustoBackend
 
         if not options.get("url"):
-            raise HarnessError("--backend kusto needs --kusto-url URL", kind="usage")
+            raise UsageError("--backend kusto needs --kusto-url URL")
         return KustoBackend(**options)
     if name == "emulator":
         from harness.backends.emulator import EmulatorBackend
 
         if options.pop("url", None):
-            raise HarnessError("--kusto-url does not apply to --backend emulator (it starts its own)", kind="usage")
+            raise UsageError("--kusto-url does not apply to --backend emulator (it starts its own)")
         if options.get("database") is None:
             options.pop("database", None)
         return EmulatorBackend(**options)
-    raise HarnessError(f"unknown backend {name!r} (known: embedded, kusto, emulator)", kind="usage")
+    raise UsageError(f"unknown backend {name!r} (known: embedded, kusto, emulator)")

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from harness.errors import ConfigError
+
 
 @dataclass
 class QueryResult:
@@ -73,8 +75,5 @@ def parse_now(text: str | datetime) -> datetime:
         try:
             value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
         except ValueError as exc:
-            from harness.errors import HarnessError
-
-            raise HarnessError(f"--now {text!r} is not an ISO datetime such as 2025-06-01T12:00:00Z",
-                               kind="config") from exc
+            raise ConfigError(f"--now {text!r} is not an ISO datetime such as 2025-06-01T12:00:00Z") from exc
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -2,7 +2,7 @@
 
 Tables are created from the real Microsoft schemas, strings default to "" (Kusto has no
 null strings), the clock is pinned per query, and every engine failure is turned into a
-HarnessError with a KQL line:column where one can be found.
+typed error (harness.errors) with a KQL line:column where one can be found.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from duckdb_kql.types import kusto_type
 from harness.backends.base import QueryResult, normalise_value
 from harness.backends.union_types import install as install_typed_unions
 from harness.backends.union_types import typed_unions
-from harness.errors import HarnessError, QueryTimeout
+from harness.errors import (
+    DataError,
+    EngineError,
+    QuerySyntaxError,
+    QueryTimeout,
+    UnknownName,
+    UnsupportedConstruct,
+)
 from harness.kql.text import identifiers, locate_identifier
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema
 
@@ -84,7 +91,7 @@ class EmbeddedBackend:
         for name, data in tables.items():
             schema = self.registry.get(name)
             if schema is None:
-                raise HarnessError(f"cannot load rows into unknown table {name!r}")
+                raise DataError(f"cannot load rows into unknown table {name!r}")
             if replace:
                 self.con.execute(schema.duckdb_ddl())
             jobs.append((schema, data))
@@ -110,7 +117,7 @@ class EmbeddedBackend:
             return
         unknown = [c for c in data.column_names if schema.column(c) is None]
         if unknown:
-            raise HarnessError(f"table {schema.name} has no column(s) {', '.join(unknown)}")
+            raise DataError(f"table {schema.name} has no column(s) {', '.join(unknown)}")
         # A column spelled in two cases is one DuckDB column (TableSchema.duckdb_columns): take either.
         given = {c.lower(): c for c in reversed(data.column_names)}
         select = []
@@ -129,7 +136,7 @@ class EmbeddedBackend:
         try:
             con.execute(f'INSERT INTO "{schema.name}" SELECT {", ".join(select)} FROM "{view}" AS src')
         except duckdb.Error as exc:
-            raise HarnessError(f"loading {schema.name} failed: {exc}") from exc
+            raise DataError(f"loading {schema.name} failed: {exc}") from exc
         finally:
             con.unregister(view)
 
@@ -171,7 +178,7 @@ class EmbeddedBackend:
             raise kql_error(exc, kql) from exc
         except duckdb.Error as exc:
             if timed_out.is_set():
-                raise QueryTimeout(f"query ran past its {timeout:g} s timeout", kind="timeout") from exc
+                raise QueryTimeout(f"query ran past its {timeout:g} s timeout") from exc
             err = engine_error(exc, kql)
             for name, why in self.broken.items():
                 if f"{name!r}" in err.reason:
@@ -207,11 +214,11 @@ class EmbeddedBackend:
         """Fetch at most max_rows + 1 rows, so a runaway result cannot exhaust memory past the timeout."""
         raw = rel.limit(self.max_rows + 1).fetchall()
         if timed_out.is_set():
-            raise QueryTimeout(f"query ran past its {timeout:g} s timeout", kind="timeout")
+            raise QueryTimeout(f"query ran past its {timeout:g} s timeout")
         if len(raw) > self.max_rows:
-            raise HarnessError(
+            raise EngineError(
                 f"the query returned more than {self.max_rows:,} rows; a detection result that large is "
-                "a runaway join or a missing filter", kind="engine")
+                "a runaway join or a missing filter")
         return raw
 
     def execute_sql(self, sql: str) -> list[tuple[Any, ...]]:
@@ -224,8 +231,15 @@ class EmbeddedBackend:
 _SPAN = re.compile(r"at (\d+):(\d+)")
 
 
-def kql_error(exc: Exception, kql: str) -> HarnessError:
-    """duckdb-kql's translation-time refusals, with their KQL position."""
+_KQL_ERRORS: dict[type[Exception], type[EngineError]] = {
+    duckdb_kql.KqlSyntaxError: QuerySyntaxError,
+    duckdb_kql.KqlUnsupportedError: UnsupportedConstruct,
+    duckdb_kql.KqlSchemaError: UnknownName,
+}
+
+
+def kql_error(exc: Exception, kql: str) -> EngineError:
+    """duckdb-kql's translation-time refusals, typed, with their construct and KQL position."""
     line = col = None
     span = getattr(exc, "span", None)
     if span is not None:
@@ -240,29 +254,27 @@ def kql_error(exc: Exception, kql: str) -> HarnessError:
     construct = getattr(exc, "construct", "") or ""
     if line is None and ":" in construct:
         line, col = locate_identifier(kql, construct.split(":", 1)[1])
-    kind = {
-        "KqlSyntaxError": "syntax",
-        "KqlUnsupportedError": "unsupported",
-        "KqlSchemaError": "schema",
-    }.get(type(exc).__name__, "engine")
-    return HarnessError(f"{kind} error: {exc}", line=line, column=col, kind=kind)
+    error_type = _KQL_ERRORS.get(type(exc), EngineError)
+    return error_type(
+        f"{error_type.kind} error: {exc}", construct=construct or None, span=(line, col) if line is not None else None
+    )
 
 
 _UNKNOWN_COLUMN = re.compile(r'Referenced column "([^"]+)" not found', re.I)
 _UNKNOWN_TABLE = re.compile(r"Table with name ([^\s]+) does not exist", re.I)
 
 
-def engine_error(exc: Exception, kql: str) -> HarnessError:
+def engine_error(exc: Exception, kql: str) -> EngineError:
     """DuckDB errors carry no KQL position: find the offending name in the query text."""
     text = str(exc).splitlines()[0]
     m = _UNKNOWN_COLUMN.search(str(exc))
     if m:
         name = m.group(1)
         line, col = locate_identifier(kql, name)
-        return HarnessError(f"unknown column {name!r}", line=line, column=col, kind="schema")
+        return UnknownName(f"unknown column {name!r}", span=(line, col) if line is not None else None)
     m = _UNKNOWN_TABLE.search(str(exc))
     if m:
         name = m.group(1).strip('"!')
         line, col = locate_identifier(kql, name)
-        return HarnessError(f"unknown table {name!r}", line=line, column=col, kind="schema")
-    return HarnessError(f"engine error ({type(exc).__name__}): {text}", kind="engine")
+        return UnknownName(f"unknown table {name!r}", span=(line, col) if line is not None else None)
+    return EngineError(f"engine error ({type(exc).__name__}): {text}")

@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from harness.backends.kusto import KustoBackend
-from harness.errors import HarnessError
+from harness.errors import EnvironmentFailure, UsageError
 from harness.workspace.tables import SchemaRegistry
 
 EMULATOR_IMAGE = "mcr.microsoft.com/azuredataexplorer/kustainer-linux:latest"
@@ -101,7 +101,7 @@ class EmulatorManager:
         image reads its port from (so host networking can use a free port); `pull` is
         "missing", "always" or "never"."""
         if pull not in ("missing", "always", "never"):
-            raise HarnessError(f"pull must be missing, always or never, not {pull!r}", kind="usage")
+            raise UsageError(f"pull must be missing, always or never, not {pull!r}")
         self.image = image
         self.port = port
         self.port_env = port_env
@@ -141,10 +141,9 @@ class EmulatorManager:
                 client.ping()
             except (DockerException, requests.RequestException) as exc:
                 where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-                raise HarnessError(
+                raise EnvironmentFailure(
                     f"no Docker daemon reachable at {where} ({_short(exc)}); start Docker "
                     "(on CI: scripts/start-dockerd.sh) or run against a cluster with --backend kusto --kusto-url",
-                    kind="environment",
                 ) from exc
             self._client = client
         return self._client
@@ -205,14 +204,13 @@ class EmulatorManager:
         except ImageNotFound:
             present = False
         except (DockerException, requests.RequestException) as exc:
-            raise HarnessError(f"cannot inspect image {self.image}: {_short(exc)}", kind="environment") from exc
+            raise EnvironmentFailure(f"cannot inspect image {self.image}: {_short(exc)}") from exc
         if present and self.pull != "always":
             return
         if not present and self.pull == "never":
-            raise HarnessError(
+            raise EnvironmentFailure(
                 f"image {self.image} is not present locally and pulling is off "
                 "(build it with scripts/build-test-image.sh, or `docker pull` it)",
-                kind="environment",
             )
         self._pull()
 
@@ -226,10 +224,9 @@ class EmulatorManager:
         try:
             for event in self.client.api.pull(repo, tag=tag or None, stream=True, decode=True):
                 if "error" in event:
-                    raise HarnessError(
+                    raise EnvironmentFailure(
                         f"cannot pull {self.image}: {event.get('error')} "
                         "(can the Docker daemon reach the registry? mcr.microsoft.com must be reachable)",
-                        kind="environment",
                     )
                 detail = event.get("progressDetail") or {}
                 if event.get("id") and detail.get("total"):
@@ -244,9 +241,8 @@ class EmulatorManager:
                     shown = percent
                     self.progress(f"  pulling: {done / 1e6:.0f}/{total / 1e6:.0f} MB ({percent}%)")
         except (DockerException, requests.RequestException) as exc:
-            raise HarnessError(
+            raise EnvironmentFailure(
                 f"cannot pull {self.image}: {_short(exc)} (is mcr.microsoft.com reachable from the Docker daemon?)",
-                kind="environment",
             ) from exc
         self.progress(f"pulled {self.image}")
 
@@ -277,16 +273,15 @@ class EmulatorManager:
                 host_port = _free_port()
                 env[self.port_env] = str(host_port)
             elif _port_in_use(host_port):
-                raise HarnessError(
+                raise EnvironmentFailure(
                     f"port {host_port} is already in use on this host, and the Docker daemon has no bridge "
                     "network, so the emulator must use the host network and that port",
-                    kind="environment",
                 )
         try:
             container = self.client.containers.create(self.image, **options)
         except (DockerException, requests.RequestException) as exc:
-            raise HarnessError(
-                f"cannot create a container from {self.image}: {_short(exc)}", kind="environment"
+            raise EnvironmentFailure(
+                f"cannot create a container from {self.image}: {_short(exc)}"
             ) from exc
         # Ours from here on, so a failed start (or Ctrl-C during it) still removes it.
         self.container, self.started = container, True
@@ -295,13 +290,13 @@ class EmulatorManager:
         try:
             container.start()
         except (DockerException, requests.RequestException) as exc:
-            raise HarnessError(f"cannot start {self.image}: {_short(exc)}", kind="environment") from exc
+            raise EnvironmentFailure(f"cannot start {self.image}: {_short(exc)}") from exc
         self.progress(f"started emulator container {container.short_id} ({'bridge' if bridged else 'host network'})")
         if bridged:
             container.reload()
             url = self._container_url(container)
             if url is None:
-                raise HarnessError(f"container {container.short_id} published no port for {self.port}/tcp")
+                raise EnvironmentFailure(f"container {container.short_id} published no port for {self.port}/tcp")
             self.url = url
         else:
             self.url = f"http://127.0.0.1:{host_port}"
@@ -339,16 +334,14 @@ class EmulatorManager:
                 return
             self.container.reload()
             if self.container.status in ("exited", "dead"):
-                raise HarnessError(
+                raise EnvironmentFailure(
                     f"emulator container {self.container.short_id} stopped ({self.container.status}) before "
                     f"answering: {self._logs_tail()}",
-                    kind="environment",
                 )
             if time.monotonic() > deadline:
-                raise HarnessError(
+                raise EnvironmentFailure(
                     f"emulator at {self.url} did not answer a query on database {self.database!r} within "
                     f"{self.ready_timeout:g} s (last: {reason}); container log: {self._logs_tail()}",
-                    kind="environment",
                 )
             time.sleep(0.5)
 
@@ -375,8 +368,8 @@ class EmulatorManager:
             pass
         except (DockerException, requests.RequestException) as exc:
             if not quiet:
-                raise HarnessError(
-                    f"could not remove emulator container {container.short_id}: {_short(exc)}", kind="environment"
+                raise EnvironmentFailure(
+                    f"could not remove emulator container {container.short_id}: {_short(exc)}"
                 ) from exc
             _stderr(f"warning: could not remove emulator container {container.short_id}: {_short(exc)}")
         finally:

@@ -30,8 +30,20 @@ import pyarrow as pa
 import requests
 
 from harness.backends.base import QueryResult, normalise_value
-from harness.errors import HarnessError, QueryTimeout
+from harness.errors import (
+    AuthFailure,
+    ConnectionFailure,
+    DataError,
+    EngineError,
+    HarnessError,
+    QuerySyntaxError,
+    QueryTimeout,
+    UnknownName,
+    UnsupportedConstruct,
+    UsageError,
+)
 from harness.kql.text import identifiers, locate_identifier
+from harness.timespan import parse_timespan
 from harness.workspace.tables import SchemaRegistry, TableSchema
 
 TokenProvider = Callable[[], str]
@@ -157,25 +169,11 @@ def literal(value: Any, kusto_type: str, where: str) -> str:
             parsed = json.loads(value) if isinstance(value, str) else value
             return f"dynamic({json.dumps(parsed, ensure_ascii=False, separators=(',', ':'))})"
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
-        raise HarnessError(f"cannot send {where} as Kusto {t}: {exc}", kind="data") from exc
-    raise HarnessError(f"cannot send {where}: unknown Kusto type {kusto_type!r}", kind="data")
+        raise DataError(f"cannot send {where} as Kusto {t}: {exc}") from exc
+    raise DataError(f"cannot send {where}: unknown Kusto type {kusto_type!r}")
 
 
 # -- wire values -> Python -----------------------------------------------------
-
-_TIMESPAN = re.compile(r"^(-)?(?:(\d+)\.)?(\d+):(\d+):(\d+)(?:\.(\d+))?$")
-
-
-def parse_timespan(text: str) -> timedelta:
-    m = _TIMESPAN.match(text.strip())
-    if not m:
-        raise ValueError(f"not a Kusto timespan: {text!r}")
-    sign, days, hours, minutes, seconds, fraction = m.groups()
-    fraction = (fraction or "").ljust(7, "0")[:7]
-    ticks = (((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + int(seconds)) * 10_000_000 + int(fraction)
-    span = timedelta(microseconds=ticks // 10)
-    return -span if sign else span
-
 
 def from_wire(value: Any, kusto_type: str) -> Any:
     """A REST value in the canonical Python form `normalise_value` gives every backend."""
@@ -216,19 +214,24 @@ _NAMES = (
 )
 
 
-def _error_kind(message: str) -> str:
+_CONSTRUCT = re.compile(r"unsupported KQL construct '([^']+)'|unsupported KQL construct \"([^\"]+)\"")
+
+
+def _error_type(message: str) -> type[EngineError]:
     low = message.lower()
     if "could not parse" in low or "syntax error" in low or "recognition error" in low:
-        return "syntax"
+        return QuerySyntaxError
     if "unsupported kql construct" in low or "not supported" in low:
-        return "unsupported"
+        return UnsupportedConstruct
     if "failed to resolve" in low or "schema error" in low or "not found" in low or "does not exist" in low:
-        return "schema"
-    return "engine"
+        return UnknownName
+    return EngineError
 
 
-def query_error(message: str, kql: str, *, line_offset: int = 0, prefix: str = "") -> HarnessError:
-    """A Kusto error message as a HarnessError with a line:column in the caller's KQL."""
+def query_error(message: str, kql: str, *, line_offset: int = 0, prefix: str = "") -> EngineError:
+    """A Kusto error message as a typed engine error with a line:column in the caller's KQL.
+
+    The wire carries only text, so the position and the refused construct are read from it here."""
     line = col = None
     for pattern in _POSITIONS:
         m = pattern.search(message)
@@ -243,9 +246,14 @@ def query_error(message: str, kql: str, *, line_offset: int = 0, prefix: str = "
             if m:
                 line, col = locate_identifier(kql, m.group(1).strip('"!'))
                 break
-    kind = _error_kind(message)
+    m = _CONSTRUCT.search(message)
+    error_type = _error_type(message)
     first = message.strip().splitlines()[0] if message.strip() else "no message"
-    return HarnessError(f"{prefix}{kind} error: {first}", line=line, column=col, kind=kind)
+    return error_type(
+        f"{prefix}{error_type.kind} error: {first}",
+        construct=(m.group(1) or m.group(2)) if m else None,
+        span=(line, col) if line is not None else None,
+    )
 
 
 def _error_message(payload: Any) -> tuple[str, str]:
@@ -283,10 +291,9 @@ def azure_identity_token(url: str) -> TokenProvider:
     try:
         from azure.identity import DefaultAzureCredential  # type: ignore[import-not-found]
     except ImportError as exc:
-        raise HarnessError(
+        raise AuthFailure(
             f"{url} is an https cluster and needs a bearer token, but azure-identity is not installed "
             "(pip install 'atomic-harness[azure]'), or pass a token provider",
-            kind="auth",
         ) from exc
     credential = DefaultAzureCredential()
     scope = url.rstrip("/") + "/.default"
@@ -295,7 +302,7 @@ def azure_identity_token(url: str) -> TokenProvider:
         try:
             return credential.get_token(scope).token
         except Exception as exc:  # noqa: BLE001 - every credential failure means the same to us
-            raise HarnessError(f"could not get a token for {url} from azure-identity: {exc}", kind="auth") from exc
+            raise AuthFailure(f"could not get a token for {url} from azure-identity: {exc}") from exc
 
     return token
 
@@ -318,7 +325,7 @@ class KustoBackend:
     ) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise HarnessError(f"--kusto-url must be an http:// or https:// URL, not {url!r}", kind="usage")
+            raise UsageError(f"--kusto-url must be an http:// or https:// URL, not {url!r}")
         self.url = url.rstrip("/")
         self.registry = registry or SchemaRegistry()
         self.timeout = float(timeout)
@@ -344,15 +351,14 @@ class KustoBackend:
         try:
             resp = self.session.post(f"{self.url}{route}", json=body, headers=headers, timeout=(10, timeout + 15))
         except requests.Timeout as exc:
-            raise QueryTimeout(f"{what} got no answer from {self.url} within {timeout:g} s", kind="timeout") from exc
+            raise QueryTimeout(f"{what} got no answer from {self.url} within {timeout:g} s") from exc
         except requests.ConnectionError as exc:
-            raise HarnessError(
+            raise ConnectionFailure(
                 f"cannot reach the Kusto endpoint {self.url} ({type(exc).__name__}: {_root_cause(exc)}); "
                 "is the cluster, emulator or `duckdb-kql serve` running there?",
-                kind="connection",
             ) from exc
         except requests.RequestException as exc:
-            raise HarnessError(f"{what} failed talking to {self.url}: {exc}", kind="connection") from exc
+            raise ConnectionFailure(f"{what} failed talking to {self.url}: {exc}") from exc
         try:
             payload = resp.json()
         except ValueError:
@@ -360,21 +366,19 @@ class KustoBackend:
         if resp.status_code in (401, 403):
             code, message = _error_message(payload if payload is not None else resp.text)
             if "writes are disabled" in message:
-                raise HarnessError(
+                raise ConnectionFailure(
                     f"{self.url} refuses writes ({message.splitlines()[0]}); "
                     "start `duckdb-kql serve` with --allow-write",
-                    kind="connection",
                 )
-            raise HarnessError(
+            raise AuthFailure(
                 f"{self.url} refused the request (HTTP {resp.status_code}{', ' + code if code else ''}): "
                 f"{message.splitlines()[0] if message else 'no reason given'}; "
                 + ("check the token's identity has access" if self.token_provider else "the endpoint wants a token"),
-                kind="auth",
             )
         if resp.status_code >= 400 or payload is None:
             code, message = _error_message(payload if payload is not None else resp.text[:500])
             if _is_database_not_found(code, message):
-                raise HarnessError(f"unknown database {body.get('db')!r} on {self.url}: {message}", kind="connection")
+                raise ConnectionFailure(f"unknown database {body.get('db')!r} on {self.url}: {message}")
             raise _HttpError(resp.status_code, code, message)
         return payload
 
@@ -387,10 +391,9 @@ class KustoBackend:
         try:
             payload = self._post("/v1/rest/mgmt", body, timeout=self.timeout, what="control command")
         except _HttpError as exc:
-            raise HarnessError(
+            raise EngineError(
                 f"control command {command.split('<|')[0].strip()[:80]!r} failed "
                 f"(HTTP {exc.status}): {exc.message.splitlines()[0] if exc.message else exc.code}",
-                kind="engine",
             ) from exc
         return parse_v1(payload)
 
@@ -402,9 +405,8 @@ class KustoBackend:
             return names[0]
         if "NetDefaultDB" in names:  # the Kusto emulator's
             return "NetDefaultDB"
-        raise HarnessError(
+        raise UsageError(
             f"{self.url} serves {len(names)} databases ({', '.join(names) or 'none'}); pick one with --database",
-            kind="usage",
         )
 
     def _check_database(self) -> None:
@@ -417,7 +419,7 @@ class KustoBackend:
         names them (one request each costs ~0.1 s, and registries hold dozens of tables)."""
         for name in tables:
             if name not in self.registry:
-                raise HarnessError(f"cannot load rows into unknown table {name!r}", kind="data")
+                raise DataError(f"cannot load rows into unknown table {name!r}")
         for name, data in tables.items():
             self._replace(self.registry[name], data)
             self._ready.add(name)
@@ -434,7 +436,7 @@ class KustoBackend:
         for name, data in tables.items():
             schema = self.registry.get(name)
             if schema is None:
-                raise HarnessError(f"cannot load rows into unknown table {name!r}", kind="data")
+                raise DataError(f"cannot load rows into unknown table {name!r}")
             if name not in self._ready:  # `.append` needs the table to exist
                 self._replace(schema, None)
                 self._ready.add(name)
@@ -448,7 +450,7 @@ class KustoBackend:
         if data is not None:
             unknown = [c for c in data.column_names if schema.column(c) is None]
             if unknown:
-                raise HarnessError(f"table {schema.name} has no column(s) {', '.join(unknown)}", kind="data")
+                raise DataError(f"table {schema.name} has no column(s) {', '.join(unknown)}")
         carried = self._carried_columns(schema, data)
         header = ", ".join(f"{name_literal(c)}:{_kusto_type(schema.column(c).type)}" for c in carried)  # type: ignore[union-attr]
         tail = ""
@@ -509,9 +511,8 @@ class KustoBackend:
         if "RowCount" in result.columns:
             written = sum(int(r.get("RowCount") or 0) for r in result.records())
             if written != expected:
-                raise HarnessError(
+                raise EngineError(
                     f"loading {schema.name}: the engine reports {written} row(s) written, {expected} were sent",
-                    kind="engine",
                 )
 
     # -- querying --------------------------------------------------------------
@@ -544,7 +545,7 @@ class KustoBackend:
             except _HttpError as exc:
                 if "timed out" in exc.message.lower() or "timeout" in exc.code.lower():
                     raise QueryTimeout(
-                        f"query ran past its {timeout:g} s timeout: {exc.message}", kind="timeout"
+                        f"query ran past its {timeout:g} s timeout: {exc.message}"
                     ) from exc
                 raise query_error(exc.message or exc.code, kql, line_offset=1) from exc
             return parse_v2(payload, kql)
@@ -584,11 +585,11 @@ def _typed_result(columns: list[dict[str, Any]], rows: list[Any], kql: str) -> Q
             _, message = _error_message(row)
             raise query_error(message, kql, line_offset=1, prefix="partial failure: ")
         if not isinstance(row, list) or len(row) != len(names):
-            raise HarnessError(f"malformed result row from the engine: {str(row)[:200]}", kind="engine")
+            raise EngineError(f"malformed result row from the engine: {str(row)[:200]}")
         try:
             out.append(tuple(from_wire(v, t) for v, t in zip(row, types, strict=True)))
         except (ValueError, TypeError) as exc:
-            raise HarnessError(f"cannot read a result value: {exc}", kind="engine") from exc
+            raise EngineError(f"cannot read a result value: {exc}") from exc
     return QueryResult(names, types, out)
 
 
@@ -598,7 +599,7 @@ def parse_v1(payload: Any, kql: str = "") -> QueryResult:
     if not isinstance(tables, list) or not tables:
         if isinstance(payload, dict) and ("Exceptions" in payload or "error" in payload):
             raise query_error(_error_message(payload)[1], kql, prefix="partial failure: ")
-        raise HarnessError(f"not a Kusto v1 response: {str(payload)[:200]}", kind="engine")
+        raise EngineError(f"not a Kusto v1 response: {str(payload)[:200]}")
     first = tables[0]
     for table in tables:
         for row in table.get("Rows") or []:
@@ -615,14 +616,14 @@ def parse_v2(payload: Any, kql: str) -> QueryResult:
     Error-level QueryCompletionInformation row, or as `HasErrors` on the last frame.
     """
     if not isinstance(payload, list):
-        raise HarnessError(f"not a Kusto v2 response: {str(payload)[:200]}", kind="engine")
+        raise EngineError(f"not a Kusto v2 response: {str(payload)[:200]}")
     primary: QueryResult | None = None
     progressive: dict[int, dict[str, Any]] = {}
     errors: list[str] = []
     completed = False
     for frame in payload:
         if not isinstance(frame, dict):
-            raise HarnessError(f"malformed v2 frame: {str(frame)[:200]}", kind="engine")
+            raise EngineError(f"malformed v2 frame: {str(frame)[:200]}")
         kind = frame.get("FrameType")
         if kind == "DataTable":
             table_kind = frame.get("TableKind")
@@ -636,7 +637,7 @@ def parse_v2(payload: Any, kql: str) -> QueryResult:
         elif kind == "TableFragment":
             entry = progressive.get(frame.get("TableId"))
             if entry is None:
-                raise HarnessError("v2 fragment for a table that has no header", kind="engine")
+                raise EngineError("v2 fragment for a table that has no header")
             if frame.get("FrameSubType") == "DataReplace":
                 entry["rows"] = []
             entry["rows"].extend(frame.get("Rows") or [])
@@ -656,9 +657,9 @@ def parse_v2(payload: Any, kql: str) -> QueryResult:
         unique = list(dict.fromkeys(e for e in errors if e))
         raise query_error("; ".join(unique), kql, line_offset=1, prefix="partial failure: ")
     if not completed:
-        raise HarnessError("the v2 response ended without a DataSetCompletion frame (truncated answer)", kind="engine")
+        raise EngineError("the v2 response ended without a DataSetCompletion frame (truncated answer)")
     if primary is None:
-        raise HarnessError("the v2 response carries no PrimaryResult table", kind="engine")
+        raise EngineError("the v2 response carries no PrimaryResult table")
     return primary
 
 

@@ -12,7 +12,6 @@ Rerun with `atomic-harness corpus tests/data/sentinel-corpus` or `python bench/c
 from __future__ import annotations
 
 import multiprocessing
-import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import EngineError, HarnessError, QuerySyntaxError, QueryTimeout, UnknownName
 from harness.workspace.context import WorkspaceContext
 
 __all__ = ["CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
@@ -76,14 +75,10 @@ class CorpusReport:
 
 # -- why the engine refused ---------------------------------------------------------
 
-_CONSTRUCT = re.compile(r"unsupported KQL construct '([^']+)'|unsupported KQL construct \"([^\"]+)\"")
-
-
-def classify_engine_error(exc: HarnessError, query: str = "") -> str:
+def classify_engine_error(exc: HarnessError) -> str:
     """A short, stable reason group for an engine failure, naming the refused construct."""
     text = exc.reason
-    m = _CONSTRUCT.search(text)
-    construct = (m.group(1) or m.group(2)) if m else ""
+    construct = (exc.construct or "") if isinstance(exc, EngineError) else ""
     low = text.lower()
     if "externaldata" in low or construct.lower().startswith("externaldata"):
         return "unsupported: externaldata"
@@ -99,7 +94,7 @@ def classify_engine_error(exc: HarnessError, query: str = "") -> str:
         return "unsupported: arg_max/arg_min form"
     if construct:
         return f"unsupported: {construct}"
-    if exc.kind == "syntax":
+    if isinstance(exc, QuerySyntaxError):
         return "syntax error (engine)"
     if "differ only in case" in low:
         return "engine: columns differing only in case (DuckDB identifiers are case-insensitive)"
@@ -111,11 +106,11 @@ def classify_engine_error(exc: HarnessError, query: str = "") -> str:
         return "unknown table"
     if "unknown column" in low:
         return "unknown column (engine)"
-    if exc.kind == "timeout":
+    if isinstance(exc, QueryTimeout):
         return "timeout"
     if "binder error" in low:
         return "engine: DuckDB binder error: " + text.split("Binder Error:", 1)[-1].strip()[:60]
-    first = text.split(":", 1)[0] if exc.kind == "engine" else exc.kind
+    first = text.split(":", 1)[0] if type(exc) is EngineError else exc.kind
     return f"engine error: {first}"[:80]
 
 
@@ -169,9 +164,9 @@ def _check_one(path_text: str) -> RuleResult:
         result.executes = True
     except HarnessError as exc:
         result.executes = False
-        result.execute_reason = classify_engine_error(exc, det.query)
+        result.execute_reason = classify_engine_error(exc)
         result.detail = exc.reason[:300]
-        if not validates and exc.kind in ("schema", "engine") and "unknown" in result.validate_reason:
+        if not validates and type(exc) in (UnknownName, EngineError) and "unknown" in result.validate_reason:
             # The engine only echoes the static finding (often as a bare DuckDB binder error).
             result.execute_reason = f"does not validate ({result.validate_reason})"
     return result

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.model import Severity
+
 __all__ = ["Finding", "RULES", "format_text", "to_sarif"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -36,7 +38,7 @@ class Finding:
 
     file: str
     rule: str
-    severity: str  # error | warning | note
+    severity: Severity
     message: str
     line: int | None = None
     column: int | None = None
@@ -72,7 +74,7 @@ def to_sarif(findings: list[Finding], *, tool_version: str = "0.0.0") -> dict[st
         result: dict[str, Any] = {
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
-            "level": {"error": "error", "warning": "warning"}.get(f.severity, "note"),
+            "level": str(f.severity),
             "message": {"text": f.message},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.file)}}}],
         }

@@ -23,8 +23,10 @@ import yaml
 
 from harness.checks.sarif import Finding, format_text, to_sarif
 from harness.checks.value_lint import lint_values
-from harness.errors import HarnessError
+from harness.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, HarnessError, UsageError
 from harness.kql.resolver import ResolveReport, resolve
+from harness.model import DetectionKind, Severity
+from harness.timespan import format_timespan
 from harness.workspace.context import WorkspaceContext
 
 __all__ = [
@@ -37,7 +39,6 @@ __all__ = [
     "validate_paths",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _ATOMIC_CASE = re.compile(r"^(T\d{4}(?:\.\d{3})?-\d+)(?:\.|$)")
 
 
@@ -48,59 +49,11 @@ class ValidationResult:
 
     @property
     def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
+        return [f for f in self.findings if f.severity == Severity.ERROR]
 
     @property
     def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
-
-
-# ---------------------------------------------------------------------------
-# Query positions inside the YAML file
-# ---------------------------------------------------------------------------
-
-
-class QueryLocator:
-    """Maps a (line, column) in the query text to the file, for `query: |` blocks and inline scalars."""
-
-    def __init__(self, text: str, root: yaml.Node | None) -> None:
-        self.base_line = 1
-        self.base_col = 1
-        self.block = False
-        node = None
-        if isinstance(root, yaml.MappingNode):
-            for key, value in root.value:
-                if getattr(key, "value", None) == "query":
-                    node = value
-        if not isinstance(node, yaml.ScalarNode):
-            return
-        mark = node.start_mark
-        if node.style in ("|", ">"):
-            self.block = True
-            self.base_line = mark.line + 1  # the indicator's line; content line 1 is the next one
-            lines = text.splitlines()
-            indent = 0
-            for raw in lines[mark.line + 1 :]:
-                if raw.strip():
-                    indent = len(raw) - len(raw.lstrip(" "))
-                    break
-            self.base_col = indent
-        else:
-            self.base_line = mark.line + 1
-            self.base_col = mark.column + (1 if node.style in ("'", '"') else 0)
-
-    def __call__(self, line: int, column: int) -> tuple[int, int]:
-        if self.block:
-            return self.base_line + line, self.base_col + column
-        return self.base_line + line - 1, (self.base_col + column if line == 1 else column)
-
-
-def _yaml_root(path: Path) -> tuple[str, yaml.Node | None]:
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        return text, yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return text, None
+        return [f for f in self.findings if f.severity == Severity.WARNING]
 
 
 # ---------------------------------------------------------------------------
@@ -109,7 +62,7 @@ def _yaml_root(path: Path) -> tuple[str, yaml.Node | None]:
 
 
 def _error_finding(exc: HarnessError, path: Path, rule: str = "format") -> Finding:
-    return Finding(exc.file or str(path), rule, "error", exc.reason, exc.line, exc.column, exc.detection)
+    return Finding(exc.file or str(path), rule, Severity.ERROR, exc.reason, exc.line, exc.column, exc.detection)
 
 
 def query_findings(
@@ -125,14 +78,14 @@ def query_findings(
     out: list[Finding] = []
     for p in report.problems:
         line, col = locate(p.line, p.column)
-        out.append(Finding(path, p.kind, p.severity, p.message, line, col, detection))
+        out.append(Finding(path, p.kind, Severity(p.severity), p.message, line, col, detection))
     for u in report.unresolved:
         line, col = locate(u.line, u.column)
         msg = f"not resolved past `{u.construct}` ({u.reason}); names read after it are not checked"
-        out.append(Finding(path, "unresolved", "note", msg, line, col, detection))
+        out.append(Finding(path, "unresolved", Severity.NOTE, msg, line, col, detection))
     for v in lint_values(report):
         line, col = locate(v.line, v.column)
-        out.append(Finding(path, "enum-value", "warning", v.message, line, col, detection))
+        out.append(Finding(path, "enum-value", Severity.WARNING, v.message, line, col, detection))
     return out, report
 
 
@@ -145,9 +98,7 @@ def detection_findings(path: Path, context: WorkspaceContext) -> tuple[list[Find
         det = load_detection(path)
     except HarnessError as exc:
         return [_error_finding(exc, path)], None
-    text, root = _yaml_root(path)
-    locate = QueryLocator(text, root)
-    findings, report = query_findings(det.query, str(path), locate, context, detection=det.key)
+    findings, report = query_findings(det.query, str(path), det.file_position, context, detection=det.key)
     doc = read_yaml(path)
     output = set(report.output_names or [])
     if report.output is not None and not report.output_open and not report.unresolved:
@@ -157,32 +108,25 @@ def detection_findings(path: Path, context: WorkspaceContext) -> tuple[list[Find
                 if col and col not in output:
                     line, c = doc.line_of(["entityMappings", i, "fieldMappings", j, "columnName"])
                     msg = f"entityMappings column {col!r} is not in the query's output"
-                    findings.append(Finding(str(path), "entity-mapping", "error", msg, line, c, det.key))
+                    findings.append(Finding(str(path), "entity-mapping", Severity.ERROR, msg, line, c, det.key))
         details = det.raw.get("customDetails")
         if isinstance(details, dict):
             for key, col in details.items():
                 if isinstance(col, str) and col not in output:
                     line, c = doc.line_of(["customDetails", key])
                     msg = f"customDetails {key!r} names column {col!r}, which is not in the query's output"
-                    findings.append(Finding(str(path), "entity-mapping", "error", msg, line, c, det.key))
-    if det.query_period is not None and det.kind != "hunting":
+                    findings.append(Finding(str(path), "entity-mapping", Severity.ERROR, msg, line, c, det.key))
+    if det.query_period is not None and det.kind != DetectionKind.HUNTING:
         for w in report.ago_windows:
             if w.span > det.query_period:
-                line, c = locate(w.line, w.column)
+                line, c = det.file_position(w.line, w.column)
                 msg = (
-                    f"ago({_fmt_span(w.span)}) looks back further than queryPeriod {_fmt_span(det.query_period)}: "
+                    f"ago({format_timespan(w.span)}) looks back further than queryPeriod "
+                    f"{format_timespan(det.query_period)}: "
                     "the rule only ever sees queryPeriod of data"
                 )
-                findings.append(Finding(str(path), "query-period", "warning", msg, line, c, det.key))
+                findings.append(Finding(str(path), "query-period", Severity.WARNING, msg, line, c, det.key))
     return findings, det.key
-
-
-def _fmt_span(span: Any) -> str:
-    seconds = int(span.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 # ---------------------------------------------------------------------------
@@ -215,7 +159,7 @@ def _yaml_files(paths: list[Path]) -> list[Path]:
         elif p.is_file():
             out.append(p)
         else:
-            raise HarnessError("no such file or folder", file=str(p), kind="usage")
+            raise UsageError("no such file or folder", file=str(p))
     return out
 
 
@@ -266,7 +210,7 @@ def validate_paths(
             result.files -= 1
         else:
             msg = "not a detection (query:), Atomic Red Team (atomic_tests:) or expected-results (cases:) file"
-            result.findings.append(Finding(str(f), "format", "error", msg, 1, 1))
+            result.findings.append(Finding(str(f), "format", Severity.ERROR, msg, 1, 1))
 
     atomic_cases: set[str] | None = None
     template_cases: set[str] | None = None
@@ -310,7 +254,7 @@ def _sigma_findings(path: Path, context: WorkspaceContext) -> list[Finding]:
         det = load_sigma_detection(path)
     except HarnessError as exc:
         return [_error_finding(exc, path)]
-    findings, _ = query_findings(det.query, str(path), lambda line, col: (None, None), context, detection=det.key)
+    findings, _ = query_findings(det.query, str(path), det.file_position, context, detection=det.key)
     return [
         Finding(
             f.file,
@@ -338,16 +282,17 @@ def _expected_references(
     out: list[Finding] = []
     if exp.detection not in detections:
         line, col = doc.line_of(["detection"])
-        out.append(Finding(str(path), "expected-reference", "error", f"no detection {exp.detection!r}", line, col))
+        msg = f"no detection {exp.detection!r}"
+        out.append(Finding(str(path), "expected-reference", Severity.ERROR, msg, line, col))
     for case_id in exp.expectations:
         line, col = doc.line_of(["cases", case_id])
         m = _ATOMIC_CASE.match(case_id)
         if m and atomic_cases is not None and m.group(1) not in atomic_cases:
             msg = f"case {case_id!r} names atomic test {m.group(1)}, which no atomics file defines"
-            out.append(Finding(str(path), "expected-reference", "error", msg, line, col, exp.detection))
+            out.append(Finding(str(path), "expected-reference", Severity.ERROR, msg, line, col, exp.detection))
         elif template_cases is not None and case_id not in template_cases:
             msg = f"case {case_id!r} is defined by no telemetry template"
-            out.append(Finding(str(path), "expected-reference", "error", msg, line, col, exp.detection))
+            out.append(Finding(str(path), "expected-reference", Severity.ERROR, msg, line, col, exp.detection))
     return out
 
 
@@ -395,8 +340,8 @@ def run_validate(args: argparse.Namespace) -> int:
         )
     except HarnessError as exc:
         print(f"atomic-harness validate: {exc}", file=sys.stderr)
-        return EXIT_USAGE if exc.kind in ("usage", "config") else EXIT_FAILED
-    shown = [f for f in result.findings if f.severity != "note" or args.show_notes]
+        return exc.exit_code
+    shown = [f for f in result.findings if f.severity != Severity.NOTE or args.show_notes]
     if args.format == "sarif":
         text = json.dumps(to_sarif(shown, tool_version=__version__), indent=2)
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import FormatError, UsageError
 from harness.formats.yamlio import YamlDocument, check_schema, read_yaml
 from harness.model import AtomicTest
 
@@ -37,7 +37,7 @@ def placeholder_problems(test: dict) -> list[str]:
 def load_atomic_file(path: Path | str, seen_guids: dict[str, str] | None = None) -> list[AtomicTest]:
     path = Path(path)
     if path.suffix == ".yml":
-        raise HarnessError("Atomic Red Team files must end in .yaml, not .yml", file=str(path), kind="format")
+        raise FormatError("Atomic Red Team files must end in .yaml, not .yml", file=str(path))
     doc = read_yaml(path)
     check_schema(doc, "atomic")
     return _tests(doc, seen_guids if seen_guids is not None else {})
@@ -50,17 +50,17 @@ def _tests(doc: YamlDocument, seen_guids: dict[str, str]) -> list[AtomicTest]:
         problems = placeholder_problems(test)
         if problems:
             line, col = doc.line_of(["atomic_tests", i, "name"])
-            raise HarnessError(f"test {i + 1} ({test['name']}): {problems[0]}", file=str(doc.path), line=line,
-                               column=col, kind="format")
+            raise FormatError(f"test {i + 1} ({test['name']}): {problems[0]}", file=str(doc.path), line=line,
+                               column=col)
         guid = str(test.get("auto_generated_guid") or "")
         if not guid:
             line, col = doc.line_of(["atomic_tests", i, "name"])
-            raise HarnessError(f"test {i + 1} has no auto_generated_guid; the harness links telemetry by it",
-                               file=str(doc.path), line=line, column=col, kind="format")
+            raise FormatError(f"test {i + 1} has no auto_generated_guid; the harness links telemetry by it",
+                               file=str(doc.path), line=line, column=col)
         if guid in seen_guids:
             line, col = doc.line_of(["atomic_tests", i, "auto_generated_guid"])
-            raise HarnessError(f"GUID {guid} is reused (also {seen_guids[guid]})", file=str(doc.path), line=line,
-                               column=col, kind="format")
+            raise FormatError(f"GUID {guid} is reused (also {seen_guids[guid]})", file=str(doc.path), line=line,
+                               column=col)
         seen_guids[guid] = f"{doc.path} test {i + 1}"
         out.append(
             AtomicTest(
@@ -81,7 +81,7 @@ def _tests(doc: YamlDocument, seen_guids: dict[str, str]) -> list[AtomicTest]:
 def load_atomics(folder: Path | str) -> list[AtomicTest]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise HarnessError("atomics folder does not exist", file=str(folder), kind="usage")
+        raise UsageError("atomics folder does not exist", file=str(folder))
     seen: dict[str, str] = {}
     tests: list[AtomicTest] = []
     for path in sorted(folder.rglob("T*.y*ml")):

@@ -6,17 +6,15 @@ what the harness relies on is checked against `schemas/detection.schema.json`.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.formats.yamlio import check_schema, read_yaml
-from harness.model import Detection
+import yaml
 
-_SPAN = re.compile(r"^\s*(\d+)\s*(d|h|m|s|ms)\s*$", re.I)
-_ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$", re.I)
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "ms": "milliseconds"}
+from harness.errors import FormatError, UsageError
+from harness.formats.yamlio import YamlDocument, check_schema, read_yaml
+from harness.model import Detection, DetectionKind, QueryOrigin
+from harness.timespan import parse_timespan
 
 TRIGGER_OPERATORS = {
     "gt": "gt", "greaterthan": "gt", "lt": "lt", "lessthan": "lt",
@@ -24,35 +22,50 @@ TRIGGER_OPERATORS = {
 }  # fmt: skip
 
 
-def parse_timespan(text: str | None) -> timedelta | None:
-    """Sentinel writes `5m`, `1d`, `14d` (YAML) or `PT5H`, `P1D` (ARM)."""
+def _timespan(doc: YamlDocument, key: str) -> timedelta | None:
+    """queryPeriod / queryFrequency (`5m`, `1d`, `PT5H`, `P1D`)."""
+    text = doc.data.get(key)
     if text is None:
         return None
-    m = _SPAN.match(str(text))
-    if m:
-        return timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
-    m = _ISO.match(str(text))
-    if m and any(m.groups()):
-        d, h, mi, s = (int(g or 0) for g in m.groups())
-        return timedelta(days=d, hours=h, minutes=mi, seconds=s)
-    raise ValueError(f"not a timespan: {text!r}")
+    try:
+        return parse_timespan(str(text))
+    except ValueError as exc:
+        line, col = doc.line_of([key])
+        raise FormatError(str(exc), file=str(doc.path), line=line, column=col) from exc
+
+
+def query_origin(doc: YamlDocument) -> QueryOrigin | None:
+    """Where the `query:` text starts in the file: a `|`/`>` block or a (quoted) scalar."""
+    node = None
+    if isinstance(doc.root, yaml.MappingNode):
+        for key, value in doc.root.value:
+            if getattr(key, "value", None) == "query":
+                node = value
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    mark = node.start_mark
+    if node.style in ("|", ">"):
+        # The indicator's line (1-based) is mark.line + 1; content line 1 is the next one.
+        indent = 0
+        for raw in doc.text.splitlines()[mark.line + 1 :]:
+            if raw.strip():
+                indent = len(raw) - len(raw.lstrip(" "))
+                break
+        return QueryOrigin(mark.line + 1, indent, block=True)
+    return QueryOrigin(mark.line + 1, mark.column + (1 if node.style in ("'", '"') else 0), block=False)
 
 
 def load_detection(path: Path | str) -> Detection:
     path = Path(path)
     doc = read_yaml(path)
     if not isinstance(doc.data, dict):
-        raise HarnessError("a detection file must be a YAML mapping", file=str(path), kind="format")
+        raise FormatError("a detection file must be a YAML mapping", file=str(path))
     check_schema(doc, "detection")
     d = doc.data
-    kind = d.get("kind") or ("Scheduled" if "triggerOperator" in d else "hunting")
-    try:
-        period = parse_timespan(d.get("queryPeriod"))
-        frequency = parse_timespan(d.get("queryFrequency"))
-    except ValueError as exc:
-        line, col = doc.line_of(["queryPeriod"])
-        raise HarnessError(str(exc), file=str(path), line=line, column=col, kind="format") from exc
-    if kind == "NRT" and period is None:
+    kind = DetectionKind(d.get("kind") or ("Scheduled" if "triggerOperator" in d else "hunting"))
+    period = _timespan(doc, "queryPeriod")
+    frequency = _timespan(doc, "queryFrequency")
+    if kind == DetectionKind.NRT and period is None:
         period = timedelta(minutes=5)  # NRT rules look back over the minutes since their last run
     source = d.get("metadata", {}).get("source", {}) if isinstance(d.get("metadata"), dict) else {}
     source_text = " — ".join(str(source[k]) for k in ("name", "reference") if source.get(k))
@@ -61,7 +74,7 @@ def load_detection(path: Path | str) -> Detection:
         id=str(d["id"]),
         name=str(d["name"]),
         path=str(path),
-        kind=str(kind),
+        kind=kind,
         query=str(d["query"]),
         severity=str(d.get("severity") or ""),
         description=str(d.get("description") or ""),
@@ -74,6 +87,7 @@ def load_detection(path: Path | str) -> Detection:
         entity_mappings=list(d.get("entityMappings") or []),
         source=source_text,
         raw=d,
+        query_origin=query_origin(doc),
     )
 
 
@@ -82,7 +96,7 @@ def detection_files(folder: Path | str) -> list[Path]:
     if folder.is_file():
         return [folder]
     if not folder.is_dir():
-        raise HarnessError("detections folder does not exist", file=str(folder), kind="usage")
+        raise UsageError("detections folder does not exist", file=str(folder))
     return sorted(p for p in folder.rglob("*.yaml") if "sigma" not in p.parts)
 
 
@@ -93,7 +107,7 @@ def load_detections(folder: Path | str) -> list[Detection]:
     for path in detection_files(folder):
         det = load_detection(path)
         if det.key in seen:
-            raise HarnessError(f"duplicate detection key {det.key!r} (also {seen[det.key]})", file=str(path))
+            raise FormatError(f"duplicate detection key {det.key!r} (also {seen[det.key]})", file=str(path))
         seen[det.key] = str(path)
         out.append(det)
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import FormatError, UsageError
 from harness.formats.yamlio import check_schema, read_yaml
 from harness.model import Expectation
 
@@ -30,25 +30,21 @@ def load_expected_file(path: Path | str) -> ExpectedFile:
     out: dict[str, Expectation] = {}
     for case_id, spec in (d.get("cases") or {}).items():
         values = spec.get("values")
-        if isinstance(values, dict):
-            values = [values]
-            every_row = True
-        else:
-            every_row = False
+        every_row = isinstance(values, dict)
         exp = Expectation(
             case_id=str(case_id),
             detection_key=key,
             fires=bool(spec["fires"]),
             rows=spec.get("rows"),
-            values=values,
+            values=[values] if every_row else values,
             known_gap=spec.get("known_gap"),
             path=str(path),
+            every_row=every_row,
         )
-        exp.every_row = every_row  # type: ignore[attr-defined]
         if not exp.fires and (exp.rows or exp.values):
             line, col = doc.line_of(["cases", case_id])
-            raise HarnessError(f"case {case_id}: a must-not-fire expectation cannot list rows or values",
-                               file=str(path), line=line, column=col, kind="format")
+            raise FormatError(f"case {case_id}: a must-not-fire expectation cannot list rows or values",
+                               file=str(path), line=line, column=col)
         out[str(case_id)] = exp
     return ExpectedFile(path, key, out, d.get("background") or {})
 
@@ -56,5 +52,5 @@ def load_expected_file(path: Path | str) -> ExpectedFile:
 def load_expected(folder: Path | str) -> list[ExpectedFile]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise HarnessError("expected-results folder does not exist", file=str(folder), kind="usage")
+        raise UsageError("expected-results folder does not exist", file=str(folder))
     return [load_expected_file(p) for p in sorted(folder.glob("*.yaml"))]

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from harness.errors import HarnessError
-from harness.model import Detection
+from harness.errors import HarnessError, SigmaError
+from harness.model import Detection, DetectionKind
 
 PIPELINE = "microsoft_xdr_pipeline"
 SIGMA_SUFFIXES = (".yml", ".yaml")
@@ -133,7 +133,7 @@ def _placeholder(path: Path, doc: dict[str, Any]) -> Detection:
         id=str(doc.get("id") or ""),
         name=str(doc.get("title") or path.stem),
         path=str(path),
-        kind="sigma",
+        kind=DetectionKind.SIGMA,
         query="",
         sigma_source=str(path),
         raw=doc,
@@ -141,22 +141,21 @@ def _placeholder(path: Path, doc: dict[str, Any]) -> Detection:
 
 
 def load_sigma_detection(path: Path) -> Detection:
-    """Read and convert one Sigma file; raises HarnessError (kind "sigma") on any failure."""
+    """Read and convert one Sigma file; raises SigmaError on any failure."""
     try:
         text = path.read_text(encoding="utf-8")
         doc = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise HarnessError(f"cannot read Sigma rule: {exc}", file=str(path), detection=path.stem, kind="sigma") from exc
+        raise SigmaError(f"cannot read Sigma rule: {exc}", file=str(path), detection=path.stem) from exc
     if not isinstance(doc, dict):
-        raise HarnessError("a Sigma rule must be a YAML mapping", file=str(path), detection=path.stem, kind="sigma")
+        raise SigmaError("a Sigma rule must be a YAML mapping", file=str(path), detection=path.stem)
     try:
         query = convert(text)
     except Exception as exc:  # noqa: BLE001 - pySigma raises many types; every one must fail closed
-        raise HarnessError(
+        raise SigmaError(
             f"Sigma conversion failed ({PIPELINE}, {tool_versions()}): {type(exc).__name__}: {exc}",
             file=str(path),
             detection=path.stem,
-            kind="sigma",
         ) from exc
     tags = [str(t) for t in doc.get("tags") or []]
     return replace(
@@ -178,8 +177,8 @@ def load_sigma_detections(folder: Path | str) -> tuple[list[Detection], dict[str
     for path in sigma_files(folder):
         key = path.stem
         if key in seen:
-            errors[key] = HarnessError(
-                f"duplicate Sigma rule key {key!r} (also {seen[key]})", file=str(path), detection=key, kind="sigma"
+            errors[key] = SigmaError(
+                f"duplicate Sigma rule key {key!r} (also {seen[key]})", file=str(path), detection=key
             )
             continue
         seen[key] = str(path)

@@ -9,22 +9,22 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import FormatError, UsageError
 from harness.formats.yamlio import check_schema, read_yaml
-from harness.model import AtomicTest, Case
+from harness.model import AtomicTest, Case, CaseKind
 
 
 def load_cases(folder: Path | str, atomics: list[AtomicTest]) -> list[Case]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise HarnessError("telemetry templates folder does not exist", file=str(folder), kind="usage")
+        raise UsageError("telemetry templates folder does not exist", file=str(folder))
     by_guid = {a.guid: a for a in atomics}
     cases: list[Case] = []
     seen: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):
         for case in load_template(path, by_guid):
             if case.id in seen:
-                raise HarnessError(f"case {case.id!r} is also defined in {seen[case.id]}", file=str(path))
+                raise FormatError(f"case {case.id!r} is also defined in {seen[case.id]}", file=str(path))
             seen[case.id] = str(path)
             cases.append(case)
     return cases
@@ -39,12 +39,12 @@ def load_template(path: Path, atomics_by_guid: dict[str, AtomicTest]) -> list[Ca
         atomic = atomics_by_guid.get(d["atomic"])
         if atomic is None:
             line, col = doc.line_of(["atomic"])
-            raise HarnessError(
+            raise FormatError(
                 f"no atomic test has auto_generated_guid {d['atomic']}", file=str(path), line=line, column=col
             )
-        case_id, kind, technique = atomic.case_id, "atomic", atomic.technique
+        case_id, kind, technique = atomic.case_id, CaseKind.ATOMIC, atomic.technique
     else:
-        case_id, kind, technique = d["case"], "benign", d.get("technique")
+        case_id, kind, technique = d["case"], CaseKind.BENIGN, d.get("technique")
     base = Case(
         id=case_id,
         kind=kind,
@@ -63,9 +63,9 @@ def load_template(path: Path, atomics_by_guid: dict[str, AtomicTest]) -> list[Ca
             index = override["step"] - 1
             if not 0 <= index < len(steps):
                 line, col = doc.line_of(["variants", i, "step_overrides"])
-                raise HarnessError(
+                raise FormatError(
                     f"variant {variant['id']!r} overrides step {override['step']}, but there are {len(steps)} steps",
-                    file=str(path), line=line, column=col, kind="format",
+                    file=str(path), line=line, column=col,
                 )
             steps[index].update({k: v for k, v in override.items() if k != "step"})
         entities = dict(base.entities)
@@ -73,7 +73,7 @@ def load_template(path: Path, atomics_by_guid: dict[str, AtomicTest]) -> list[Ca
         cases.append(
             Case(
                 id=f"{case_id}.{variant['id']}",
-                kind="variant" if atomic else "benign",
+                kind=CaseKind.VARIANT if atomic else CaseKind.BENIGN,
                 description=variant["description"],
                 template_path=str(path),
                 steps=steps,

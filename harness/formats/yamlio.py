@@ -14,16 +14,17 @@ from typing import Any
 import jsonschema
 import yaml
 
-from harness.errors import HarnessError
+from harness.errors import FormatError
 
 
 class YamlDocument:
     """Parsed data plus the node tree, so a JSON path can be turned into a line number."""
 
-    def __init__(self, path: Path, data: Any, root: yaml.Node | None) -> None:
+    def __init__(self, path: Path, data: Any, root: yaml.Node | None, text: str = "") -> None:
         self.path = path
         self.data = data
         self.root = root
+        self.text = text
 
     def line_of(self, json_path: list[str | int]) -> tuple[int | None, int | None]:
         node = self.root
@@ -52,9 +53,9 @@ def read_yaml(path: Path) -> YamlDocument:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise HarnessError(f"cannot read file: {exc.strerror}", file=str(path)) from exc
+        raise FormatError(f"cannot read file: {exc.strerror}", file=str(path)) from exc
     except UnicodeDecodeError as exc:
-        raise HarnessError(f"not UTF-8 text: {exc}", file=str(path)) from exc
+        raise FormatError(f"not UTF-8 text: {exc}", file=str(path)) from exc
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -63,10 +64,10 @@ def read_yaml(path: Path) -> YamlDocument:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise HarnessError(f"malformed YAML: {problem}", file=str(path), line=line, column=col, kind="format") from exc
+        raise FormatError(f"malformed YAML: {problem}", file=str(path), line=line, column=col) from exc
     except yaml.YAMLError as exc:
-        raise HarnessError(f"malformed YAML: {exc}", file=str(path), kind="format") from exc
-    return YamlDocument(Path(path), data, root)
+        raise FormatError(f"malformed YAML: {exc}", file=str(path)) from exc
+    return YamlDocument(Path(path), data, root, text)
 
 
 @cache
@@ -91,10 +92,9 @@ def check_schema(doc: YamlDocument, schema_name: str) -> None:
             path = [*path, extra[0]]
     line, col = doc.line_of(path)
     where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-    raise HarnessError(
+    raise FormatError(
         f"does not match the {schema_name} schema at {where}: {err.message}",
         file=str(doc.path),
         line=line,
         column=col,
-        kind="format",
     )

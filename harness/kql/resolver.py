@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb_kql
 
+from harness import timespan
 from harness.workspace.tables import SchemaRegistry
 
 __all__ = [
@@ -216,10 +217,6 @@ def _kids(node: Any) -> list[Any]:
     return list(getattr(node, "children", None) or [])
 
 
-def _rules(node: Any) -> list[Any]:
-    return [c for c in _kids(node) if getattr(c, "children", None) is not None or _cls(c).endswith("Name")]
-
-
 def _is_rule(node: Any) -> bool:
     return hasattr(node, "getRuleIndex")
 
@@ -306,56 +303,12 @@ def _string_value(node: Any) -> str:
     return "".join(str(p) for p in parts)
 
 
-_SPAN_UNITS = {
-    "d": 86400.0,
-    "day": 86400.0,
-    "days": 86400.0,
-    "h": 3600.0,
-    "hr": 3600.0,
-    "hrs": 3600.0,
-    "hour": 3600.0,
-    "hours": 3600.0,
-    "m": 60.0,
-    "min": 60.0,
-    "minute": 60.0,
-    "minutes": 60.0,
-    "s": 1.0,
-    "sec": 1.0,
-    "second": 1.0,
-    "seconds": 1.0,
-    "ms": 0.001,
-    "milli": 0.001,
-    "millis": 0.001,
-    "millisecond": 0.001,
-    "milliseconds": 0.001,
-    "microsecond": 1e-6,
-    "microseconds": 1e-6,
-    "tick": 1e-7,
-    "ticks": 1e-7,
-}
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)([a-z]+)$", re.I)
-_SPAN_CALL = re.compile(r"^time\((.*)\)$|^timespan\((.*)\)$", re.I)
-
-
 def parse_timespan(text: str) -> timedelta | None:
     """A KQL timespan literal (`14d`, `1.5h`, `30min`, `time(1.00:00:00)`), or None."""
-    t = text.strip().replace(" ", "")
-    m = _SPAN.match(t)
-    if m and m.group(2).lower() in _SPAN_UNITS:
-        return timedelta(seconds=float(m.group(1)) * _SPAN_UNITS[m.group(2).lower()])
-    m = _SPAN_CALL.match(t)
-    if m:
-        inner = (m.group(1) or m.group(2) or "").strip()
-        sub = parse_timespan(inner)
-        if sub is not None:
-            return sub
-        m2 = re.match(r"^(?:(\d+)\.)?(\d+):(\d+)(?::(\d+(?:\.\d+)?))?$", inner)
-        if m2:
-            d, h, mi, s = m2.groups()
-            return timedelta(days=int(d or 0), hours=int(h), minutes=int(mi), seconds=float(s or 0))
-        if re.match(r"^\d+(\.\d+)?$", inner):
-            return timedelta(days=float(inner))
-    return None
+    try:
+        return timespan.parse_timespan(text)
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import UsageError
 
 SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
@@ -22,19 +22,18 @@ def load_baseline(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise HarnessError(f"cannot read the baseline: {exc.strerror or exc}", file=str(path), kind="usage") from exc
+        raise UsageError(f"cannot read the baseline: {exc.strerror or exc}", file=str(path)) from exc
     except ValueError as exc:
-        raise HarnessError(f"the baseline is not JSON: {exc}", file=str(path), kind="usage") from exc
+        raise UsageError(f"the baseline is not JSON: {exc}", file=str(path)) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list) or not isinstance(doc.get("coverage"), list):
-        raise HarnessError(
-            "the baseline is not a coverage.json (no cells/coverage lists)", file=str(path), kind="usage"
+        raise UsageError(
+            "the baseline is not a coverage.json (no cells/coverage lists)", file=str(path)
         )
     if doc.get("schema_version") not in SUPPORTED_SCHEMA_VERSIONS:
-        raise HarnessError(
+        raise UsageError(
             f"unsupported baseline schema_version {doc.get('schema_version')!r} "
             f"(supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})",
             file=str(path),
-            kind="usage",
         )
     return doc
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.model import CaseKind, Status
 from harness.run.runner import RunResult
 from harness.run.verdict import comparable
 
@@ -76,7 +77,7 @@ def expected_summary(exp: Any) -> dict[str, Any]:
 
 def technique_coverage(result: RunResult) -> list[dict[str, Any]]:
     """Per ATT&CK technique: is it verified by a passing must-fire test, failing, or only mapped?"""
-    case_technique = {c.id: c.technique for c in result.cases if c.kind != "benign" and c.technique}
+    case_technique = {c.id: c.technique for c in result.cases if c.kind != CaseKind.BENIGN and c.technique}
     tests: dict[str, set[str]] = {}
     for atomic in result.suite.atomics:
         tests.setdefault(atomic.technique, set()).add(atomic.case_id)
@@ -89,7 +90,7 @@ def technique_coverage(result: RunResult) -> list[dict[str, Any]]:
         if t is None or not (v.expectation.fires and v.expectation.explicit):
             continue
         counts = per.setdefault(t, {}).setdefault(v.detection_key, {"passed": 0, "not_passed": 0})
-        counts["passed" if v.status == "passed" else "not_passed"] += 1
+        counts["passed" if v.status == Status.PASSED else "not_passed"] += 1
     covered_tests: dict[str, set[str]] = {}
     for entry in result.coverage():
         if entry["covered"]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.backends import Backend
 from harness.config import RunConfig
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.kql.text import identifiers
 from harness.run.runner import ProgressFn, Runner, RunResult, Suite
 
@@ -29,9 +29,9 @@ def _git(root: Path, *args: str) -> str:
     try:
         proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
     except OSError as exc:
-        raise HarnessError(f"--changed-since needs git: {exc}", kind="usage") from exc
+        raise UsageError(f"--changed-since needs git: {exc}") from exc
     if proc.returncode != 0:
-        raise HarnessError(f"git {' '.join(args)} failed: {proc.stderr.strip()}", kind="usage")
+        raise UsageError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
@@ -41,7 +41,7 @@ def changed_files(ref: str, root: Path) -> list[Path]:
     try:
         _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except HarnessError as exc:
-        raise HarnessError(f"--changed-since: {ref!r} is not a commit in {top}", kind="usage") from exc
+        raise UsageError(f"--changed-since: {ref!r} is not a commit in {top}") from exc
     names = _git(root, "diff", "--name-only", "--no-renames", "-z", ref, "--").split("\0")
     names += _git(root, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
     return sorted({(top / n).resolve() for n in names if n})

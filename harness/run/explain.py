@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.model import Status
 from harness.workspace.tables import SchemaRegistry
 
 #: Operators whose parenthesised arguments are standalone tabular subqueries.
@@ -432,7 +433,7 @@ def _upstream(p: Pipeline, upto: int) -> list[Pipeline]:
 
 def needs_explanation(verdict: Any) -> bool:
     """A must-fire cell that did not fire (known gaps included); errors explain themselves."""
-    return bool(verdict.expectation.fires and not verdict.fired and verdict.status in ("failed", "known_gap"))
+    return bool(verdict.expectation.fires and not verdict.fired and verdict.status in (Status.FAILED, Status.KNOWN_GAP))
 
 
 def explain_result(

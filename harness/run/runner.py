@@ -19,14 +19,14 @@ from typing import Any
 from harness.backends import Backend, make_backend
 from harness.backends.base import QueryResult, parse_now
 from harness.config import RunConfig
-from harness.errors import HarnessError
+from harness.errors import CoverageError, FalsePositives, FormatError, HarnessError, SchemaError, UsageError
 from harness.formats.atomics import load_atomics
 from harness.formats.detections import detection_files, load_detection
 from harness.formats.expected import ExpectedFile, load_expected_file
 from harness.formats.templates import load_cases
 from harness.kql.resolver import resolve
 from harness.kql.text import identifiers
-from harness.model import AtomicTest, Case, Detection, DetectionRun, Expectation, Verdict
+from harness.model import AtomicTest, Case, Detection, DetectionRun, Expectation, Status, Verdict
 from harness.run.verdict import attribute_rows, judge
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import SchemaRegistry
@@ -77,9 +77,7 @@ class RunResult:
         return None
 
     def counts(self) -> dict[str, int]:
-        out = {"passed": 0, "failed": 0, "error": 0, "known_gap": 0}
-        for v in self.verdicts:
-            out[v.status] += 1
+        out = {status.value: sum(v.status == status for v in self.verdicts) for status in Status}
         out["load_errors"] = len(self.suite.load_errors)
         return out
 
@@ -94,7 +92,7 @@ class RunResult:
             ids = {c.id for c in self.cases if c.atomic is atomic}
             caught = sorted({
                 v.detection_key for v in self.verdicts
-                if v.case_id in ids and v.expectation.fires and v.expectation.explicit and v.status == "passed"
+                if v.case_id in ids and v.expectation.fires and v.expectation.explicit and v.status == Status.PASSED
             })
             tables = sorted({t for cid in ids if cid in self.telemetry for t in self.telemetry[cid].rows})
             read = sorted({t for d in self.detections for t in self.detection_tables.get(d.key, [])})
@@ -154,7 +152,7 @@ class Runner:
                 det = Detection(key=path.stem, id="", name=path.stem, path=str(path), kind="invalid", query="")
                 suite.detection_errors[det.key] = exc
             if any(d.key == det.key for d in suite.detections):
-                suite.load_errors.append(HarnessError(f"duplicate detection key {det.key!r}", file=str(path)))
+                suite.load_errors.append(FormatError(f"duplicate detection key {det.key!r}", file=str(path)))
                 continue
             suite.detections.append(det)
         suite.detections.extend(self.extra_detections(suite))
@@ -164,7 +162,7 @@ class Runner:
             suite.load_errors.append(exc)
         expected_dir = cfg.resolve(cfg.expected)
         if not expected_dir.is_dir():
-            suite.load_errors.append(HarnessError("expected-results folder does not exist", file=str(expected_dir)))
+            suite.load_errors.append(UsageError("expected-results folder does not exist", file=str(expected_dir)))
         else:
             for path in sorted(expected_dir.glob("*.yaml")):
                 try:
@@ -177,15 +175,15 @@ class Runner:
                         suite.load_errors.append(exc)
                     continue
                 if ef.detection not in {d.key for d in suite.detections}:
-                    suite.load_errors.append(HarnessError(
-                        f"names detection {ef.detection!r}, which does not exist", file=str(path), kind="format"))
+                    suite.load_errors.append(FormatError(
+                        f"names detection {ef.detection!r}, which does not exist", file=str(path)))
                     continue
                 case_ids = {c.id for c in suite.cases}
                 for case_id in ef.expectations:
                     if case_id not in case_ids:
-                        suite.detection_errors.setdefault(ef.detection, HarnessError(
+                        suite.detection_errors.setdefault(ef.detection, FormatError(
                             f"expects case {case_id!r}, which no telemetry template defines", file=str(path),
-                            detection=ef.detection, kind="format"))
+                            detection=ef.detection))
                 suite.expected[ef.detection] = ef
         self._check_positive_and_negative(suite)
         return suite
@@ -210,17 +208,17 @@ class Runner:
                 continue
             ef = suite.expected.get(det.key)
             if ef is None:
-                suite.detection_errors[det.key] = HarnessError(
+                suite.detection_errors[det.key] = CoverageError(
                     "has no expected-results file (expected/<key>.yaml); every detection needs at least one "
-                    "must-fire and one must-not-fire case", file=det.path, detection=det.key, kind="coverage")
+                    "must-fire and one must-not-fire case", file=det.path, detection=det.key)
                 continue
             fires = [e for e in ef.expectations.values() if e.fires]
             negatives = len(suite.cases) - len(fires)
             if not fires or negatives < 1:
                 what = "must-fire" if not fires else "must-not-fire"
-                suite.detection_errors[det.key] = HarnessError(
+                suite.detection_errors[det.key] = CoverageError(
                     f"has no {what} case in {ef.path}; every detection needs at least one of each",
-                    file=str(ef.path), detection=det.key, kind="coverage")
+                    file=str(ef.path), detection=det.key)
 
     # -- running -----------------------------------------------------------
     def generate(self, suite: Suite) -> tuple[dict[str, CaseTelemetry], dict[str, Any]]:
@@ -235,7 +233,7 @@ class Runner:
         for cid, tel in telemetry.items():
             for ident in tel.identifiers:
                 if ident in owners and owners[ident] != cid:
-                    suite.case_errors[cid] = HarnessError(
+                    suite.case_errors[cid] = FormatError(
                         f"identifier {ident!r} is shared with case {owners[ident]}; cases must be distinguishable",
                         case=cid)
                 owners[ident] = cid
@@ -268,8 +266,7 @@ class Runner:
         cfg = self.config
         engines = list(cfg.compare) if cfg.compare else [cfg.backend]
         if len(engines) not in (1, 2):
-            raise HarnessError(f"--compare takes two engines, e.g. embedded,kusto (got {','.join(engines)})",
-                               kind="usage")
+            raise UsageError(f"--compare takes two engines, e.g. embedded,kusto (got {','.join(engines)})")
         self.progress("loading detections, atomics, templates and expected results")
         suite = self.load_suite()
         result = RunResult(cfg.seed, self.now, ",".join(engines), suite)
@@ -328,9 +325,9 @@ class Runner:
             run.background_sample = [rows[i] for i in background[:5]]
             limit = suite.expected[det.key].background.get("max_rows") if det.key in suite.expected else None
             if limit is not None and len(background) > limit:
-                suite.detection_errors.setdefault(det.key, HarnessError(
+                suite.detection_errors.setdefault(det.key, FalsePositives(
                     f"{len(background)} result rows from benign background traffic; the expected file "
-                    f"allows at most {limit}", detection=det.key, kind="false_positives"))
+                    f"allows at most {limit}", detection=det.key))
         if other is not None and isinstance(outcome, QueryResult):
             result.disagreements.extend(self._compare(det, outcome, self._query(other, det, suite), owners))
         for case in suite.cases:
@@ -402,14 +399,8 @@ class Runner:
         if len(errors) > 1:
             others = ", ".join(f"{p.name!r}" for p in errors[1:4]) + (", ..." if len(errors) > 4 else "")
             reason += f" (also: {others})"
-        exc = HarnessError(
-            reason, file=det.path, detection=det.key, line=first.line, column=first.column, kind="schema"
-        )
-        if det.kind != "sigma":
-            exc.line, exc.column = self._file_position(det, first.line, first.column)
-        else:
-            exc.line = exc.column = None  # a converted Sigma rule's KQL is not the file's text
-        return exc
+        line, column = det.file_position(first.line, first.column)
+        return SchemaError(reason, file=det.path, detection=det.key, line=line, column=column)
 
     def _functions_called(self, query: str) -> list[str]:
         """The stored function definitions *query* can reach (names it mentions, transitively).
@@ -444,23 +435,8 @@ class Runner:
             return backend.query(det.query, now=self.now, timeout=self.config.timeout)
         except HarnessError as exc:
             exc.with_context(detection=det.key, file=det.path)
-            if exc.line is not None and det.kind != "sigma":
-                exc.line, exc.column = self._file_position(det, exc.line, exc.column)
+            exc.line, exc.column = det.file_position(exc.line, exc.column)
             return exc
-
-    @staticmethod
-    def _file_position(det: Detection, line: int, column: int | None) -> tuple[int, int | None]:
-        """A KQL line:column inside the rule file (the query is a block inside the YAML)."""
-        try:
-            text = Path(det.path).read_text(encoding="utf-8")
-        except OSError:
-            return line, column
-        first = det.query.split("\n", 1)[0]
-        for number, file_line in enumerate(text.split("\n"), 1):
-            if first and file_line.strip() == first.strip() and file_line.endswith(first):
-                indent = len(file_line) - len(first)
-                return number + line - 1, (column + indent) if column is not None else None
-        return line, column
 
     def _verdict(self, suite: Suite, det: Detection, case: Case, rows: list[dict[str, Any]],
                  per_case: dict[str, list[int]], outcome: QueryResult | None) -> Verdict:
@@ -471,7 +447,7 @@ class Runner:
         error = suite.case_errors.get(case.id) or suite.detection_errors.get(det.key)
         if error is not None or outcome is None:
             error = error or HarnessError("the query did not run", detection=det.key)
-            return Verdict(case.id, det.key, "error", expectation, message=str(error), error=error.as_dict())
+            return Verdict(case.id, det.key, Status.ERROR, expectation, message=str(error), error=error.as_dict())
         case_rows = [rows[i] for i in per_case.get(case.id, [])]
         return judge(det, expectation, case_rows, outcome.columns)
 

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from harness.model import Detection, Expectation, Verdict
+from harness.model import Detection, Expectation, Status, Verdict
 
 
 def cell_tokens(value: Any) -> list[str]:
@@ -46,7 +46,7 @@ def attribute_rows(rows: list[dict[str, Any]], owners: dict[str, str]) -> tuple[
 
 
 def trigger_holds(detection: Detection, count: int) -> bool:
-    if detection.kind in ("hunting", "sigma"):
+    if not detection.kind.has_trigger:
         return count > 0
     threshold = detection.trigger_threshold
     return {
@@ -81,7 +81,7 @@ def value_mismatch(expectation: Expectation, rows: list[dict[str, Any]], columns
     missing = [c for c in wanted_cols if c not in columns]
     if missing:
         return f"the query's output has no column(s) {', '.join(missing)}"
-    if getattr(expectation, "every_row", False):
+    if expectation.every_row:
         want = expectation.values[0]
         bad = [r for r in rows if _project(r, sorted(want)) != tuple(comparable(want[c]) for c in sorted(want))]
         if bad:
@@ -111,7 +111,7 @@ def judge(detection: Detection, expectation: Expectation, rows: list[dict[str, A
     verdict = Verdict(
         case_id=expectation.case_id,
         detection_key=detection.key,
-        status="passed" if not problems else "failed",
+        status=Status.PASSED if not problems else Status.FAILED,
         expectation=expectation,
         fired=fired,
         row_count=len(rows),
@@ -121,10 +121,10 @@ def judge(detection: Detection, expectation: Expectation, rows: list[dict[str, A
     )
     if expectation.known_gap:
         if problems:
-            verdict.status = "known_gap"
+            verdict.status = Status.KNOWN_GAP
             verdict.message = f"known gap: {expectation.known_gap} ({verdict.message})"
         else:
-            verdict.status = "failed"
+            verdict.status = Status.FAILED
             verdict.message = (
                 f"known gap now passes: remove the known_gap mark from {expectation.path} "
                 f"(it said: {expectation.known_gap})"
@@ -133,7 +133,7 @@ def judge(detection: Detection, expectation: Expectation, rows: list[dict[str, A
 
 
 def _trigger(detection: Detection) -> str:
-    if detection.kind in ("hunting", "sigma"):
+    if not detection.kind.has_trigger:
         return "rows > 0"
     sym = {"gt": ">", "lt": "<", "eq": "==", "ne": "!="}[detection.trigger_operator]
     return f"rows {sym} {detection.trigger_threshold}"

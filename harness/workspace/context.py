@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, FormatError
 from harness.kql.resolver import WATCHLIST_COLUMNS
 from harness.workspace.asim import asim_functions
 from harness.workspace.tables import SchemaRegistry
@@ -139,7 +139,7 @@ class WorkspaceContext:
     ) -> WorkspaceContext:
         for folder in [*(tables_dirs or []), *(watchlist_dirs or []), *(function_dirs or [])]:
             if not Path(folder).is_dir():
-                raise HarnessError("configured context folder does not exist", file=str(folder), kind="config")
+                raise ConfigError("configured context folder does not exist", file=str(folder))
         registry = SchemaRegistry.with_folders([Path(p) for p in tables_dirs or []])
         functions = asim_functions() if include_asim else []
         functions += load_functions([Path(p) for p in function_dirs or []])
@@ -164,25 +164,25 @@ def load_watchlists(folders: list[Path]) -> dict[str, pa.Table]:
                 with path.open(newline="", encoding="utf-8-sig") as fh:
                     rows = list(csv.reader(fh))
             except (OSError, UnicodeDecodeError, csv.Error) as exc:
-                raise HarnessError(f"cannot read watchlist: {exc}", file=str(path), kind="format") from exc
+                raise FormatError(f"cannot read watchlist: {exc}", file=str(path)) from exc
             if not rows or not any(h.strip() for h in rows[0]):
-                raise HarnessError("watchlist CSV has no header row", file=str(path), line=1, kind="format")
+                raise FormatError("watchlist CSV has no header row", file=str(path), line=1)
             header = [h.strip() for h in rows[0]]
             dupes = sorted({h for h in header if header.count(h) > 1})
             if dupes or "" in header:
-                raise HarnessError(
+                raise FormatError(
                     f"watchlist header has empty or repeated column names: {dupes or ['(empty)']}",
-                    file=str(path), line=1, kind="format",
+                    file=str(path), line=1,
                 )  # fmt: skip
             for i, row in enumerate(rows[1:], start=2):
                 if row and len(row) != len(header):
-                    raise HarnessError(
-                        f"row has {len(row)} fields, header has {len(header)}", file=str(path), line=i, kind="format"
+                    raise FormatError(
+                        f"row has {len(row)} fields, header has {len(header)}", file=str(path), line=i
                     )
             body = [r for r in rows[1:] if r]
             alias = path.stem
             if alias in out:
-                raise HarnessError(f"watchlist alias {alias!r} is defined twice", file=str(path), kind="config")
+                raise ConfigError(f"watchlist alias {alias!r} is defined twice", file=str(path))
             out[alias] = pa.table({h: pa.array([r[j] for r in body], pa.string()) for j, h in enumerate(header)})
     return out
 
@@ -203,10 +203,10 @@ def load_functions(folders: list[Path]) -> list[str]:
             try:
                 parsed = parse_functions(definitions) or {}
             except Exception as exc:  # duckdb-kql raises KqlError or TypeError for a bad definition
-                raise HarnessError(f"invalid function definition: {exc}", file=str(path), kind="format") from exc
+                raise FormatError(f"invalid function definition: {exc}", file=str(path)) from exc
             for name in parsed.get(None, {}):
                 if name in seen:
-                    raise HarnessError(f"function {name!r} is defined twice (also {seen[name]})", file=str(path))
+                    raise FormatError(f"function {name!r} is defined twice (also {seen[name]})", file=str(path))
                 seen[name] = str(path)
             out.extend(definitions)
     return out

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from harness.errors import FormatError
+
 KUSTO_TO_DUCKDB: dict[str, str] = {
     "string": "VARCHAR",
     "int": "INTEGER",
@@ -91,18 +93,16 @@ class TableSchema:
 
 
 def _parse(doc: dict, where: str) -> TableSchema:
-    from harness.errors import HarnessError
-
     try:
         columns = tuple(
             Column(c["name"], str(c["type"]).lower(), c.get("description", "")) for c in doc["columns"]
         )
         name = doc["table"]
     except (KeyError, TypeError) as exc:
-        raise HarnessError(f"table schema lacks {exc}", file=where) from exc
+        raise FormatError(f"table schema lacks {exc}", file=where) from exc
     for col in columns:
         if col.type not in KUSTO_TO_DUCKDB:
-            raise HarnessError(f"column {col.name} has unknown Kusto type {col.type!r}", file=where)
+            raise FormatError(f"column {col.name} has unknown Kusto type {col.type!r}", file=where)
     return TableSchema(name, columns, doc.get("source", ""))
 
 
@@ -120,12 +120,10 @@ def builtin_schemas() -> dict[str, TableSchema]:
 
 def load_schema_file(path: Path) -> TableSchema:
     """A user's own table schema (e.g. a `_CL` custom table) in the same JSON shape."""
-    from harness.errors import HarnessError
-
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise HarnessError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno) from exc
+        raise FormatError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno) from exc
     return _parse(doc, str(path))
 
 
