@@ -33,6 +33,8 @@ class RunConfig:
     watchlists: list[Path] = field(default_factory=list)
     functions: list[Path] = field(default_factory=list)
     sigma: bool = True
+    engine_memory: str = "4GB"  # embedded engine: memory limit for loaded tables and each query
+    engine_threads: int = 2  # embedded engine: threads per query
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

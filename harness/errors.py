@@ -107,6 +107,13 @@ class SigmaError(FormatError):
     kind = "sigma"
 
 
+class OutsideContent(FormatError):
+    """A content file that resolves (through `..`, an absolute path or a symlink) outside the
+    content folders; it is never opened (harness.formats.paths)."""
+
+    kind = "path"
+
+
 class SchemaError(FormatError):
     """Content names a table, column, function or value the workspace's schemas do not have."""
 
@@ -173,6 +180,19 @@ class QueryTimeout(EngineError):
     """The engine ran past the configured query timeout."""
 
     kind = "timeout"
+
+
+class RefusedConstruct(EngineError):
+    """A detection used what only a query may not (harness.kql.guard): a control command, a `set`
+    statement, or a reach beyond the loaded database. Refused before anything runs."""
+
+    kind = "refused"
+
+
+class ResourceExhausted(EngineError):
+    """A query needed more memory than the engine is allowed (`engine-memory`)."""
+
+    kind = "resource"
 
 
 class DataError(HarnessError):

@@ -3,6 +3,12 @@
 Tables are created from the real Microsoft schemas, strings default to "" (Kusto has no
 null strings), the clock is pinned per query, and every engine failure is turned into a
 typed error (harness.errors) with a KQL line:column where one can be found.
+
+Detections are untrusted (README, "Trust model"): only queries run (harness.kql.guard refuses
+control commands and `set` statements, and duckdb-kql translates with writes off); before the
+first query the connection is sealed (no file or network access, no extension install or load,
+configuration locked), and memory and threads are bounded, so one rule cannot read or write
+files, attach a database, change a setting or starve the run.
 """
 
 from __future__ import annotations
@@ -17,21 +23,26 @@ from typing import Any
 import duckdb
 import duckdb_kql
 import pyarrow as pa
+from duckdb_kql.engine import schema as duckdb_schema
 from duckdb_kql.types import kusto_type
 
 from harness.backends.base import QueryResult, normalise_value
 from harness.backends.union_types import install as install_typed_unions
 from harness.backends.union_types import typed_unions
 from harness.errors import (
+    ConfigError,
     DataError,
     EngineError,
     QuerySyntaxError,
     QueryTimeout,
+    RefusedConstruct,
+    ResourceExhausted,
     UnknownName,
     UnsupportedConstruct,
 )
+from harness.kql.guard import refuse_non_query
 from harness.kql.text import identifiers, locate_identifier
-from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema
+from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
 
 _DEFINED = re.compile(r"^\s*(?:\.create(?:-or-alter)?\s+)?function\s+(?:with\s*\([^)]*\)\s*)?([A-Za-z_]\w*)", re.I)
 
@@ -44,6 +55,23 @@ def _defined_name(definition: str) -> str | None:
 
 LOAD_WORKERS = 2
 install_typed_unions()  # Kusto's `<column>_<type>` rule for unions of differently typed columns
+
+#: Defaults for the engine's bounds (`engine-memory` and `engine-threads` in the configuration).
+DEFAULT_MEMORY_LIMIT = "4GB"
+DEFAULT_THREADS = 2
+_MEMORY = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B|B)\s*$", re.I)
+
+#: Applied once the data is in, in this order (the last one freezes the rest). Spilling to disk
+#: is off too (`temp_directory`), so a runaway query fails on the memory limit instead of
+#: filling the disk.
+SEAL = (
+    "SET temp_directory = ''",
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET allow_community_extensions = false",
+    "SET lock_configuration = true",
+)
 
 
 def _default_sql(kusto_type: str) -> str:
@@ -59,15 +87,21 @@ class EmbeddedBackend:
         functions: list[str] | None = None,
         threads: int | None = None,
         max_rows: int = 1_000_000,
+        memory_limit: str | None = None,
     ) -> None:
         self.max_rows = max_rows
         self.registry = registry or SchemaRegistry()
         self.functions = list(functions or [])
         self._types = {n: {c.name: c.type for c in self.registry[n].duckdb_columns} for n in self.registry.names()}
         self._function_names = [(_defined_name(d), d) for d in self.functions]
+        self.memory_limit = memory_limit or DEFAULT_MEMORY_LIMIT
+        if not _MEMORY.match(self.memory_limit):
+            raise ConfigError(f"engine memory limit {self.memory_limit!r} is not a size such as 4GB or 512MB")
+        self.threads = int(threads or DEFAULT_THREADS)
+        self.sealed = False
         self.con = duckdb_kql.connect()
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
+        self.con.execute(f"SET threads = {self.threads}")
         # A schema DuckDB cannot hold (e.g. two columns differing only in case, which Kusto allows)
         # must not take the other tables down: remember why, and say so if a query reads it.
         self.broken: dict[str, str] = {}
@@ -87,6 +121,8 @@ class EmbeddedBackend:
     def _write(self, tables: Mapping[str, pa.Table], *, replace: bool) -> None:
         """Load tables two at a time: an insert below one row group (~120k rows) runs on a single
         DuckDB thread, so loading tables side by side is what keeps both cores busy."""
+        if self.sealed:
+            raise EngineError("the embedded engine is sealed once a query has run; load every table first")
         jobs = []
         for name, data in tables.items():
             schema = self.registry.get(name)
@@ -125,7 +161,7 @@ class EmbeddedBackend:
             duck = KUSTO_TO_DUCKDB[col.type]
             name = col.name if col.name in data.column_names else given.get(col.name.lower())
             if name is not None:
-                expr = f'CAST(src."{name}" AS {duck})'
+                expr = f"CAST(src.{sql_identifier(name)} AS {duck})"
                 if col.type in ("string", "guid"):
                     expr = f"COALESCE({expr}, '')"
             else:
@@ -134,14 +170,23 @@ class EmbeddedBackend:
         view = f"__load_{schema.name}"
         con.register(view, data)
         try:
-            con.execute(f'INSERT INTO "{schema.name}" SELECT {", ".join(select)} FROM "{view}" AS src')
+            target, source = sql_identifier(schema.name), sql_identifier(view)
+            con.execute(f"INSERT INTO {target} SELECT {', '.join(select)} FROM {source} AS src")
         except duckdb.Error as exc:
             raise DataError(f"loading {schema.name} failed: {exc}") from exc
         finally:
             con.unregister(view)
 
     # -- querying --------------------------------------------------------
+    def seal(self) -> None:
+        """Cut the connection off from everything but its tables, for good (see SEAL)."""
+        if not self.sealed:
+            for statement in SEAL:
+                self.con.execute(statement)
+            self.sealed = True
+
     def translate(self, kql: str, *, now: datetime) -> str:
+        refuse(kql)
         try:
             with typed_unions(self._types):
                 return duckdb_kql.to_sql(
@@ -149,11 +194,32 @@ class EmbeddedBackend:
                     schema={n: [c.name for c in self.registry[n].duckdb_columns] for n in self.registry.names()},
                     query_now=now,
                     functions=self.functions_for(kql) or None,
+                    allow_write=False,
                 )
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql) from exc
 
+    def _relation(self, kql: str, now: datetime) -> Any:
+        """What `duckdb_kql.kql()` does, on a sealed connection: translate (writes off) against the
+        connection's tables and run the SQL with the clock bound. kql() would first `SET TimeZone`,
+        which a locked configuration refuses; the connection is already UTC (duckdb_kql.connect)."""
+        with typed_unions(self._types):
+            translated = duckdb_kql.to_sql(
+                kql,
+                schema=duckdb_schema(self.con),
+                query_now=now,
+                functions=self.functions_for(kql) or None,
+                allow_write=False,
+            )
+        if translated.unbound:
+            raise duckdb_kql.KqlSchemaError(", ".join(translated.unbound),
+                                            hint="declared query parameter with no value and no default")
+        params = translated.parameters
+        return self.con.sql(str(translated), params=params) if params else self.con.sql(str(translated))
+
     def query(self, kql: str, *, now: datetime, timeout: float = 60.0) -> QueryResult:
+        refuse(kql)
+        self.seal()
         timed_out = threading.Event()
         finished = threading.Event()
 
@@ -169,13 +235,17 @@ class EmbeddedBackend:
         watchdog = threading.Thread(target=fire, name="kql-timeout", daemon=True)
         watchdog.start()
         try:
-            with typed_unions(self._types):
-                rel = duckdb_kql.kql(self.con, kql, query_now=now, functions=self.functions_for(kql) or None)
+            rel = self._relation(kql, now)
             columns = list(rel.columns)
             types = [kusto_type(t) for t in rel.types]
             raw = self._fetch(rel, timed_out, timeout)
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql) from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise ResourceExhausted(
+                f"resource error: the query needs more than the engine's {self.memory_limit} memory limit "
+                "(a runaway join or aggregation?); raise `engine-memory` only if the rule really needs it"
+            ) from exc
         except duckdb.Error as exc:
             if timed_out.is_set():
                 raise QueryTimeout(f"query ran past its {timeout:g} s timeout") from exc
@@ -226,6 +296,13 @@ class EmbeddedBackend:
 
     def close(self) -> None:
         self.con.close()
+
+
+def refuse(kql: str) -> None:
+    """Only queries reach the engine (harness.kql.guard): anything else is an error at its place."""
+    refusal = refuse_non_query(kql)
+    if refusal is not None:
+        raise RefusedConstruct(refusal.message, construct=refusal.construct, span=(refusal.line, refusal.column))
 
 
 _SPAN = re.compile(r"at (\d+):(\d+)")

@@ -13,6 +13,12 @@ travel in the datatable; a trailing `project` fills the rest with typed defaults
 so wide tables stay small on the wire. The clock is pinned with a
 `set query_now = datetime(...);` statement in the query text, which every engine
 honours (request properties are not honoured by all of them).
+
+Detections are untrusted (README, "Trust model"): before anything is sent, a detection that is
+not a plain query (a control command, a `set` statement: harness.kql.guard.refuse_non_query) or
+that reaches beyond the scratch database (`cluster()`, `database()`, `externaldata`, callout
+plugins: refuse_remote) is refused with the construct named, and queries go out read-only
+(`request_readonly`).
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ from harness.errors import (
     HarnessError,
     QuerySyntaxError,
     QueryTimeout,
+    RefusedConstruct,
     UnknownName,
     UnsupportedConstruct,
     UsageError,
 )
+from harness.kql.guard import refuse_non_query, refuse_remote
 from harness.kql.text import identifiers, locate_identifier
 from harness.timespan import parse_timespan
 from harness.workspace.tables import SchemaRegistry, TableSchema
@@ -526,6 +534,10 @@ class KustoBackend:
         case: str | None = None,
     ) -> QueryResult:
         """Run KQL unchanged behind a `set query_now` statement; every failure is a HarnessError."""
+        refusal = refuse_non_query(kql) or refuse_remote(kql)
+        if refusal is not None:
+            raise RefusedConstruct(refusal.message, construct=refusal.construct, span=(refusal.line, refusal.column),
+                                   detection=detection, case=case)
         text = f"set query_now = {datetime_literal(now)};\n{kql}"
         body = {
             "db": self.database,

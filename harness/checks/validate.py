@@ -24,6 +24,7 @@ import yaml
 from harness.checks.sarif import Finding, format_text, to_sarif
 from harness.checks.value_lint import lint_values
 from harness.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, HarnessError, UsageError
+from harness.kql.guard import refuse_non_query
 from harness.kql.resolver import ResolveReport, resolve
 from harness.model import DetectionKind, Severity
 from harness.timespan import format_timespan
@@ -98,6 +99,10 @@ def detection_findings(path: Path, context: WorkspaceContext) -> tuple[list[Find
         det = load_detection(path)
     except HarnessError as exc:
         return [_error_finding(exc, path)], None
+    refusal = refuse_non_query(det.query)
+    if refusal is not None:  # the engines refuse it too (harness.kql.guard); nothing else to check
+        line, col = det.file_position(refusal.line, refusal.column)
+        return [Finding(str(path), "not-a-query", "error", refusal.message, line, col, det.key)], det.key
     findings, report = query_findings(det.query, str(path), det.file_position, context, detection=det.key)
     doc = read_yaml(path)
     output = set(report.output_names or [])

@@ -362,6 +362,7 @@ class Runner:
         opts: dict[str, Any] = {"registry": self.registry}
         if name == "embedded":
             opts["functions"] = self.stored_functions()
+            opts.update({"memory_limit": cfg.engine_memory, "threads": cfg.engine_threads})
         elif name == "kusto":
             opts.update({"url": cfg.kusto_url, "database": cfg.database, "timeout": cfg.timeout})
         elif name == "emulator":

@@ -8,6 +8,7 @@ so the test data and the query checks can never drift apart.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -44,6 +45,17 @@ KUSTO_TO_ARROW: dict[str, pa.DataType] = {
     "dynamic": pa.string(),  # JSON text; DuckDB casts it to JSON on load
     "decimal": pa.float64(),
 }
+
+
+#: What a table or column name may be: Log Analytics names are letters, digits and underscores,
+#: starting with a letter or underscore. A custom schema is contributor content, so its names are
+#: checked here, and quoted again wherever SQL is built (sql_identifier): never pasted raw.
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def sql_identifier(name: str) -> str:
+    """A DuckDB identifier, double-quoted with inner quotes doubled, whatever `name` holds."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,8 @@ class TableSchema:
         return tuple(out)
 
     def duckdb_ddl(self) -> str:
-        cols = ", ".join(f'"{c.name}" {KUSTO_TO_DUCKDB[c.type]}' for c in self.duckdb_columns)
-        return f'CREATE OR REPLACE TABLE "{self.name}" ({cols})'
+        cols = ", ".join(f"{sql_identifier(c.name)} {KUSTO_TO_DUCKDB[c.type]}" for c in self.duckdb_columns)
+        return f"CREATE OR REPLACE TABLE {sql_identifier(self.name)} ({cols})"
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, KUSTO_TO_ARROW[c.type]) for c in self.columns])
@@ -100,9 +112,18 @@ def _parse(doc: dict, where: str) -> TableSchema:
         name = doc["table"]
     except (KeyError, TypeError) as exc:
         raise FormatError(f"table schema lacks {exc}", file=where) from exc
+    from harness.formats.excerpt import excerpt
+
+    if not isinstance(name, str) or not NAME.match(name):
+        raise FormatError(f"table name {excerpt(name)} is not a name (letters, digits, _; not starting with a digit)",
+                          file=where)
     for col in columns:
+        if not isinstance(col.name, str) or not NAME.match(col.name):
+            raise FormatError(
+                f"table {name}: column name {excerpt(col.name)} is not a name (letters, digits, _; not starting "
+                "with a digit)", file=where)
         if col.type not in KUSTO_TO_DUCKDB:
-            raise FormatError(f"column {col.name} has unknown Kusto type {col.type!r}", file=where)
+            raise FormatError(f"column {col.name} has unknown Kusto type {excerpt(col.type)}", file=where)
     return TableSchema(name, columns, doc.get("source", ""))
 
 
