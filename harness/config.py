@@ -39,6 +39,13 @@ class RunConfig:
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path
 
+    def content_roots(self) -> list[Path]:
+        """The content folders this configuration names: trusted roots, the only places content may
+        make the harness read a file from (harness.formats.paths)."""
+        folders = [self.atomics, self.detections, self.expected, self.templates, *self.tables, *self.watchlists,
+                   *self.functions]
+        return [self.resolve(p) for p in folders]
+
 
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(RunConfig)}
 

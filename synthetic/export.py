@@ -121,7 +121,8 @@ def case_tables(case_id: str, background: int, root: Path | None = None) -> tupl
     if case_id not in by_id:
         raise UsageError(f"no case {case_id!r} (known: {', '.join(sorted(by_id))})")
     now = parse_now(cfg.now)
-    telemetry = TelemetryGenerator(cfg.seed, now, registry).case_telemetry(by_id[case_id])
+    generator = TelemetryGenerator(cfg.seed, now, registry, content_roots=cfg.content_roots())
+    telemetry = generator.case_telemetry(by_id[case_id])
     parts = [{t: rows_to_arrow(registry[t], rows) for t, rows in telemetry.rows.items()}]
     if background > 0:
         parts.append(background_tables(cfg.seed, now, background, registry=registry))

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import FormatError
+from harness.formats.limits import MAX_RECORDED_BYTES
 from harness.workspace.tables import SchemaRegistry, TableSchema
 
 _HEADER = re.compile(r"^\s*(?P<name>[^\[]*?)\s*(?:\[(?P<zone>[^\]]*)\])?\s*$")
@@ -147,6 +148,8 @@ def _typed(value: Any, kusto_type: str, zone: ZoneInfo | None) -> Any:
 def read_raw(path: Path) -> list[dict[str, Any]]:
     """Records from CSV (BOM tolerated), a JSON array, or JSON lines."""
     try:
+        if path.stat().st_size > MAX_RECORDED_BYTES:
+            raise FormatError(f"recorded export is larger than {MAX_RECORDED_BYTES:,} bytes; refused", file=str(path))
         if path.suffix == ".parquet":
             return pq.read_table(path).to_pylist()
         text = path.read_text(encoding="utf-8-sig")

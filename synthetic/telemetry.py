@@ -17,12 +17,16 @@ import pyarrow as pa
 from faker import Faker
 
 from harness.errors import FormatError, HarnessError, SchemaError
+from harness.formats.excerpt import excerpt
+from harness.formats.limits import MAX_ROWS_PER_STEP
 from harness.model import Case
 from harness.timespan import parse_timespan
 from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.entities import fake_value, make_faker
 from synthetic.enums import allowed, enum_violation
 from synthetic.filler import RowFiller
+from synthetic.placeholders import NotAPlaceholder, ValueTooLong
+from synthetic.placeholders import fill as fill_placeholders
 from synthetic.steps import CASE_CHECKS, STEP_KINDS
 from synthetic.steps.values import StepFieldError
 
@@ -38,7 +42,7 @@ _REQUIRED = object()
 
 
 class _Entities(dict):
-    """format_map source: `{name}` and `{args.name}`; a missing name is an error, not ''."""
+    """Placeholder source: `{name}` and `{args.name}`; a missing name is an error, not ''."""
 
     def __missing__(self, key: str) -> Any:
         raise KeyError(key)
@@ -72,6 +76,8 @@ class StepContext:
         self.registry: SchemaRegistry | None = None
         self.filler: RowFiller | None = None  # fills the columns a `rows` step leaves out
         self.step_index = 0  # 0-based index of the step being run
+        self.content_roots: list[Path] = []  # folders a step may read files from (harness.formats.paths)
+        self.step_rows = 0  # rows the running step has emitted, capped at MAX_ROWS_PER_STEP
 
     @property
     def template_dir(self) -> Path:
@@ -100,13 +106,16 @@ class StepContext:
         entities = self.entities if entities is None else entities
         if isinstance(value, str) and ("{" in value or "}" in value):
             try:
-                return value.format_map(entities)
-            except (KeyError, AttributeError, ValueError, IndexError) as exc:
+                return fill_placeholders(value, entities)
+            except ValueTooLong as exc:
+                raise FormatError(f"{exc} in {excerpt(value)}", file=self.case.template_path,
+                                  case=self.case.id) from exc
+            except (KeyError, AttributeError, ValueError, NotAPlaceholder) as exc:
                 what = f"placeholder {exc} is not a declared entity" if isinstance(exc, KeyError | AttributeError) \
                     else f"braces that are not a placeholder ({exc})"
                 raise FormatError(
-                    f"{what} in {value!r}; write {{{{ and }}}} for literal braces, `{{literal: ...}}` for a value "
-                    "taken as written, or `{json: {...}}` for JSON text",
+                    f"{what} in {excerpt(value)}; write {{{{ and }}}} for literal braces, `{{literal: ...}}` for a "
+                    "value taken as written, or `{json: {...}}` for JSON text",
                     file=self.case.template_path,
                     case=self.case.id,
                 ) from exc
@@ -134,6 +143,9 @@ class StepContext:
         """Add a row; `checked=False` exempts recorded real rows from the documented-values check,
         `undocumented` the columns the template wrote with `undocumented:`; `origin` is where in the
         step the row was written (e.g. ["rows", 0]), so a bad value is reported at its line."""
+        self.step_rows += 1
+        if self.step_rows > MAX_ROWS_PER_STEP:
+            raise ValueError(f"the step generates more than the {MAX_ROWS_PER_STEP:,} rows one step may emit")
         self.out.rows.setdefault(table, []).append(row)
         self.out.origins[id(row)] = ["steps", self.step_index, *(origin or [])]
         if not checked:
@@ -149,11 +161,16 @@ class StepContext:
 class TelemetryGenerator:
     """Turns cases into rows, deterministically for a (seed, now) pair."""
 
-    def __init__(self, seed: int, now: datetime, registry: SchemaRegistry | None = None) -> None:
+    def __init__(
+        self, seed: int, now: datetime, registry: SchemaRegistry | None = None, content_roots: list[Path] | None = None
+    ) -> None:
         self.seed = seed
         self.now = now
         self.registry = registry or SchemaRegistry()
         self.filler = RowFiller(self.registry, seed)
+        # Where steps may read files (a `recorded` export): the configured content folders; by
+        # default only the template's own folder.
+        self.content_roots = list(content_roots or [])
 
     def case_telemetry(self, case: Case) -> CaseTelemetry:
         fake = make_faker(self.seed, case.id)
@@ -163,8 +180,10 @@ class TelemetryGenerator:
         ctx = StepContext(case, fake, anchor, entities, out)
         ctx.registry = self.registry
         ctx.filler = self.filler
+        ctx.content_roots = self.content_roots or [ctx.template_dir]
         for index, step in enumerate(case.steps):
             ctx.step_index = index
+            ctx.step_rows = 0
             kind = step.get("kind")
             fn = STEP_KINDS.get(kind)
             if fn is None:
@@ -231,8 +250,8 @@ class TelemetryGenerator:
             try:
                 if isinstance(spec, dict) and "fake" in spec:
                     entities[name] = fake_value(fake, spec)
-                elif isinstance(spec, str) and "{" in spec:
-                    entities[name] = spec.format_map(entities)
+                elif isinstance(spec, str) and ("{" in spec or "}" in spec):
+                    entities[name] = fill_placeholders(spec, entities)
                 else:
                     entities[name] = spec
             except (KeyError, AttributeError, ValueError, TypeError) as exc:

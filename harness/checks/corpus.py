@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EngineError, HarnessError, QuerySyntaxError, QueryTimeout, UnknownName
+from harness.formats.paths import content_files
 from harness.workspace.context import WorkspaceContext
 
 __all__ = ["CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
@@ -177,7 +178,7 @@ def check_corpus(
 ) -> CorpusReport:
     """Validate (and run) every `*.yaml` rule under *folder*; *jobs* > 1 uses worker processes."""
     context = context or WorkspaceContext()
-    files = [str(p) for p in sorted(Path(folder).glob("*.yaml"))]
+    files = [str(p) for p in content_files(folder, "*.yaml", what="Sentinel rule")]
     report = CorpusReport(str(folder))
     if jobs > 1:
         # spawn, not fork: a forked DuckDB/ANTLR process state is not safe to reuse.

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.checks.sarif import Finding, format_text, to_sarif
 from harness.checks.value_lint import lint_values
 from harness.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, HarnessError, UsageError
+from harness.formats.paths import content_files
 from harness.kql.guard import refuse_non_query
 from harness.kql.resolver import ResolveReport, resolve
 from harness.model import DetectionKind, Severity
@@ -102,7 +101,7 @@ def detection_findings(path: Path, context: WorkspaceContext) -> tuple[list[Find
     refusal = refuse_non_query(det.query)
     if refusal is not None:  # the engines refuse it too (harness.kql.guard); nothing else to check
         line, col = det.file_position(refusal.line, refusal.column)
-        return [Finding(str(path), "not-a-query", "error", refusal.message, line, col, det.key)], det.key
+        return [Finding(str(path), "not-a-query", Severity.ERROR, refusal.message, line, col, det.key)], det.key
     findings, report = query_findings(det.query, str(path), det.file_position, context, detection=det.key)
     doc = read_yaml(path)
     output = set(report.output_names or [])
@@ -139,11 +138,14 @@ def detection_findings(path: Path, context: WorkspaceContext) -> tuple[list[Find
 # ---------------------------------------------------------------------------
 
 
-def _kind_of(path: Path) -> str:
+def _kind_of(path: Path, unreadable: dict[Path, HarnessError]) -> str:
+    from harness.formats.yamlio import read_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
-        return "unknown"
+        data = read_yaml(path).data  # bounded: an alias bomb is refused here, not expanded
+    except HarnessError as exc:
+        unreadable[path] = exc
+        return "invalid"
     if isinstance(data, dict):
         if "atomic_tests" in data:
             return "atomic"
@@ -160,7 +162,8 @@ def _yaml_files(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and "sigma" not in f.parts))
+            out.extend(f for f in content_files(p, "*", recursive=True)
+                       if f.suffix in (".yaml", ".yml") and "sigma" not in f.relative_to(p).parts)
         elif p.is_file():
             out.append(p)
         else:
@@ -188,7 +191,8 @@ def validate_paths(
     context = context or WorkspaceContext()
     result = ValidationResult()
     files = _yaml_files(paths)
-    kinds = {f: _kind_of(f) for f in files}
+    unreadable: dict[Path, HarnessError] = {}
+    kinds = {f: _kind_of(f, unreadable) for f in files}
     known_detections: set[str] = set()
     if detections_dir is not None and detections_dir.is_dir():
         known_detections |= {p.stem for p in detection_files(detections_dir)}
@@ -213,6 +217,8 @@ def validate_paths(
             continue
         elif kind == "template":
             result.files -= 1
+        elif kind == "invalid":
+            result.findings.append(_error_finding(unreadable[f], f))
         else:
             msg = "not a detection (query:), Atomic Red Team (atomic_tests:) or expected-results (cases:) file"
             result.findings.append(Finding(str(f), "format", Severity.ERROR, msg, 1, 1))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from harness.errors import FormatError, UsageError
+from harness.formats.paths import content_files
 from harness.formats.yamlio import YamlDocument, check_schema, read_yaml
 from harness.model import AtomicTest
 
@@ -84,6 +85,6 @@ def load_atomics(folder: Path | str) -> list[AtomicTest]:
         raise UsageError("atomics folder does not exist", file=str(folder))
     seen: dict[str, str] = {}
     tests: list[AtomicTest] = []
-    for path in sorted(folder.rglob("T*.y*ml")):
+    for path in content_files(folder, "T*.y*ml", recursive=True, what="Atomic Red Team file"):
         tests.extend(load_atomic_file(path, seen))
     return tests

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import FormatError, UsageError
+from harness.formats.paths import content_files
 from harness.formats.yamlio import YamlDocument, check_schema, read_yaml
 from harness.model import Detection, DetectionKind, QueryOrigin
 from harness.timespan import parse_timespan
@@ -97,7 +98,8 @@ def detection_files(folder: Path | str) -> list[Path]:
         return [folder]
     if not folder.is_dir():
         raise UsageError("detections folder does not exist", file=str(folder))
-    return sorted(p for p in folder.rglob("*.yaml") if "sigma" not in p.parts)
+    return [p for p in content_files(folder, "*.yaml", recursive=True, what="detection file")
+            if "sigma" not in p.relative_to(folder).parts]
 
 
 def load_detections(folder: Path | str) -> list[Detection]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import FormatError, UsageError
+from harness.formats.paths import content_files
 from harness.formats.yamlio import check_schema, read_yaml
 from harness.model import Expectation
 
@@ -53,4 +54,9 @@ def load_expected(folder: Path | str) -> list[ExpectedFile]:
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError("expected-results folder does not exist", file=str(folder))
-    return [load_expected_file(p) for p in sorted(folder.glob("*.yaml"))]
+    return [load_expected_file(p) for p in expected_files(folder)]
+
+
+def expected_files(folder: Path | str) -> list[Path]:
+    """`<detection-key>.yaml` files in the folder, each inside it once symlinks are followed."""
+    return content_files(folder, "*.yaml", what="expected-results file")

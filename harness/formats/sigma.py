@@ -19,9 +19,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import HarnessError, SigmaError
+from harness.formats.paths import content_files
+from harness.formats.yamlio import read_yaml
 from harness.model import Detection, DetectionKind
 
 PIPELINE = "microsoft_xdr_pipeline"
@@ -65,11 +65,11 @@ def sigma_files(folder: Path | str) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(
+    return [
         p
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix in SIGMA_SUFFIXES and "sigma" in p.relative_to(folder).parts[:-1]
-    )
+        for p in content_files(folder, "*", recursive=True, what="Sigma rule")
+        if p.suffix in SIGMA_SUFFIXES and "sigma" in p.relative_to(folder).parts[:-1]
+    ]
 
 
 def tool_versions() -> str:
@@ -143,10 +143,11 @@ def _placeholder(path: Path, doc: dict[str, Any]) -> Detection:
 def load_sigma_detection(path: Path) -> Detection:
     """Read and convert one Sigma file; raises SigmaError on any failure."""
     try:
-        text = path.read_text(encoding="utf-8")
-        doc = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SigmaError(f"cannot read Sigma rule: {exc}", file=str(path), detection=path.stem) from exc
+        parsed = read_yaml(path)  # bounded (alias bombs, depth, size) before pySigma expands anything
+    except HarnessError as exc:
+        raise SigmaError(f"cannot read Sigma rule: {exc.reason}", file=str(path), line=exc.line, column=exc.column,
+                         detection=path.stem) from exc
+    text, doc = parsed.text, parsed.data
     if not isinstance(doc, dict):
         raise SigmaError("a Sigma rule must be a YAML mapping", file=str(path), detection=path.stem)
     try:
@@ -186,8 +187,8 @@ def load_sigma_detections(folder: Path | str) -> tuple[list[Detection], dict[str
             detections.append(load_sigma_detection(path))
         except HarnessError as exc:
             try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except Exception:  # noqa: BLE001 - the error is already recorded
+                doc = read_yaml(path).data
+            except HarnessError:  # the error is already recorded
                 doc = None
             detections.append(_placeholder(path, doc if isinstance(doc, dict) else {}))
             errors[key] = exc

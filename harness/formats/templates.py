@@ -10,6 +10,7 @@ import copy
 from pathlib import Path
 
 from harness.errors import FormatError, UsageError
+from harness.formats.paths import content_files
 from harness.formats.yamlio import check_schema, read_yaml
 from harness.model import AtomicTest, Case, CaseKind
 
@@ -21,7 +22,7 @@ def load_cases(folder: Path | str, atomics: list[AtomicTest]) -> list[Case]:
     by_guid = {a.guid: a for a in atomics}
     cases: list[Case] = []
     seen: dict[str, str] = {}
-    for path in sorted(folder.glob("*.yaml")):
+    for path in content_files(folder, "*.yaml", what="telemetry template"):
         for case in load_template(path, by_guid):
             if case.id in seen:
                 raise FormatError(f"case {case.id!r} is also defined in {seen[case.id]}", file=str(path))

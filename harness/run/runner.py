@@ -22,7 +22,7 @@ from harness.config import RunConfig
 from harness.errors import CoverageError, FalsePositives, FormatError, HarnessError, SchemaError, UsageError
 from harness.formats.atomics import load_atomics
 from harness.formats.detections import detection_files, load_detection
-from harness.formats.expected import ExpectedFile, load_expected_file
+from harness.formats.expected import ExpectedFile, expected_files, load_expected_file
 from harness.formats.templates import load_cases
 from harness.kql.resolver import resolve
 from harness.kql.text import identifiers
@@ -155,7 +155,10 @@ class Runner:
                 suite.load_errors.append(FormatError(f"duplicate detection key {det.key!r}", file=str(path)))
                 continue
             suite.detections.append(det)
-        suite.detections.extend(self.extra_detections(suite))
+        try:
+            suite.detections.extend(self.extra_detections(suite))
+        except HarnessError as exc:
+            suite.load_errors.append(exc)
         try:
             suite.cases = load_cases(cfg.resolve(cfg.templates), suite.atomics)
         except HarnessError as exc:
@@ -164,7 +167,12 @@ class Runner:
         if not expected_dir.is_dir():
             suite.load_errors.append(UsageError("expected-results folder does not exist", file=str(expected_dir)))
         else:
-            for path in sorted(expected_dir.glob("*.yaml")):
+            try:
+                expected_paths = expected_files(expected_dir)
+            except HarnessError as exc:
+                suite.load_errors.append(exc)
+                expected_paths = []
+            for path in expected_paths:
                 try:
                     ef = load_expected_file(path)
                 except HarnessError as exc:
@@ -222,7 +230,7 @@ class Runner:
 
     # -- running -----------------------------------------------------------
     def generate(self, suite: Suite) -> tuple[dict[str, CaseTelemetry], dict[str, Any]]:
-        gen = TelemetryGenerator(self.config.seed, self.now, self.registry)
+        gen = TelemetryGenerator(self.config.seed, self.now, self.registry, content_roots=self.config.content_roots())
         telemetry: dict[str, CaseTelemetry] = {}
         for case in suite.cases:
             try:

@@ -44,6 +44,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness.errors import ConfigError, FormatError
+from harness.formats.paths import content_files
 from harness.kql.resolver import WATCHLIST_COLUMNS
 from harness.workspace.asim import asim_functions
 from harness.workspace.tables import SchemaRegistry
@@ -159,7 +160,7 @@ def load_watchlists(folders: list[Path]) -> dict[str, pa.Table]:
     """alias -> all-string table, one per `<alias>.csv` (Sentinel stores watchlist items as text)."""
     out: dict[str, pa.Table] = {}
     for folder in folders:
-        for path in sorted(Path(folder).glob("*.csv")):
+        for path in content_files(folder, "*.csv", what="watchlist"):
             try:
                 with path.open(newline="", encoding="utf-8-sig") as fh:
                     rows = list(csv.reader(fh))
@@ -194,7 +195,7 @@ def load_functions(folders: list[Path]) -> list[str]:
     out: list[str] = []
     seen: dict[str, str] = {}
     for folder in folders:
-        for path in sorted(Path(folder).glob("*.kql")):
+        for path in content_files(folder, "*.kql", what="stored function file"):
             text = path.read_text(encoding="utf-8-sig")
             if _DEFINITION.search(text):
                 definitions = split_definitions(text)

@@ -157,9 +157,11 @@ class SchemaRegistry:
 
     @classmethod
     def with_folders(cls, folders: list[Path]) -> SchemaRegistry:
+        from harness.formats.paths import content_files
+
         extra: dict[str, TableSchema] = {}
         for folder in folders:
-            for path in sorted(Path(folder).glob("*.json")):
+            for path in content_files(folder, "*.json", what="table schema"):
                 schema = load_schema_file(path)
                 extra[schema.name] = schema
         return cls(extra)

@@ -1,7 +1,8 @@
 """Rows recorded from a real workspace (CSV/JSON exports) replayed as a step of a case.
 
-`file:` is relative to the template; the newest row lands at the step's `at` and the rest
-keep their spacing. `identifiers:` names columns whose values mark the rows as the case's.
+`file:` is relative to the template and must resolve inside the content folders (it is content:
+`../../` and absolute paths out of them are refused); the newest row lands at the step's `at` and
+the rest keep their spacing. `identifiers:` names columns whose values mark the rows as the case's.
 Columns the table lacks are dropped and reported in the case's notes (or fail with
 `strict_columns: true`).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.formats.paths import contained
 from harness.workspace.tables import SchemaRegistry
 from synthetic.recorded import load_recorded, rebase
 from synthetic.steps import step_kind
@@ -21,6 +23,7 @@ def recorded(step: dict[str, Any], ctx: Any) -> None:
     path = Path(str(ctx.fill(step["file"])))
     if not path.is_absolute():
         path = ctx.template_dir / path
+    contained(path, ctx.content_roots, what="recorded export")
     registry = getattr(ctx, "registry", None) or SchemaRegistry()
     rec = load_recorded(path, registry, step.get("table"))
     if rec.unknown_columns:
