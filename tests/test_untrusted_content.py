@@ -277,13 +277,19 @@ def test_entities_that_double_each_other_are_capped() -> None:
         TelemetryGenerator(1, NOW).case_telemetry(case)
 
 
-def test_a_step_may_not_generate_more_than_the_cap() -> None:
+def test_a_step_may_not_generate_more_than_the_cap(tmp_path: Path) -> None:
     rows = [{"Name": f"h{i}.example"} for i in range(MAX_ROWS_PER_STEP + 1)]
     case = case_with([{"kind": "rows", "table": "DnsEvents", "rows": rows}])
-    with pytest.raises(HarnessError, match=f"more than {MAX_ROWS_PER_STEP:,} rows"):
+    with pytest.raises(HarnessError, match=f"more than the {MAX_ROWS_PER_STEP:,} "):
         TelemetryGenerator(1, NOW).case_telemetry(case)
     ok = case_with([{"kind": "rows", "table": "DnsEvents", "rows": rows[:MAX_ROWS_PER_STEP]}])
     assert len(TelemetryGenerator(1, NOW).case_telemetry(ok).rows["DnsEvents"]) == MAX_ROWS_PER_STEP
+    # Any step, not only `rows`: a recorded export one row over the cap.
+    lines = ["TimeGenerated,Name"] + [f"2025-01-01T00:00:00Z,h{i}.example" for i in range(MAX_ROWS_PER_STEP + 1)]
+    (tmp_path / "dns.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recorded = case_with([{"kind": "recorded", "file": "dns.csv", "table": "DnsEvents"}], tmp_path=tmp_path)
+    with pytest.raises(HarnessError, match=f"more than the {MAX_ROWS_PER_STEP:,} rows one step may emit"):
+        TelemetryGenerator(1, NOW).case_telemetry(recorded)
 
 
 def test_a_recorded_export_over_the_size_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
