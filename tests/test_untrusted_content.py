@@ -19,7 +19,7 @@ import pytest
 
 from harness.backends.base import parse_now
 from harness.checks.validate import validate_paths
-from harness.errors import HarnessError
+from harness.errors import HarnessError, OutsideContent
 from harness.formats.detections import load_detection
 from harness.formats.limits import MAX_ROWS_PER_STEP, MAX_VALUE_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES
 from harness.formats.paths import contained
@@ -147,7 +147,7 @@ def test_workspace_context_files_are_contained(tmp_path: Path, folder: str, name
     args = {"tables": ([root], [], []), "watchlists": ([], [root], []), "functions": ([], [], [root])}[folder]
     with pytest.raises(HarnessError) as info:
         WorkspaceContext.from_folders(*args)
-    assert info.value.file == str(root / name) and info.value.kind == "path"
+    assert info.value.file == str(root / name) and isinstance(info.value, OutsideContent)
     assert SECRET not in str(info.value)
 
 
@@ -157,7 +157,7 @@ def test_sigma_rules_are_contained(tmp_path: Path) -> None:
     (tmp_path / "detections" / "sigma" / "evil.yml").symlink_to(outside / ".env")
     with pytest.raises(HarnessError) as info:
         load_sigma_detections(tmp_path / "detections")
-    assert info.value.kind == "path" and SECRET not in str(info.value)
+    assert isinstance(info.value, OutsideContent) and SECRET not in str(info.value)
 
 
 def test_validate_refuses_files_outside_the_given_folder(tmp_path: Path) -> None:

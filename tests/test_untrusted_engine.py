@@ -20,7 +20,7 @@ import pytest
 from harness.backends.base import parse_now
 from harness.backends.embedded import EmbeddedBackend
 from harness.checks.validate import validate_paths
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RefusedConstruct, ResourceExhausted
 from harness.kql.guard import refuse_non_query, refuse_remote
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import Column, SchemaRegistry, TableSchema
@@ -73,9 +73,9 @@ def count(backend, table: str = "EmailUrlInfo") -> int:
 def test_embedded_refuses_every_non_query(engine: EmbeddedBackend, tmp_path: Path, route: str) -> None:
     query, construct = hostile_queries(tmp_path)[route]
     before = sorted(p.name for p in tmp_path.iterdir())
-    with pytest.raises(HarnessError) as info:
+    with pytest.raises(RefusedConstruct) as info:
         engine.query(query, now=NOW)
-    assert info.value.kind == "refused"
+    assert info.value.construct == construct
     assert f"`{construct}` is refused" in info.value.reason
     assert info.value.line == query[: query.index(construct)].count("\n") + 1
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no database file was created
@@ -134,9 +134,8 @@ def test_a_runaway_query_is_a_resource_error_and_the_engine_carries_on() -> None
         bomb = ("range x from 1 to 3000000 step 1 | extend k = 1\n"
                 "| join kind=inner (range y from 1 to 3000000 step 1 | extend k = 1) on k\n"
                 "| summarize count() by x, y | count")
-        with pytest.raises(HarnessError) as info:
+        with pytest.raises(ResourceExhausted) as info:
             backend.query(bomb, now=NOW, timeout=300)
-        assert info.value.kind == "resource"
         assert "256MB memory limit" in info.value.reason
         assert count(backend) == ROWS  # the next detection runs as if nothing happened
     finally:
@@ -341,8 +340,8 @@ def rest_backend() -> Iterator:
     ],
 )
 def test_rest_backend_refuses_before_sending(rest_backend, query: str, construct: str) -> None:
-    with pytest.raises(HarnessError) as info:
+    with pytest.raises(RefusedConstruct) as info:
         rest_backend.query(query, now=NOW, detection="hostile")
-    assert info.value.kind == "refused" and f"`{construct}` is refused" in info.value.reason
+    assert info.value.construct == construct and f"`{construct}` is refused" in info.value.reason
     assert info.value.detection == "hostile"
     assert count(rest_backend) == ROWS
