@@ -1,0 +1,296 @@
+"""Run one detection as Sentinel's scheduler would: as of a run's time, over that run's window.
+
+The embedded backend holds every row once. This module gives each run the view Sentinel gives
+it (`harness.run.schedule.Run`): on its own DuckDB cursor, a temporary view named after each
+table shadows the table and keeps only the rows whose `TimeGenerated` is in the run's window and
+whose ingestion time is in its ingestion window. The views select exactly the table's columns
+(`SELECT t.*`), so a query's `*`, `project-away` and `union` see what they see on the table; the
+backend's own connection never sees the views (temporary objects belong to one connection).
+
+Ingestion time is a hidden input column (`INGESTION_COLUMN`) of the Arrow tables given to
+`load()`: stripped before the rows reach the backend, and kept, for the rows whose ingestion
+differs from their TimeGenerated, in a temporary table keyed by DuckDB's `rowid` (insertion order,
+checked after loading: a misaligned row is an error, never a silent shift). A row without it is
+ingested when generated.
+
+One translation serves every run: duckdb-kql renders a pinned clock as one bound parameter
+(`$kqlnow`), so each run rebinds it to the run's `now`, and the window is one row of a temporary
+table the views read. `prepare()` also checks once whether the rule returns rows on empty input
+(`count()`, `print`, a watchlist alone), because only a rule that does not may skip empty windows.
+
+Not windowed, as documented (docs/sentinel-alerts.md): the `Watchlist` table behind
+`_GetWatchlist` ("The timestamp on your queries will be ignored in both the query UI and in
+scheduled alerts", https://learn.microsoft.com/en-us/azure/sentinel/watchlists-queries), and
+`datatable`/`externaldata` (inline data, not workspace records; nothing here touches them). A
+table without a `TimeGenerated` column cannot be windowed and is listed in `unwindowed`.
+
+`ingestion_time()` is not available: duckdb-kql has no mapping for it and a stored function
+cannot define it (a function body cannot read a row's hidden column, and DuckDB's `*` has no
+hidden columns). duckdb-kql would need to render `ingestion_time()` as a column the table scans
+carry but `*` and `project-away` leave out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from duckdb_kql.translate import CLOCK_SLOT
+from duckdb_kql.types import kusto_type
+
+from harness.backends.base import QueryResult, normalise_value
+from harness.backends.embedded import EmbeddedBackend, engine_error
+from harness.errors import HarnessError, QueryTimeout
+from harness.run.schedule import Run, Window
+
+#: The hidden input column carrying each row's ingestion time (UTC). Never a query column.
+INGESTION_COLUMN = "__IngestionTime"
+#: Tables Sentinel does not window (see the module docstring).
+NOT_WINDOWED = frozenset({"Watchlist"})
+#: The placeholder clock a query is translated with; each run binds its own.
+_PLACEHOLDER_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One detection's query, translated once for every run."""
+
+    kql: str
+    sql: str
+    parameters: dict[str, Any]
+    rebinds_clock: bool  # False: the query never reads now(), or pins its own clock
+    rows_on_empty: bool = False  # returns rows when every windowed table is empty
+
+    @property
+    def empty_safe(self) -> bool:
+        """A run whose window holds no row can be skipped: it would return nothing."""
+        return not self.rows_on_empty
+
+
+@dataclass
+class _Late:
+    table: str
+    rows: int = 0
+
+
+@dataclass
+class WindowedEngine:
+    """Scheduled runs of detections over an `EmbeddedBackend`'s data."""
+
+    backend: EmbeddedBackend
+    not_windowed: frozenset[str] = NOT_WINDOWED
+    timeout: float = 60.0
+    unwindowed: list[str] = field(default_factory=list)
+    _late: dict[str, _Late] = field(default_factory=dict)
+    _cursor: duckdb.DuckDBPyConnection | None = None
+
+    def __post_init__(self) -> None:
+        self._cursor = self.backend.con.cursor()
+        self._cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor
+        self._cursor.execute(
+            "CREATE OR REPLACE TEMP TABLE __window (generated_from TIMESTAMP, generated_to TIMESTAMP, "
+            "ingested_from TIMESTAMP, ingested_to TIMESTAMP)")
+        self._cursor.execute("INSERT INTO __window VALUES (NULL, NULL, NULL, NULL)")
+        self._catalog = self._cursor.execute("SELECT current_database()").fetchone()[0]
+        self._build_views()
+
+    @property
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        assert self._cursor is not None
+        return self._cursor
+
+    # -- loading -----------------------------------------------------------
+    def load(self, tables: Mapping[str, pa.Table]) -> None:
+        """Replace the named tables (as `Backend.load`), reading each row's ingestion time from
+        `INGESTION_COLUMN` when present."""
+        data, ingestion = _split(tables)
+        self.backend.load(data)
+        for name in data:
+            self._late.pop(name, None)
+            self.cursor.execute(f"DROP TABLE IF EXISTS {_late_table(name)}")
+        self._keep_late(data, ingestion, offsets=dict.fromkeys(data, 0))
+        self._build_views()
+
+    def append(self, tables: Mapping[str, pa.Table]) -> None:
+        data, ingestion = _split(tables)
+        offsets = {n: self._count(n) for n in data}
+        self.backend.append(data)
+        self._keep_late(data, ingestion, offsets=offsets)
+        self._build_views()
+
+    def _count(self, table: str) -> int:
+        return int(self.cursor.execute(f'SELECT count(*) FROM {self._base(table)}').fetchone()[0])
+
+    def _keep_late(self, data: Mapping[str, pa.Table], ingestion: Mapping[str, pa.Array],
+                   offsets: Mapping[str, int]) -> None:
+        """Remember the rows ingested at another time than their TimeGenerated, by rowid, and check
+        that those rowids hold those rows."""
+        for name, ingested in ingestion.items():
+            generated = data[name].column("TimeGenerated") if "TimeGenerated" in data[name].column_names else None
+            if generated is None:
+                raise HarnessError(f"table {name} has an ingestion time but no TimeGenerated to window on")
+            generated = pc.cast(generated, pa.timestamp("us"))
+            ingested = pc.cast(ingested, pa.timestamp("us"))
+            differs = pc.fill_null(pc.not_equal(generated, ingested), False)
+            late = pa.table({
+                "rid": pa.array(range(offsets[name], offsets[name] + len(generated)), pa.int64()),
+                "generated": generated, "ingested": ingested,
+            }).filter(differs)
+            if late.num_rows == 0:
+                continue
+            target = _late_table(name)
+            self.cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {target} (rid BIGINT PRIMARY KEY, generated TIMESTAMP, "
+                "ingested TIMESTAMP)")
+            self.cursor.register("__late_src", late)
+            try:
+                self.cursor.execute(f"INSERT INTO {target} SELECT rid, generated, ingested FROM __late_src")
+            finally:
+                self.cursor.unregister("__late_src")
+            misplaced = self.cursor.execute(
+                f"SELECT count(*) FROM {target} AS l LEFT JOIN {self._base(name)} AS t ON t.rowid = l.rid "
+                f'WHERE t.rowid IS NULL OR t."TimeGenerated" IS DISTINCT FROM l.generated').fetchone()[0]
+            if misplaced:
+                raise HarnessError(
+                    f"{misplaced} late row(s) of {name} are not where they were loaded; the ingestion times "
+                    "cannot be trusted")
+            entry = self._late.setdefault(name, _Late(name))
+            entry.rows += late.num_rows
+
+    # -- the views ---------------------------------------------------------
+    def _base(self, table: str) -> str:
+        return f"{_q(self._catalog)}.main.{_q(table)}"
+
+    def _build_views(self) -> None:
+        self.unwindowed = []
+        registry = self.backend.registry
+        for name in registry.names():
+            if name in self.backend.broken:
+                continue
+            schema = registry[name]
+            if name in self.not_windowed or schema.column("TimeGenerated") is None:
+                self.cursor.execute(f"DROP VIEW IF EXISTS temp.main.{_q(name)}")
+                self.unwindowed.append(name)
+                continue
+            join, ingested = "", 't."TimeGenerated"'
+            if name in self._late:
+                join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
+                ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
+            self.cursor.execute(
+                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT t.* FROM {self._base(name)} AS t{join} "
+                "CROSS JOIN __window AS w WHERE "
+                '(w.generated_from IS NULL OR t."TimeGenerated" >= w.generated_from) AND '
+                '(w.generated_to IS NULL OR t."TimeGenerated" < w.generated_to) AND '
+                f"(w.ingested_from IS NULL OR {ingested} >= w.ingested_from) AND "
+                f"(w.ingested_to IS NULL OR {ingested} < w.ingested_to)")
+
+    def _set_window(self, generated: Window, ingested: Window) -> None:
+        self.cursor.execute(
+            "UPDATE __window SET generated_from = ?, generated_to = ?, ingested_from = ?, ingested_to = ?",
+            [_naive(generated.start), _naive(generated.end), _naive(ingested.start), _naive(ingested.end)])
+
+    # -- running -----------------------------------------------------------
+    def prepare(self, kql: str, *, now: datetime) -> Prepared:
+        """Translate once (raising HarnessError as the backend does) and check, as of `now`, whether
+        the query returns rows when every windowed table is empty."""
+        sql = self.backend.translate(kql, now=_PLACEHOLDER_NOW)
+        params = dict(getattr(sql, "parameters", {}) or {})
+        rebinds = CLOCK_SLOT in params and _aware(params[CLOCK_SLOT]) == _PLACEHOLDER_NOW
+        prepared = Prepared(kql, str(sql), params, rebinds)
+        empty = Window(now, now)
+        result = self._execute(prepared, now, empty, empty)
+        return Prepared(kql, str(sql), params, rebinds, rows_on_empty=bool(result.rows))
+
+    def run(self, prepared: Prepared, run: Run) -> QueryResult:
+        """The query's result as run `run` sees the data."""
+        return self._execute(prepared, run.now, run.generated, run.ingested)
+
+    def _execute(self, prepared: Prepared, now: datetime, generated: Window, ingested: Window) -> QueryResult:
+        params = dict(prepared.parameters)
+        if prepared.rebinds_clock:
+            params[CLOCK_SLOT] = _naive(now)
+        cursor = self.cursor
+        timed_out = threading.Event()
+        finished = threading.Event()
+
+        def fire() -> None:
+            if finished.wait(self.timeout):
+                return
+            timed_out.set()
+            while not finished.wait(0.05):
+                cursor.interrupt()
+
+        watchdog = threading.Thread(target=fire, name="windowed-timeout", daemon=True)
+        watchdog.start()
+        try:
+            self._set_window(generated, ingested)
+            rel = cursor.sql(prepared.sql, params=params or None)
+            columns = list(rel.columns)
+            types = [kusto_type(t) for t in rel.types]
+            raw = rel.limit(self.backend.max_rows + 1).fetchall()
+        except duckdb.Error as exc:
+            if timed_out.is_set():
+                raise QueryTimeout(f"query ran past its {self.timeout:g} s timeout") from exc
+            raise engine_error(exc, prepared.kql) from exc
+        finally:
+            finished.set()
+            watchdog.join()
+        if len(raw) > self.backend.max_rows:
+            raise HarnessError(
+                f"the query returned more than {self.backend.max_rows:,} rows; a detection result that large is "
+                "a runaway join or a missing filter")
+        rows = [tuple(normalise_value(v, t) for v, t in zip(row, types, strict=False)) for row in raw]
+        return QueryResult(columns, types, rows)
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
+
+def ingestion_times(table: pa.Table, delays: Iterable[Any]) -> pa.Table:
+    """`table` with `INGESTION_COLUMN` set to TimeGenerated + each row's delay (a timedelta or None)."""
+    generated = pc.cast(table.column("TimeGenerated"), pa.timestamp("us"))
+    delay = pa.array(list(delays), pa.duration("us"))
+    ingested = pc.add(generated, pc.fill_null(delay, pa.scalar(0, pa.duration("us"))))
+    if INGESTION_COLUMN in table.column_names:
+        table = table.drop_columns([INGESTION_COLUMN])
+    return table.append_column(INGESTION_COLUMN, ingested)
+
+
+def _split(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], dict[str, pa.Array]]:
+    data: dict[str, pa.Table] = {}
+    ingestion: dict[str, pa.Array] = {}
+    for name, table in tables.items():
+        if INGESTION_COLUMN in table.column_names:
+            ingestion[name] = table.column(INGESTION_COLUMN).combine_chunks()
+            table = table.drop_columns([INGESTION_COLUMN])
+        data[name] = table
+    return data, ingestion
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier (table names come from content: custom table schemas)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _late_table(name: str) -> str:
+    return "temp.main." + _q("__late_" + name)
+
+
+def _naive(t: datetime | None) -> datetime | None:
+    if t is None:
+        return None
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+def _aware(t: Any) -> Any:
+    if isinstance(t, datetime) and t.tzinfo is None:
+        return t.replace(tzinfo=UTC)
+    return t
