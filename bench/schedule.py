@@ -21,16 +21,15 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness.backends.embedded import EmbeddedBackend
+from harness.config import load_config
+from harness.run.alerts import AlertRule
+from harness.run.runner import Runner
+from harness.run.schedule import Event, Schedule, background_sample, plan_runs
+from harness.run.windowed import WindowedEngine
+from synthetic.telemetry import merge_arrow
 
-from harness.backends.embedded import EmbeddedBackend  # noqa: E402
-from harness.config import load_config  # noqa: E402
-from harness.run.runner import Runner  # noqa: E402
-from harness.run.alerts import AlertRule  # noqa: E402
-from harness.run.schedule import Event, Schedule, background_sample, plan_runs  # noqa: E402
-from harness.run.windowed import WindowedEngine  # noqa: E402
-from synthetic.telemetry import merge_arrow  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _timed(fn, repeat: int) -> tuple[float, object]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harness.backends.base import QueryResult
-from harness.model import Detection
+from harness.model import Detection, DetectionKind
 from harness.run.alerts import (
     AggregationKind,
     AlertRule,
@@ -23,7 +23,7 @@ from harness.run.alerts import (
     trigger_holds,
 )
 from harness.run.entities import EntityType, check_identifier
-from harness.run.schedule import RunKind, Schedule
+from harness.run.schedule import Schedule
 
 CLOCK = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -33,7 +33,7 @@ RUN = SCHEDULE.run(0)
 
 def rule(**kw) -> AlertRule:
     base = dict(key="r", name="Rule name", description="Rule description", severity="Medium",
-                kind=RunKind.SCHEDULED)
+                kind=DetectionKind.SCHEDULED)
     base.update(kw)
     return AlertRule(**base)
 
@@ -64,8 +64,8 @@ def test_trigger_applies_to_each_run_not_to_the_total():
 
 
 def test_nrt_and_hunting_fire_on_any_row():
-    assert rule(kind=RunKind.NRT, trigger_threshold=5).triggers(1)
-    assert rule(kind=RunKind.HUNTING).triggers(1) and not rule(kind=RunKind.HUNTING).triggers(0)
+    assert rule(kind=DetectionKind.NRT, trigger_threshold=5).triggers(1)
+    assert rule(kind=DetectionKind.HUNTING).triggers(1) and not rule(kind=DetectionKind.HUNTING).triggers(0)
     assert rule(trigger_operator=TriggerOperator.LT, trigger_threshold=1).fires_on_no_rows
     assert not rule().fires_on_no_rows
 
@@ -87,7 +87,7 @@ def test_alert_per_result_and_its_cap_of_150():
 
 
 def test_nrt_cap_is_30():
-    per = rule(kind=RunKind.NRT, aggregation=AggregationKind.ALERT_PER_RESULT)
+    per = rule(kind=DetectionKind.NRT, aggregation=AggregationKind.ALERT_PER_RESULT)
     out = evaluate(per, Schedule.of("NRT", CLOCK).run(0), result(["A"], *[(str(i),) for i in range(40)]))
     assert len(out.alerts) == 30 and out.alerts[-1].summary and len(out.alerts[-1].rows) == 40
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from harness.model import DetectionKind
 from harness.run.schedule import (
     NRT_DELAY,
     SCHEDULED_DELAY,
     Event,
     NowAt,
-    RunKind,
     Schedule,
     ScheduleError,
     background_sample,
@@ -203,5 +203,7 @@ def test_phases_with_a_horizon_cover_every_outcome(horizon):
     assert found == swept
 
 
-def test_run_kind_values_match_detection_kinds():
-    assert [k.value for k in RunKind] == ["Scheduled", "NRT", "hunting", "sigma"]
+def test_a_rule_that_did_not_load_has_no_schedule():
+    with pytest.raises(ScheduleError):
+        Schedule.of(DetectionKind.INVALID, CLOCK)
+    assert Schedule.of(DetectionKind.SCHEDULED, CLOCK, frequency=H, period=H).kind is DetectionKind.SCHEDULED

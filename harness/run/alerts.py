@@ -48,7 +48,7 @@ from enum import StrEnum
 from typing import Any
 
 from harness.backends.base import QueryResult
-from harness.model import Detection
+from harness.model import Detection, DetectionKind
 from harness.run.entities import (
     BUILTIN_ACCOUNT_NAMES,
     IDENTIFIERS,
@@ -61,10 +61,11 @@ from harness.run.entities import (
     entity_type,
     identifier_text,
 )
-from harness.run.schedule import Run, RunKind
+from harness.run.schedule import Run
+from harness.timespan import parse_timespan
 
 #: Alerts one run can raise (the last one summarising every row), per rule kind.
-ALERT_CAP = {RunKind.SCHEDULED: 150, RunKind.NRT: 30}
+ALERT_CAP = {DetectionKind.SCHEDULED: 150, DetectionKind.NRT: 30}
 #: alertDetailsOverride limits (Azure/Azure-Sentinel AlertDetailsOverride.cs, MIT).
 NAME_FORMAT_MAX, DESCRIPTION_FORMAT_MAX, PLACEHOLDERS_MAX = 256, 5000, 3
 #: customDetails limits (surface-custom-details-in-alerts; ScheduledTemplateInternalModel.cs, MIT).
@@ -175,7 +176,7 @@ class AlertRule:
     name: str
     description: str
     severity: str
-    kind: RunKind
+    kind: DetectionKind
     trigger_operator: TriggerOperator = TriggerOperator.GT
     trigger_threshold: int = 0
     aggregation: AggregationKind = AggregationKind.SINGLE_ALERT
@@ -188,8 +189,6 @@ class AlertRule:
 
     @classmethod
     def from_detection(cls, det: Detection) -> AlertRule:
-        from harness.formats.detections import parse_timespan
-
         raw = det.raw or {}
         grouping = raw.get("eventGroupingSettings") or {}
         aggregation = AggregationKind(str(grouping.get("aggregationKind") or AggregationKind.SINGLE_ALERT))
@@ -205,7 +204,7 @@ class AlertRule:
         override = raw.get("alertDetailsOverride") or {}
         return cls(
             key=det.key, name=det.name, description=det.description, severity=det.severity,
-            kind=RunKind(str(det.kind)), trigger_operator=TriggerOperator(det.trigger_operator),
+            kind=DetectionKind(det.kind), trigger_operator=TriggerOperator(det.trigger_operator),
             trigger_threshold=det.trigger_threshold, aggregation=aggregation, suppression=suppression,
             entity_mappings=mappings,
             custom_details=tuple((str(k), str(v)) for k, v in details.items()) if isinstance(details, dict) else (),
@@ -220,7 +219,7 @@ class AlertRule:
 
     def triggers(self, count: int) -> bool:
         """Whether a run returning `count` rows raises alerts."""
-        if self.kind is not RunKind.SCHEDULED:
+        if self.kind is not DetectionKind.SCHEDULED:
             return count > 0  # NRT: an alert is always generated; hunting/Sigma: any row
         return trigger_holds(self.trigger_operator, self.trigger_threshold, count)
 

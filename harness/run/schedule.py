@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from harness.model import DetectionKind
+
 #: The built-in delays (see the module docstring for the sources).
 SCHEDULED_DELAY = timedelta(minutes=5)
 NRT_DELAY = timedelta(minutes=2)
@@ -62,18 +64,9 @@ ONE_DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
 
 
-class RunKind(StrEnum):
-    """How a detection runs. Values match `Detection.kind`."""
-
-    SCHEDULED = "Scheduled"
-    NRT = "NRT"
-    HUNTING = "hunting"
-    SIGMA = "sigma"
-
-    @property
-    def scheduled(self) -> bool:
-        """Analytic rules run on a schedule; hunting queries and Sigma rules once over all the data."""
-        return self in (RunKind.SCHEDULED, RunKind.NRT)
+def on_schedule(kind: DetectionKind) -> bool:
+    """Analytic rules run on a schedule; hunting queries and Sigma rules once over all the data."""
+    return kind in (DetectionKind.SCHEDULED, DetectionKind.NRT)
 
 
 class NowAt(StrEnum):
@@ -143,7 +136,7 @@ class Event:
 class Schedule:
     """A detection's run settings on a pinned clock. Build it with `Schedule.of(...)`."""
 
-    kind: RunKind
+    kind: DetectionKind
     clock: datetime
     frequency: timedelta
     period: timedelta
@@ -167,11 +160,13 @@ class Schedule:
     ) -> Schedule:
         """Validate and complete a rule's settings. NRT rules ignore frequency/period (they are
         hard-coded); hunting queries and Sigma rules have none."""
-        k = RunKind(kind)
-        if k is RunKind.NRT:
+        k = DetectionKind(kind)
+        if k is DetectionKind.INVALID:
+            raise ScheduleError("a rule file that did not load has no schedule")
+        if k is DetectionKind.NRT:
             frequency = period = NRT_FREQUENCY
             delay = NRT_DELAY if delay is None else delay
-        elif k is RunKind.SCHEDULED:
+        elif k is DetectionKind.SCHEDULED:
             if frequency is None or period is None:
                 raise ScheduleError("a scheduled rule needs queryFrequency and queryPeriod")
             for name, value in (("queryFrequency", frequency), ("queryPeriod", period)):
@@ -185,11 +180,11 @@ class Schedule:
         else:
             frequency = period = timedelta(0)
             delay = timedelta(0)
-        if k.scheduled and not timedelta(0) <= phase < frequency:
+        if on_schedule(k) and not timedelta(0) <= phase < frequency:
             raise ScheduleError(f"phase {phase} must be at least 0 and shorter than the frequency {frequency}")
         if horizon < timedelta(0):
             raise ScheduleError(f"horizon {horizon} must not be negative")
-        scheduled = k.scheduled
+        scheduled = on_schedule(k)
         return cls(k, clock, frequency, period, delay, phase if scheduled else timedelta(0), now_at,
                    horizon if scheduled else timedelta(0))
 
@@ -201,22 +196,22 @@ class Schedule:
     @property
     def newest(self) -> int:
         """Index of the newest simulated run (0, or negative with a horizon)."""
-        return -((self.horizon + self.phase) // self.frequency) if self.kind.scheduled else 0
+        return -((self.horizon + self.phase) // self.frequency) if on_schedule(self.kind) else 0
 
     def run(self, index: int) -> Run:
         """The run `index` ticks before the last one at or before the clock."""
-        if not self.kind.scheduled:
+        if not on_schedule(self.kind):
             return Run(0, self.clock, self.clock, self.clock, UNBOUNDED, UNBOUNDED)
         s = self.last_tick - index * self.frequency
         executes = s + self.delay
         now = executes if self.now_at is NowAt.EXECUTION else s
-        if self.kind is RunKind.NRT:
+        if self.kind is DetectionKind.NRT:
             return Run(index, s, executes, now, Window(s - NRT_MAX_INGESTION_DELAY, None), Window(s - self.period, s))
         return Run(index, s, executes, now, Window(s - self.period, s), Window(None, executes))
 
     def visible_ticks(self, event: Event) -> range:
         """Indexes of the runs that see this event (empty when no run can: e.g. ingested too late)."""
-        if not self.kind.scheduled:
+        if not on_schedule(self.kind):
             return range(0, 1)
         lo, hi = self._tick_bounds(event)  # the run sees it iff lo < scheduled <= hi
         # scheduled = last - k*F: lo < last - kF  <=>  k < (last - lo)/F ; last - kF <= hi  <=>  k >= (last - hi)/F
@@ -227,7 +222,7 @@ class Schedule:
     def _tick_bounds(self, event: Event) -> tuple[datetime, datetime]:
         """(lo, hi) such that a run scheduled at S sees the event iff lo < S <= hi."""
         ing = event.ingestion
-        if self.kind is RunKind.NRT:
+        if self.kind is DetectionKind.NRT:
             # ingested in [S - F, S)  and  generated >= S - 12h
             return ing, min(ing + self.frequency, event.generated + NRT_MAX_INGESTION_DELAY)
         # generated in [S - P, S)  and  ingested < S + delay   (ingested - delay < S)
@@ -236,7 +231,7 @@ class Schedule:
     def first_index(self, data_start: datetime) -> int:
         """The earliest run of the timeline: the first tick that can see a row at `data_start`.
         The rule counts as enabled from the start of the simulated data."""
-        return self.visible_ticks(Event(data_start)).stop - 1 if self.kind.scheduled else 0
+        return self.visible_ticks(Event(data_start)).stop - 1 if on_schedule(self.kind) else 0
 
 
 @dataclass
@@ -270,7 +265,7 @@ def plan_runs(
     every row, for Scheduled rules; ingestion times for NRT) is dropped only when the rule returns
     nothing on empty input (`empty_safe`, checked once per rule by the windowed engine)."""
     plan = Plan(schedule)
-    if not schedule.kind.scheduled:
+    if not on_schedule(schedule.kind):
         plan.runs = [schedule.run(0)]
         plan.case_runs = {0}
         plan.complete = True
@@ -323,7 +318,7 @@ def background_sample(
     rule has suppression, whose state carries from run to run) the sample is the last `max_runs`
     runs in a row instead. Runs whose window holds no row are left out only for a rule that returns
     nothing on empty input; they still count as sampled (they raise no alert)."""
-    if not schedule.kind.scheduled:
+    if not on_schedule(schedule.kind):
         return BackgroundSample([schedule.run(0)], 1, timedelta(0), True)
     day = min(max(1, ONE_DAY // schedule.frequency), schedule.first_index(data_start) + 1)
     count = max(1, min(max_runs, day))
@@ -338,7 +333,7 @@ def background_sample(
 
 
 def _holds_rows(schedule: Schedule, run: Run, occupied: Sequence[datetime]) -> bool:
-    window = run.ingested if schedule.kind is RunKind.NRT else run.generated
+    window = run.ingested if schedule.kind is DetectionKind.NRT else run.generated
     i = bisect.bisect_left(occupied, window.start) if window.start is not None else 0
     return i < len(occupied) and (window.end is None or occupied[i] < window.end)
 
@@ -354,7 +349,7 @@ def phases(schedule: Schedule, events: Iterable[Event]) -> list[timedelta]:
     after it (every bound is closed on the same side), so one phase strictly inside each stretch
     covers every distinct outcome: at most two per event and one, exact, no sweep. A stretch
     too short to hold a microsecond has no phase of its own. Returns [0] for a hunting query."""
-    if not schedule.kind.scheduled:
+    if not on_schedule(schedule.kind):
         return [timedelta(0)]
     f = schedule.frequency
     # The timeline's end is a boundary too: moving the phase past it removes the newest run rather

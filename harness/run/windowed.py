@@ -46,7 +46,7 @@ from duckdb_kql.types import kusto_type
 
 from harness.backends.base import QueryResult, normalise_value
 from harness.backends.embedded import EmbeddedBackend, engine_error
-from harness.errors import HarnessError, QueryTimeout
+from harness.errors import DataError, EngineError, QueryTimeout
 from harness.run.schedule import Run, Window
 
 #: The hidden input column carrying each row's ingestion time (UTC). Never a query column.
@@ -134,7 +134,7 @@ class WindowedEngine:
         for name, ingested in ingestion.items():
             generated = data[name].column("TimeGenerated") if "TimeGenerated" in data[name].column_names else None
             if generated is None:
-                raise HarnessError(f"table {name} has an ingestion time but no TimeGenerated to window on")
+                raise DataError(f"table {name} has an ingestion time but no TimeGenerated to window on")
             generated = pc.cast(generated, pa.timestamp("us"))
             ingested = pc.cast(ingested, pa.timestamp("us"))
             differs = pc.fill_null(pc.not_equal(generated, ingested), False)
@@ -157,7 +157,7 @@ class WindowedEngine:
                 f"SELECT count(*) FROM {target} AS l LEFT JOIN {self._base(name)} AS t ON t.rowid = l.rid "
                 f'WHERE t.rowid IS NULL OR t."TimeGenerated" IS DISTINCT FROM l.generated').fetchone()[0]
             if misplaced:
-                raise HarnessError(
+                raise DataError(
                     f"{misplaced} late row(s) of {name} are not where they were loaded; the ingestion times "
                     "cannot be trusted")
             entry = self._late.setdefault(name, _Late(name))
@@ -197,7 +197,7 @@ class WindowedEngine:
 
     # -- running -----------------------------------------------------------
     def prepare(self, kql: str, *, now: datetime) -> Prepared:
-        """Translate once (raising HarnessError as the backend does) and check, as of `now`, whether
+        """Translate once (raising EngineError as the backend does) and check, as of `now`, whether
         the query returns rows when every windowed table is empty."""
         sql = self.backend.translate(kql, now=_PLACEHOLDER_NOW)
         params = dict(getattr(sql, "parameters", {}) or {})
@@ -242,7 +242,7 @@ class WindowedEngine:
             finished.set()
             watchdog.join()
         if len(raw) > self.backend.max_rows:
-            raise HarnessError(
+            raise EngineError(
                 f"the query returned more than {self.backend.max_rows:,} rows; a detection result that large is "
                 "a runaway join or a missing filter")
         rows = [tuple(normalise_value(v, t) for v, t in zip(row, types, strict=False)) for row in raw]
