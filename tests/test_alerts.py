@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harness.backends.base import QueryResult
+from harness.errors import FormatError
 from harness.model import Detection, DetectionKind
 from harness.run.alerts import (
     AggregationKind,
@@ -264,6 +265,26 @@ def test_rule_from_a_sentinel_yaml_detection():
     assert disabled.suppression is None and disabled.aggregation is AggregationKind.SINGLE_ALERT
 
 
+@pytest.mark.parametrize("raw,message", [
+    ({"eventGroupingSettings": {"aggregationKind": "AlertPerRow"}}, "'AlertPerRow' is not SingleAlert"),
+    ({"suppressionEnabled": True, "suppressionDuration": "soon"}, "'soon' is not a timespan"),
+    ({"suppressionEnabled": True, "suppressionDuration": "2d"}, "between 0 and 24 hours"),
+    ({"customDetails": ["Lookups"]}, "customDetails must be a mapping"),
+])
+def test_bad_alert_settings_are_format_errors_naming_the_file(raw, message):
+    det = Detection(key="dns", id="1", name="DNS", path="dns.yaml", kind="Scheduled", query="DnsEvents", raw=raw)
+    with pytest.raises(FormatError, match=message) as err:
+        AlertRule.from_detection(det)
+    assert err.value.file == "dns.yaml" and err.value.detection == "dns"
+
+
+def test_an_alert_on_no_rows_keeps_the_rules_own_text():
+    r = rule(trigger_operator=TriggerOperator.LT, trigger_threshold=1, name_format="{{Name}}", severity_column="S",
+             custom_details=(("N", "Name"),))
+    [alert] = evaluate(r, RUN, result(["Name", "S"])).alerts
+    assert (alert.name, alert.severity, alert.rows, alert.problems) == ("Rule name", "Medium", [], [])
+
+
 @pytest.mark.parametrize("kind,identifier,value,ok", [
     (EntityType.IP, "Address", "2001:db8::1", True),
     (EntityType.MAIL_CLUSTER, "NetworkMessageIds", ["a", "b"], True),
@@ -275,3 +296,27 @@ def test_rule_from_a_sentinel_yaml_detection():
 ])
 def test_identifier_values(kind, identifier, value, ok):
     assert (check_identifier(kind, identifier, value) is None) is ok
+
+
+def test_real_rules_read_as_alert_rules():
+    """Every pack rule, and every readable rule of the Sentinel corpus sample, reads as an AlertRule; the
+    pack's alert settings have no problem before any row is seen."""
+    from pathlib import Path
+
+    from harness.errors import HarnessError
+    from harness.formats.detections import load_detection
+
+    root = Path(__file__).resolve().parent.parent
+    pack = [p for p in (root / "detections").rglob("*.yaml") if not {"sigma", "watchlists"} & set(p.parts)]
+    assert pack
+    for path in pack:
+        assert AlertRule.from_detection(load_detection(path)).problems() == [], path
+    read = 0
+    for path in sorted((root / "tests/data/sentinel-corpus").glob("*.yaml")):
+        try:
+            det = load_detection(path)
+        except HarnessError:
+            continue
+        AlertRule.from_detection(det)
+        read += 1
+    assert read >= 190

@@ -169,3 +169,36 @@ def test_a_query_engine_error_is_a_harness_error(engine):
     engine.load({"DnsEvents": dns([(CLOCK - M, "a.example", "10.0.0.1")])})
     with pytest.raises(HarnessError):
         engine.prepare("DnsEvents | where NoSuchColumn == 1", now=CLOCK)
+
+
+def test_a_pack_rule_on_its_schedule_over_the_suites_own_data():
+    """link_target_dns (hourly over a day, an alert per result) on the cases' generated rows: it raises
+    alerts, and each carries its DNS and IP entities and its custom detail, with no contract problem."""
+    from pathlib import Path
+
+    from harness.config import load_config
+    from harness.run.runner import Runner
+
+    runner = Runner(load_config(Path(__file__).resolve().parent.parent, {"background": 0}))
+    suite = runner.load_suite()
+    _, data = runner.generate(suite)
+    det = next(d for d in suite.detections if d.key == "link_target_dns")
+    backend = EmbeddedBackend(registry=runner.registry, functions=runner.stored_functions())
+    engine = WindowedEngine(backend)
+    try:
+        engine.load(dict(data["tables"]))
+        times = [t for name in ("DnsEvents", "ASimDnsActivityLogs") if name in data["tables"]
+                 for t in data["tables"][name].column("TimeGenerated").to_pylist()]
+        schedule = Schedule.of(det.kind, runner.now, frequency=det.query_frequency, period=det.query_period)
+        prepared = engine.prepare(det.query, now=runner.now)
+        plan = plan_runs(schedule, [Event(t.replace(tzinfo=UTC)) for t in times])
+        outcomes = simulate(AlertRule.from_detection(det), plan.runs, lambda run: engine.run(prepared, run))
+    finally:
+        engine.close()
+        backend.close()
+    alerts = [a for o in outcomes for a in o.alerts]
+    assert alerts and all(len(a.rows) == 1 for a in alerts)
+    for alert in alerts:
+        assert alert.problems == [], alert.problems
+        assert sorted(e.type for e in alert.entities) == ["DNS", "IP"]
+        assert alert.custom_details["DnsCategory"] == [alert.rows[0]["Category"]]

@@ -48,6 +48,7 @@ from enum import StrEnum
 from typing import Any
 
 from harness.backends.base import QueryResult
+from harness.errors import FormatError
 from harness.model import Detection, DetectionKind
 from harness.run.entities import (
     BUILTIN_ACCOUNT_NAMES,
@@ -68,6 +69,8 @@ from harness.timespan import parse_timespan
 ALERT_CAP = {DetectionKind.SCHEDULED: 150, DetectionKind.NRT: 30}
 #: alertDetailsOverride limits (Azure/Azure-Sentinel AlertDetailsOverride.cs, MIT).
 NAME_FORMAT_MAX, DESCRIPTION_FORMAT_MAX, PLACEHOLDERS_MAX = 256, 5000, 3
+#: "Stop running query for [...] up to 24 hours" (scheduled-rules-overview).
+SUPPRESSION_MAX = timedelta(hours=24)
 #: customDetails limits (surface-custom-details-in-alerts; ScheduledTemplateInternalModel.cs, MIT).
 CUSTOM_DETAILS_MAX, CUSTOM_DETAIL_KEY_MAX = 20, 20
 _CUSTOM_KEY = re.compile(r"^[a-zA-Z]+\w*$")
@@ -190,11 +193,27 @@ class AlertRule:
     @classmethod
     def from_detection(cls, det: Detection) -> AlertRule:
         raw = det.raw or {}
+
+        def bad(what: str) -> FormatError:
+            return FormatError(what, file=det.path, detection=det.key)
+
         grouping = raw.get("eventGroupingSettings") or {}
-        aggregation = AggregationKind(str(grouping.get("aggregationKind") or AggregationKind.SINGLE_ALERT))
+        kind = grouping.get("aggregationKind") if isinstance(grouping, dict) else grouping
+        try:
+            aggregation = AggregationKind(str(kind or AggregationKind.SINGLE_ALERT))
+        except ValueError:
+            raise bad(f"eventGroupingSettings.aggregationKind {kind!r} is not SingleAlert or AlertPerResult") from None
         suppression = None
-        if raw.get("suppressionEnabled") and raw.get("suppressionDuration"):
-            suppression = parse_timespan(str(raw["suppressionDuration"]))
+        if raw.get("suppressionEnabled") is True and raw.get("suppressionDuration"):
+            try:
+                suppression = parse_timespan(str(raw["suppressionDuration"]))
+            except ValueError:
+                raise bad(f"suppressionDuration {raw['suppressionDuration']!r} is not a timespan") from None
+            if not timedelta(0) < suppression <= SUPPRESSION_MAX:
+                raise bad(f"suppressionDuration {raw['suppressionDuration']!r} is not between 0 and 24 hours")
+        for name in ("customDetails", "alertDetailsOverride"):
+            if raw.get(name) is not None and not isinstance(raw.get(name), dict):
+                raise bad(f"{name} must be a mapping")
         mappings = tuple(
             EntityMapping(i, str((m or {}).get("entityType", "")), tuple(
                 FieldMapping(str((f or {}).get("identifier", "")), str((f or {}).get("columnName", "")))
@@ -418,7 +437,7 @@ def _text(value: Any) -> str | None:
 
 def _fill(fmt: str | None, default: str, field_name: str, row: dict[str, Any], index: int | None,
           columns: Sequence[str], problems: _Problems) -> str:
-    if not fmt:
+    if not fmt or index is None:  # an alert raised on no rows (`lt 1`) has nothing to fill in
         return default
     out, reverted = fmt, False
     for placeholder in _PLACEHOLDER.finditer(fmt):
@@ -440,7 +459,7 @@ def _fill(fmt: str | None, default: str, field_name: str, row: dict[str, Any], i
 def _severity(rule: AlertRule, row: dict[str, Any], index: int | None, columns: Sequence[str],
               problems: _Problems) -> str:
     column = rule.severity_column
-    if not column:
+    if not column or index is None:
         return rule.severity
     where = f"alertDetailsOverride.alertSeverityColumnName <- column {column!r}"
     if not _column(column, columns, Part.ALERT_DETAILS, where, index, problems):

@@ -81,7 +81,9 @@ class _Late:
 
 @dataclass
 class WindowedEngine:
-    """Scheduled runs of detections over an `EmbeddedBackend`'s data."""
+    """Scheduled runs of detections over an `EmbeddedBackend`'s data. Load the data through the
+    engine (not the backend), so each row's ingestion time stays attached to it; one engine serves
+    one thread (it owns one cursor)."""
 
     backend: EmbeddedBackend
     not_windowed: frozenset[str] = NOT_WINDOWED
@@ -92,7 +94,12 @@ class WindowedEngine:
 
     def __post_init__(self) -> None:
         self._cursor = self.backend.con.cursor()
-        self._cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor
+        try:
+            self._cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor
+        except duckdb.Error:  # a locked configuration: fine if it already reads UTC
+            zone = self._cursor.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+            if zone != "UTC":
+                raise EngineError(f"the engine's time zone is {zone}, not UTC, and cannot be changed") from None
         self._cursor.execute(
             "CREATE OR REPLACE TEMP TABLE __window (generated_from TIMESTAMP, generated_to TIMESTAMP, "
             "ingested_from TIMESTAMP, ingested_to TIMESTAMP)")
