@@ -83,7 +83,9 @@ class _Late:
 class WindowedEngine:
     """Scheduled runs of detections over an `EmbeddedBackend`'s data. Load the data through the
     engine (not the backend), so each row's ingestion time stays attached to it; one engine serves
-    one thread (it owns one cursor)."""
+    one thread (it owns one cursor). Create it before the backend is sealed (its cursor must be set
+    to UTC, which a sealed connection refuses); the first `prepare` seals the backend, as the
+    backend's own first query does, so every table is loaded before any rule runs."""
 
     backend: EmbeddedBackend
     not_windowed: frozenset[str] = NOT_WINDOWED
@@ -206,6 +208,7 @@ class WindowedEngine:
     def prepare(self, kql: str, *, now: datetime) -> Prepared:
         """Translate once (raising EngineError as the backend does) and check, as of `now`, whether
         the query returns rows when every windowed table is empty."""
+        self.backend.seal()  # as the backend's own queries: no file, network or setting from here on
         sql = self.backend.translate(kql, now=_PLACEHOLDER_NOW)
         params = dict(getattr(sql, "parameters", {}) or {})
         rebinds = CLOCK_SLOT in params and _aware(params[CLOCK_SLOT]) == _PLACEHOLDER_NOW
@@ -219,6 +222,7 @@ class WindowedEngine:
         return self._execute(prepared, run.now, run.generated, run.ingested)
 
     def _execute(self, prepared: Prepared, now: datetime, generated: Window, ingested: Window) -> QueryResult:
+        self.backend.seal()
         params = dict(prepared.parameters)
         if prepared.rebinds_clock:
             params[CLOCK_SLOT] = _naive(now)
