@@ -14,6 +14,7 @@ from typing import Any
 from harness import __version__
 from harness.config import load_config
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError
+from harness.report.escaping.terminal import safe, safe_lines
 
 # Subcommands that live in their own modules: (module, add_parser function, run function).
 PLUGGED_COMMANDS = [
@@ -88,13 +89,13 @@ def run_command(args: argparse.Namespace) -> int:
     written = write_reports(result, config.resolve(config.report_dir), report=report)
     print(render_terminal(report, sys.stdout.isatty() and not args.no_color))
     if diff is not None:
-        print(format_diff(diff))
+        print(safe_lines(format_diff(diff)))
     if config.compare:
         engines = " and ".join(config.compare)
         if result.disagreements:
             print(f"DISAGREEMENTS between {engines}: {len(result.disagreements)}")
             for d in result.disagreements:
-                print(f"  {d['detection']} / {d['case'] or 'background'}: {d['kind']}: {d['detail']}")
+                print(safe(f"  {d['detection']} / {d['case'] or 'background'}: {d['kind']}: {d['detail']}"))
         else:
             print(f"no disagreements between {engines} on {len(result.detections)} detections")
     print("reports: " + ", ".join(str(p) for p in written))
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except HarnessError as exc:
-        print(f"atomic-harness: {exc}", file=sys.stderr)
+        print(f"atomic-harness: {safe(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("atomic-harness: interrupted", file=sys.stderr)

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FormatError, HarnessError, UsageError
+from harness.report.escaping.terminal import safe
 from harness.workspace.tables import SchemaRegistry, TableSchema
 from synthetic.background import background_tables, full_schema_table
 from synthetic.recorded import load_recorded
@@ -161,13 +162,13 @@ def run_generate(args: argparse.Namespace) -> int:
         cfg_registry = SchemaRegistry()
         written = write_tables(tables, cfg_registry, args.format, Path(args.out))
     except HarnessError as exc:
-        print(f"atomic-harness generate: {exc}", file=sys.stderr)
+        print(f"atomic-harness generate: {safe(exc)}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         print(f"atomic-harness generate: cannot write {args.out}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     for note in telemetry.notes:
-        print(f"atomic-harness generate: note: {note}", file=sys.stderr)
+        print(f"atomic-harness generate: note: {safe(note)}", file=sys.stderr)
     for path in written:
         print(f"{path}\t{tables[path.stem].num_rows} rows")
     return EXIT_OK

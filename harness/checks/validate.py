@@ -26,6 +26,7 @@ from harness.formats.paths import content_files
 from harness.kql.guard import refuse_non_query
 from harness.kql.resolver import ResolveReport, resolve
 from harness.model import DetectionKind, Severity
+from harness.report.escaping.terminal import safe, safe_lines
 from harness.timespan import format_timespan
 from harness.workspace.context import WorkspaceContext
 
@@ -350,13 +351,13 @@ def run_validate(args: argparse.Namespace) -> int:
             templates_dir=cfg.resolve(cfg.templates),
         )
     except HarnessError as exc:
-        print(f"atomic-harness validate: {exc}", file=sys.stderr)
+        print(f"atomic-harness validate: {safe(exc)}", file=sys.stderr)
         return exc.exit_code
     shown = [f for f in result.findings if f.severity != Severity.NOTE or args.show_notes]
     if args.format == "sarif":
         text = json.dumps(to_sarif(shown, tool_version=__version__), indent=2)
     else:
-        text = format_text(shown)
+        text = safe_lines(format_text(shown))
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     elif text:
@@ -389,10 +390,10 @@ def run_corpus(args: argparse.Namespace) -> int:
     try:
         ctx, _ = _context_and_config(args)
     except HarnessError as exc:
-        print(f"atomic-harness corpus: {exc}", file=sys.stderr)
+        print(f"atomic-harness corpus: {safe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     report = check_corpus(folder, ctx, execute=not args.no_execute, jobs=args.jobs)
-    print(format_summary(report))
+    print(safe_lines(format_summary(report)))
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
     return EXIT_OK

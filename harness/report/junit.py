@@ -1,7 +1,9 @@
 """junit.xml: one <testsuite> per detection, one <testcase> per case, for CI test-result views.
 
 Known gaps are <skipped> (expected failures, visible but not failing the build); nothing
-carries a time, so the file is identical across runs.
+carries a time, so the file is identical across runs. The finished tree goes through
+harness.report.escaping.xml.sanitize, so content holding control characters cannot make the
+file malformed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from harness.report.escaping.xml import sanitize
 from harness.report.matrix import cell_text
 
 
@@ -94,6 +97,7 @@ def render_junit(report: dict[str, Any]) -> str:
         for i, e in enumerate(report["load_errors"], 1):
             case = ET.SubElement(suite, "testcase", {"classname": "atomic.load", "name": f"{i}: {e['file'] or ''}"})
             ET.SubElement(case, "error", {"message": e["reason"], "type": e.get("kind") or "error"}).text = e["reason"]
+    sanitize(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

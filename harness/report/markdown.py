@@ -2,6 +2,10 @@
 
 Problems come first, long sections are folded in <details>, and when the full matrix would
 not fit, only the rows with a problem are kept (the HTML report always has everything).
+
+Everything quoted from content goes through harness.report.escaping.markdown (`md` for text,
+`code` for code spans): the comment holds no HTML, image, link or mention that content wrote.
+The only HTML is the harness's own `<details>`/`<summary>` tags, whose lines quote nothing.
 """
 
 from __future__ import annotations
@@ -11,15 +15,12 @@ from typing import Any
 
 from tabulate import tabulate
 
+from harness.report.escaping.markdown import code
+from harness.report.escaping.markdown import text as md
 from harness.report.matrix import SYMBOL, explained_cells, matrix_rows, problem_cells
 
 #: GitHub rejects comments over 65,536 characters; leave room for a bot's header.
 MARKDOWN_LIMIT = 60_000
-
-
-def md(text: Any) -> str:
-    """Safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(rows: list[list[Any]], headers: list[str]) -> str:
@@ -28,20 +29,22 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
 
 def stage_table(pipeline: dict[str, Any]) -> str:
     rows = [
-        [s["index"], s["line"], "-" if s["rows"] is None else s["rows"], f"`{s['text']}`", s["error"] or ""]
+        [md(s["index"]), md(s["line"]), md("-" if s["rows"] is None else s["rows"]), code(s["text"], in_table=True),
+         md(s["error"] or "")]
         for s in pipeline["stages"]
     ]
-    return _table(rows, ["stage", "query line", "rows", "operator", "note"])
+    return tabulate(rows, headers=["stage", "query line", "rows", "operator", "note"], tablefmt="github")
 
 
 def explanation_md(cell: dict[str, Any]) -> list[str]:
     why = cell["explanation"]
     loaded = ", ".join(f"{t}: {n}" for t, n in why["loaded"].items()) or "no rows"
     out = [
-        f"<details><summary><code>{cell['case']}</code> × <code>{cell['detection']}</code> "
-        f"({SYMBOL[cell['status']]}): {md(why['summary'])}</summary>",
+        f"- {code(cell['case'])} × {code(cell['detection'])} ({SYMBOL[cell['status']]}): {md(why['summary'])}",
         "",
-        f"The case's rows alone ({loaded}) on the {why['engine']} engine, one prefix of the query per stage:",
+        "<details><summary>stage by stage</summary>",
+        "",
+        f"The case's rows alone ({md(loaded)}) on the {md(why['engine'])} engine, one prefix of the query per stage:",
         "",
     ]
 
@@ -67,12 +70,12 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
         + (f", {s['load_errors']} load errors" if s["load_errors"] else "")
         + "."
     )
-    out += ["", f"Seed {run['seed']}, clock pinned at {run['now']}, engine `{run['backend']}`."]
+    out += ["", f"Seed {md(run['seed'])}, clock pinned at {md(run['now'])}, engine {code(run['backend'])}."]
     sel = report.get("selection")
     if sel:
         out += [
             "",
-            f"Changed-only run since `{sel['changed_since']}`: {len(sel['detections'])} detection(s), "
+            f"Changed-only run since {code(sel['changed_since'])}: {len(sel['detections'])} detection(s), "
             f"{len(sel['cases'])} case(s) selected.",
         ]
     base = report.get("baseline")
@@ -81,14 +84,15 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
             "",
             "## Baseline",
             "",
-            f"Against `{base['path']}`: **{'gate tripped' if base['regressions'] else 'no regressions'}**.",
+            f"Against {code(base['path'])}: **{'gate tripped' if base['regressions'] else 'no regressions'}**.",
         ]
-        out += [f"- **{r['kind']}** {md(r['text'])}" for r in base["regressions"]]
-        out += [f"- {c['kind']}: {md(c['text'])}" for c in base["changes"]]
+        out += [f"- **{md(r['kind'])}** {md(r['text'])}" for r in base["regressions"]]
+        out += [f"- {md(c['kind'])}: {md(c['text'])}" for c in base["changes"]]
     problems = problem_cells(report)
     out += ["", "## Failures and errors", ""]
-    out += [f"- **{c['status'].upper()}** `{c['case']}` × `{c['detection']}`: {md(c['message'])}" for c in problems]
-    out += [f"- **LOAD ERROR** {e['file'] or ''}: {md(e['reason'])}" for e in report["load_errors"]]
+    out += [f"- **{c['status'].upper()}** {code(c['case'])} × {code(c['detection'])}: {md(c['message'])}"
+            for c in problems]
+    out += [f"- **LOAD ERROR** {md(e['file'] or '')}: {md(e['reason'])}" for e in report["load_errors"]]
     if not problems and not report["load_errors"]:
         out.append("None.")
     explained = explained_cells(report)
@@ -129,12 +133,13 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     out += ["", "## Atomic tests", ""]
     for c in report["coverage"]:
         if c["covered"]:
-            out.append(f"- **{c['case']}** {md(c['name'])}: caught by {', '.join(c['detections'])}")
+            out.append(f"- **{md(c['case'])}** {md(c['name'])}: caught by {', '.join(md(d) for d in c['detections'])}")
         else:
-            out.append(f"- **{c['case']}** {md(c['name'])}: **UNCOVERED**: {md(c.get('reason', ''))}")
+            out.append(f"- **{md(c['case'])}** {md(c['name'])}: **UNCOVERED**: {md(c.get('reason', ''))}")
     gaps = [c for c in report["cells"] if c["status"] == "known_gap"]
     out += ["", "## Known gaps", ""]
-    out += [f"- `{c['case']}` × `{c['detection']}`: {md(c['expected']['known_gap'])}" for c in gaps] or ["None."]
+    out += [f"- {code(c['case'])} × {code(c['detection'])}: {md(c['expected']['known_gap'])}"
+            for c in gaps] or ["None."]
     out += ["", "## False positives on background traffic", ""]
     out.append(
         _table(

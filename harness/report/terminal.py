@@ -2,6 +2,9 @@
 
 Progress goes to stderr and stays silent for the first seconds, so quick runs print only the
 matrix; on longer runs it says what is running, how far along it is and how long it has taken.
+
+Content reaches the terminal only through harness.report.escaping.terminal.safe (control
+characters shown as escapes, with or without colour); colour codes are added afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, TextIO
 
 from tabulate import tabulate
 
+from harness.report.escaping.terminal import safe
 from harness.report.matrix import explained_cells, matrix_rows, problem_cells
 
 COLOURS = {"PASS": "\033[32m", "FAIL": "\033[31m", "ERROR": "\033[31;1m", "GAP": "\033[33m"}
@@ -28,10 +32,12 @@ def _colour(text: str) -> str:
 
 def render_terminal(report: dict[str, Any], colour: bool) -> str:
     headers, rows = matrix_rows(report)
+    headers = [safe(h) for h in headers]
+    rows = [[safe(c) for c in r] for r in rows]
     if colour:
         rows = [[r[0]] + [_colour(c) for c in r[1:]] for r in rows]
     s = report["summary"]
-    lines = [tabulate(rows, headers=headers, tablefmt="simple")]
+    lines = []
     for t in report["techniques"]:
         lines.append(
             f"TECHNIQUE {t['technique']}: {t['state'].replace('_', ' ')} "
@@ -45,6 +51,7 @@ def render_terminal(report: dict[str, Any], colour: bool) -> str:
         lines.append(f"WHY {cell['case']}[{cell['detection']}] did not fire: {cell['explanation']['summary']}")
     for e in report["load_errors"]:
         lines.append(f"LOAD ERROR {e['file'] or ''}{':' + str(e['line']) if e['line'] else ''}: {e['reason']}")
+    lines = [tabulate(rows, headers=headers, tablefmt="simple"), *(safe(line) for line in lines)]
     verdict = "OK" if s["ok"] else "FAILED"
     line = (
         f"{verdict}: {s['cells']} cells ({s['detections']} detections x {s['cases']} cases): {s['passed']} "
@@ -56,7 +63,8 @@ def render_terminal(report: dict[str, Any], colour: bool) -> str:
 
 
 def problem_lines(report: dict[str, Any]) -> list[str]:
-    """One line per failed cell; errors that hit every case of a detection alike are one line."""
+    """One line per failed cell; errors that hit every case of a detection alike are one line
+    (content shown as written: callers print them through `safe`)."""
     cells = problem_cells(report)
     groups: dict[tuple[str, str], list[str]] = {}
     for c in cells:
@@ -110,7 +118,7 @@ class Progress:
                 return
             if not self.tty and self.message == self.last_shown:
                 return
-            text = f"atomic-harness [{elapsed:5.1f}s] {self.message}"
+            text = f"atomic-harness [{elapsed:5.1f}s] {safe(self.message)}"
             self.stream.write(("\r\033[K" + text) if self.tty else text + "\n")
             self.stream.flush()
             self.last_shown = self.message
