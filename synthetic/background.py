@@ -306,7 +306,8 @@ class _Pools:
         self.linux_devices = [f"lnx-{role}-{i:02d}" for role in ("build", "web", "db") for i in range(1, 11)]
         self.devices = self.win_devices + self.linux_devices
         self.device_ips = [f"10.{1 + i // 250}.{(i * 7) % 250 + 1}.{i % 250 + 2}" for i in range(len(self.devices))]
-        self.device_ids = [hashlib.sha1(f"bg-device:{seed}:{d}".encode()).hexdigest() for d in self.devices]
+        self.device_ids = [hashlib.sha1(f"bg-device:{seed}:{d}".encode(), usedforsecurity=False).hexdigest()
+                           for d in self.devices]
         # workstation i belongs to user i; Linux servers run under service accounts
         self.device_user = [self.users[i % len(self.users)] for i in range(len(self.win_devices))] + [
             f"svc-{d.split('-')[1]}@{ORG_DOMAIN}" for d in self.linux_devices

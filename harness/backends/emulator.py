@@ -46,7 +46,7 @@ def _remove_leftovers() -> None:
     for container in containers:
         try:
             container.remove(force=True)
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        except Exception:  # noqa: BLE001, S110 - best effort at interpreter exit
             pass
 
 
@@ -190,7 +190,7 @@ class EmulatorManager:
         bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{self.port}/tcp") or []
         for binding in bindings:
             host_ip = binding.get("HostIp") or "127.0.0.1"
-            if host_ip in ("0.0.0.0", "::", ""):
+            if host_ip in ("0.0.0.0", "::", ""):  # noqa: S104 - reading docker's binding, not binding
                 host_ip = "127.0.0.1"
             return f"http://{host_ip}:{binding['HostPort']}"
         return None
@@ -323,7 +323,8 @@ class EmulatorManager:
         return None if rows == [[1]] else f"unexpected rows: {rows!r}"
 
     def _wait_ready(self) -> None:
-        assert self.container is not None and self.url is not None
+        if self.container is None or self.url is None:
+            raise RuntimeError("the emulator container is not started")
         self.progress(f"waiting for the emulator at {self.url} to answer a query")
         deadline = time.monotonic() + self.ready_timeout
         reason = "no answer yet"

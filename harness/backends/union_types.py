@@ -154,12 +154,12 @@ def _render_union(op: ir.Union, prev: str, left_cols: list[str], query: ir.Query
         if renamed:
             star += " RENAME (" + ", ".join(f"{qi(old)} AS {qi(new)}" for old, new in renamed) + ")"
         projection = f"{qs(label)} AS {qi(op.with_source)}, {star}" if op.with_source else star
-        selects.append(f"SELECT {projection} FROM ({sql})")
+        selects.append(f"SELECT {projection} FROM ({sql})")  # noqa: S608 - duckdb-kql's SQL, names quoted by qi/qs
     expanded = {name: list(dict.fromkeys(new for _, new in per_arm)) for name, per_arm in plan.items()}
     renames[id(op)] = expanded
     out_cols = _expand(_original_columns(op, left_cols, schema), expanded)
     body = "\nUNION ALL BY NAME ".join(selects)
-    return f"SELECT {', '.join(qi(c) for c in out_cols)} FROM ({body})"
+    return f"SELECT {', '.join(qi(c) for c in out_cols)} FROM ({body})"  # noqa: S608 - names quoted by qi
 
 
 def _expand(cols: list[str], expanded: dict[str, list[str]]) -> list[str]:

@@ -1446,7 +1446,7 @@ def _parse(kql: str) -> Any:
         parser._errHandler = BailErrorStrategy()
         try:
             return duckdb_kql.ParseResult(parser.top(), [], kql)
-        except Exception:  # ParseCancellationException, or a lexer error: fall back to LL
+        except Exception:  # noqa: S110 - ParseCancellationException, or a lexer error: fall back to LL
             pass
     return duckdb_kql.parse(kql)
 

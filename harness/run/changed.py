@@ -27,7 +27,8 @@ EVERYTHING_FILES = ("pyproject.toml",)
 
 def _git(root: Path, *args: str) -> str:
     try:
-        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        # git from PATH with an argument list (no shell); the ref comes from the trusted command line.
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)  # noqa: S603, S607
     except OSError as exc:
         raise UsageError(f"--changed-since needs git: {exc}") from exc
     if proc.returncode != 0:

@@ -63,7 +63,8 @@ class Device:
 def device(step: dict[str, Any], ctx: Any) -> Device:
     """The step's device from its fields or the case entities (host, device_id, ip, user, upn, os)."""
     name = str(ctx.param(step, "host"))
-    dev_id = str(ctx.param(step, "device_id", default="") or hashlib.sha1(f"device:{name}".encode()).hexdigest())
+    fallback_id = hashlib.sha1(f"device:{name}".encode(), usedforsecurity=False).hexdigest()
+    dev_id = str(ctx.param(step, "device_id", default="") or fallback_id)
     ip = str(ctx.param(step, "ip"))
     ipaddress.ip_address(ip)  # a typo in a template is an error, not a row with a bad address
     upn = str(ctx.param(step, "upn", default=""))
