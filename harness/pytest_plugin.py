@@ -16,6 +16,12 @@ from tabulate import tabulate
 
 from harness.errors import HarnessError
 from harness.model import Status
+from harness.report.escaping.terminal import safe, safe_lines
+
+
+def _cell(value: Any) -> Any:
+    """A table cell for the terminal: text escaped, numbers and empties as tabulate shows them."""
+    return safe(value) if isinstance(value, str) else value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,7 +96,7 @@ class AtomicItem(pytest.Item):
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         v = self.verdict
         if isinstance(excinfo.value, HarnessError):
-            return f"ERROR {v.case_id}[{v.detection_key}]: {excinfo.value}"
+            return safe(f"ERROR {v.case_id}[{v.detection_key}]: {excinfo.value}")
         if not isinstance(excinfo.value, VerdictFailure):
             return super().repr_failure(excinfo)
         exp = v.expectation
@@ -98,12 +104,15 @@ class AtomicItem(pytest.Item):
                  f"expected: {'must fire' if exp.fires else 'must not fire'}"
                  + (f", {exp.rows} row(s)" if exp.rows is not None else "") + (f" ({exp.path})" if exp.path else "")]
         if exp.values:
-            lines.append(tabulate(exp.values, headers="keys", tablefmt="simple"))
+            keys = list(dict.fromkeys(k for val in exp.values for k in val))
+            lines.append(tabulate([[_cell(val.get(k)) for k in keys] for val in exp.values],
+                                  headers=[safe(k) for k in keys], tablefmt="simple"))
         lines += ["", f"actual: {'fired' if v.fired else 'did not fire'}, {v.row_count} row(s) of this case"]
         if v.rows:
             cols = sorted({c for val in (exp.values or []) for c in val}) or v.columns[:8]
-            lines.append(tabulate([[r.get(c) for c in cols] for r in v.rows[:20]], headers=cols, tablefmt="simple"))
-        return "\n".join(lines)
+            lines.append(tabulate([[_cell(r.get(c)) for c in cols] for r in v.rows[:20]],
+                                  headers=[safe(c) for c in cols], tablefmt="simple"))
+        return safe_lines("\n".join(lines))  # content reaches the terminal escaped (harness.report.escaping)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.verdict.case_id}[{self.verdict.detection_key}]"
@@ -121,7 +130,7 @@ class LoadErrorItem(pytest.Item):
         raise self.error
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
-        return f"load error: {self.error}"
+        return safe(f"load error: {self.error}")
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, self.name
