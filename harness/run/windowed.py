@@ -111,7 +111,8 @@ class WindowedEngine:
 
     @property
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        assert self._cursor is not None
+        if self._cursor is None:
+            raise RuntimeError("the windowed engine has no cursor yet (prepare it first)")
         return self._cursor
 
     # -- loading -----------------------------------------------------------
@@ -134,7 +135,7 @@ class WindowedEngine:
         self._build_views()
 
     def _count(self, table: str) -> int:
-        return int(self.cursor.execute(f'SELECT count(*) FROM {self._base(table)}').fetchone()[0])
+        return int(self.cursor.execute(f'SELECT count(*) FROM {self._base(table)}').fetchone()[0])  # noqa: S608 - _q
 
     def _keep_late(self, data: Mapping[str, pa.Table], ingestion: Mapping[str, pa.Array],
                    offsets: Mapping[str, int]) -> None:
@@ -159,11 +160,11 @@ class WindowedEngine:
                 "ingested TIMESTAMP)")
             self.cursor.register("__late_src", late)
             try:
-                self.cursor.execute(f"INSERT INTO {target} SELECT rid, generated, ingested FROM __late_src")
+                self.cursor.execute(f"INSERT INTO {target} SELECT rid, generated, ingested FROM __late_src")  # noqa: S608
             finally:
                 self.cursor.unregister("__late_src")
-            misplaced = self.cursor.execute(
-                f"SELECT count(*) FROM {target} AS l LEFT JOIN {self._base(name)} AS t ON t.rowid = l.rid "
+            misplaced = self.cursor.execute(  # identifiers quoted by _q
+                f"SELECT count(*) FROM {target} AS l LEFT JOIN {self._base(name)} AS t ON t.rowid = l.rid "  # noqa: S608
                 f'WHERE t.rowid IS NULL OR t."TimeGenerated" IS DISTINCT FROM l.generated').fetchone()[0]
             if misplaced:
                 raise DataError(
@@ -191,8 +192,8 @@ class WindowedEngine:
             if name in self._late:
                 join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
                 ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
-            self.cursor.execute(
-                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT t.* FROM {self._base(name)} AS t{join} "
+            self.cursor.execute(  # identifiers quoted by _q
+                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT t.* FROM {self._base(name)} AS t{join} "  # noqa: S608
                 "CROSS JOIN __window AS w WHERE "
                 '(w.generated_from IS NULL OR t."TimeGenerated" >= w.generated_from) AND '
                 '(w.generated_to IS NULL OR t."TimeGenerated" < w.generated_to) AND '
