@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import FormatError
+from harness.formats.excerpt import excerpt
 from harness.formats.limits import MAX_RECORDED_BYTES
 from harness.workspace.tables import SchemaRegistry, TableSchema
 
@@ -57,9 +58,10 @@ class Recorded:
     def note(self) -> str:
         if not self.unknown_columns:
             return ""
+        shown = ", ".join(excerpt(c, 40) for c in self.unknown_columns[:20])
         return (
             f"{self.path}: {len(self.unknown_columns)} column(s) not in {self.table} were dropped: "
-            f"{', '.join(self.unknown_columns)}"
+            f"{shown}{', ...' if len(self.unknown_columns) > 20 else ''}"
         )
 
 
@@ -178,7 +180,8 @@ def infer_table(path: Path, raw: list[dict[str, Any]], registry: SchemaRegistry)
     if len(types) == 1 and next(iter(types)) in registry:
         return next(iter(types))
     raise FormatError(
-        f"cannot tell which table these rows belong to (Type values: {', '.join(sorted(types)) or 'none'}); "
+        f"cannot tell which table these rows belong to (Type values: "
+        f"{', '.join(excerpt(t, 40) for t in sorted(types)[:5]) or 'none'}{', ...' if len(types) > 5 else ''}); "
         "name the table",
         file=str(path),
     )
@@ -203,8 +206,9 @@ def load_recorded(path: Path | str, registry: SchemaRegistry, table: str | None 
             try:
                 row[target] = _typed(value, schema.column(target).type, zones.get(key))
             except (TypeError, ValueError) as exc:
+                # The value itself is not quoted: a recorded export is not YAML content (README, "Trust model").
                 raise FormatError(
-                    f"row {index + 1}, column {key!r}: {exc} (a {schema.column(target).type})",
+                    f"row {index + 1}, column {excerpt(key)}: the value is not a valid {schema.column(target).type}",
                     file=str(path),
                 ) from exc
         rows.append(row)

@@ -40,7 +40,7 @@ from harness.errors import (
     UnknownName,
     UnsupportedConstruct,
 )
-from harness.kql.guard import refuse_non_query
+from harness.kql.guard import refuse_query
 from harness.kql.text import identifiers, locate_identifier
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
 
@@ -200,6 +200,12 @@ class EmbeddedBackend:
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql) from exc
 
+    def out_of_memory(self) -> ResourceExhausted:
+        """The error for a query that hit the memory limit (also raised by harness.run.windowed)."""
+        return ResourceExhausted(
+            f"resource error: the query needs more than the engine's {self.memory_limit} memory limit "
+            "(a runaway join or aggregation?); raise `engine-memory` only if the rule really needs it")
+
     def _relation(self, kql: str, now: datetime) -> Any:
         """What `duckdb_kql.kql()` does, on a sealed connection: translate (writes off) against the
         connection's tables and run the SQL with the clock bound. kql() would first `SET TimeZone`,
@@ -243,10 +249,7 @@ class EmbeddedBackend:
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql) from exc
         except duckdb.OutOfMemoryException as exc:
-            raise ResourceExhausted(
-                f"resource error: the query needs more than the engine's {self.memory_limit} memory limit "
-                "(a runaway join or aggregation?); raise `engine-memory` only if the rule really needs it"
-            ) from exc
+            raise self.out_of_memory() from exc
         except duckdb.Error as exc:
             if timed_out.is_set():
                 raise QueryTimeout(f"query ran past its {timeout:g} s timeout") from exc
@@ -301,7 +304,7 @@ class EmbeddedBackend:
 
 def refuse(kql: str) -> None:
     """Only queries reach the engine (harness.kql.guard): anything else is an error at its place."""
-    refusal = refuse_non_query(kql)
+    refusal = refuse_query(kql)
     if refusal is not None:
         raise RefusedConstruct(refusal.message, construct=refusal.construct, span=(refusal.line, refusal.column))
 

@@ -15,9 +15,9 @@ so wide tables stay small on the wire. The clock is pinned with a
 honours (request properties are not honoured by all of them).
 
 Detections are untrusted (README, "Trust model"): before anything is sent, a detection that is
-not a plain query (a control command, a `set` statement: harness.kql.guard.refuse_non_query) or
+not a plain query (a control command, a `set` statement: harness.kql.guard.refuse_query) or
 that reaches beyond the scratch database (`cluster()`, `database()`, `externaldata`, callout
-plugins: refuse_remote) is refused with the construct named, and queries go out read-only
+plugins: `remote=True`) is refused with the construct named, and queries go out read-only
 (`request_readonly`).
 """
 
@@ -49,7 +49,7 @@ from harness.errors import (
     UnsupportedConstruct,
     UsageError,
 )
-from harness.kql.guard import refuse_non_query, refuse_remote
+from harness.kql.guard import refuse_query
 from harness.kql.text import identifiers, locate_identifier
 from harness.timespan import parse_timespan
 from harness.workspace.tables import SchemaRegistry, TableSchema
@@ -534,7 +534,7 @@ class KustoBackend:
         case: str | None = None,
     ) -> QueryResult:
         """Run KQL unchanged behind a `set query_now` statement; every failure is a HarnessError."""
-        refusal = refuse_non_query(kql) or refuse_remote(kql)
+        refusal = refuse_query(kql, remote=True)
         if refusal is not None:
             raise RefusedConstruct(refusal.message, construct=refusal.construct, span=(refusal.line, refusal.column),
                                    detection=detection, case=case)

@@ -23,7 +23,7 @@ from harness.checks.sarif import Finding, format_text, to_sarif
 from harness.checks.value_lint import lint_values
 from harness.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, HarnessError, UsageError
 from harness.formats.paths import content_files
-from harness.kql.guard import refuse_non_query
+from harness.kql.guard import refuse_query
 from harness.kql.resolver import ResolveReport, resolve
 from harness.model import DetectionKind, Severity
 from harness.report.escaping.terminal import safe, safe_lines
@@ -99,7 +99,7 @@ def detection_findings(path: Path, context: WorkspaceContext) -> tuple[list[Find
         det = load_detection(path)
     except HarnessError as exc:
         return [_error_finding(exc, path)], None
-    refusal = refuse_non_query(det.query)
+    refusal = refuse_query(det.query)
     if refusal is not None:  # the engines refuse it too (harness.kql.guard); nothing else to check
         line, col = det.file_position(refusal.line, refusal.column)
         return [Finding(str(path), "not-a-query", Severity.ERROR, refusal.message, line, col, det.key)], det.key

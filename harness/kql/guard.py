@@ -10,7 +10,8 @@ its position, so validation and every engine refuse it the same way, before anyt
 On a real cluster a query can also read beyond the scratch database it was given
 (`cluster()`, `database()`) or make the cluster fetch a URL or call another service
 (`externaldata`, `external_table()`, the callout plugins such as `evaluate http_request`):
-`refuse_remote` finds those, for the REST backends.
+`refuse_remote` finds those, for the REST backends. `refuse_query` is the one entry point the
+engines and validation call (it is also where the query size and depth limits will hook in).
 
 Both read tokens, not raw text: strings (`"..."`, `'...'`, `@"..."` verbatim, `h"..."`,
 ```` ```...``` ```` and `~~~...~~~` multi-line) and `//` comments are skipped whole, so a
@@ -25,7 +26,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Refusal", "refuse_non_query", "refuse_remote", "tokens"]
+__all__ = ["Refusal", "refuse_non_query", "refuse_query", "refuse_remote", "tokens"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,16 @@ def _command_name(text: str, toks: list[Token], index: int) -> str:
         expect_word = not expect_word
         end = tok.offset + len(tok.text)
     return name.rstrip("-") if name != "." else ". (control command)"
+
+
+def refuse_query(text: str, *, remote: bool = False) -> Refusal | None:
+    """Everything the harness refuses in a detection's text before an engine sees it: a statement
+    that is not a query, and with `remote` (the REST backends) a reach beyond the loaded database.
+    Validation and every engine call this one function, so they refuse alike."""
+    # HOOK (issue 12, the Kusto.Language facade): query size and nesting-depth limits are built in
+    # harness/kql/limits.py by that work; once it lands, call its check here, first, so validate and
+    # every engine apply the one limit with its clear error. Not on main when this was written.
+    return refuse_non_query(text) or (refuse_remote(text) if remote else None)
 
 
 def refuse_non_query(text: str) -> Refusal | None:

@@ -246,6 +246,8 @@ class WindowedEngine:
             columns = list(rel.columns)
             types = [kusto_type(t) for t in rel.types]
             raw = rel.limit(self.backend.max_rows + 1).fetchall()
+        except duckdb.OutOfMemoryException as exc:
+            raise self.backend.out_of_memory() from exc
         except duckdb.Error as exc:
             if timed_out.is_set():
                 raise QueryTimeout(f"query ran past its {self.timeout:g} s timeout") from exc
