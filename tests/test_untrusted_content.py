@@ -19,7 +19,7 @@ import pytest
 
 from harness.backends.base import parse_now
 from harness.checks.validate import validate_paths
-from harness.errors import HarnessError, OutsideContent
+from harness.errors import FormatError, HarnessError, OutsideContent
 from harness.formats.detections import load_detection
 from harness.formats.limits import MAX_ROWS_PER_STEP, MAX_VALUE_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES
 from harness.formats.paths import contained
@@ -304,3 +304,22 @@ def test_a_recorded_export_over_the_size_cap_is_refused(tmp_path: Path, monkeypa
     monkeypatch.undo()
     rows = TelemetryGenerator(1, NOW, SchemaRegistry()).case_telemetry(case).rows["CommonSecurityLog"]
     assert max(r["TimeGenerated"] for r in rows) == NOW.replace(tzinfo=None) - timedelta(minutes=50)
+
+
+@pytest.mark.parametrize(("folder", "name"), [("tables", "T_CL.json"), ("watchlists", "w.csv"), ("functions", "F.kql")])
+def test_context_files_that_are_not_text_or_too_big_are_format_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, name: str
+) -> None:
+    import harness.formats.paths
+
+    root = tmp_path / folder
+    root.mkdir()
+    args = {"tables": ([root], [], []), "watchlists": ([], [root], []), "functions": ([], [], [root])}[folder]
+    (root / name).write_bytes(b"\xff\xfe" + SECRET.encode())
+    with pytest.raises(FormatError, match="not UTF-8 text") as info:
+        WorkspaceContext.from_folders(*args)
+    assert info.value.file == str(root / name) and SECRET not in str(info.value)
+    (root / name).write_text("x" * 100, encoding="utf-8")
+    monkeypatch.setattr(harness.formats.paths, "MAX_TEXT_BYTES", 99)
+    with pytest.raises(FormatError, match="larger than 99 bytes"):
+        WorkspaceContext.from_folders(*args)

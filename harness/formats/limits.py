@@ -21,6 +21,9 @@ MAX_YAML_DEPTH = 64
 #: Rows one template step may emit (literal rows x `count`, a recorded export).
 MAX_ROWS_PER_STEP = 10_000
 
+#: Any other text content file (a stored function `.kql`, a watchlist `.csv`, a table schema `.json`).
+MAX_TEXT_BYTES = 4_000_000
+
 #: A recorded export (CSV/JSON/Parquet) larger than this is refused before it is read.
 MAX_RECORDED_BYTES = 64_000_000
 

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from harness.errors import OutsideContent
+from harness.errors import FormatError, OutsideContent
+from harness.formats.limits import MAX_TEXT_BYTES
 
-__all__ = ["contained", "content_files", "inside"]
+__all__ = ["contained", "content_files", "inside", "read_content"]
 
 
 def _real(path: Path | str) -> Path:
@@ -69,3 +70,18 @@ def content_files(root: Path | str, pattern: str, *, recursive: bool = False, wh
 
     walk(root)
     return sorted(found)
+
+
+def read_content(path: Path | str, *, limit: int | None = None, encoding: str = "utf-8-sig") -> str:
+    """A content file's text: a FormatError naming the file (never quoting it) when it is larger
+    than `limit` bytes (default MAX_TEXT_BYTES), unreadable or not UTF-8."""
+    path = Path(path)
+    limit = MAX_TEXT_BYTES if limit is None else limit
+    try:
+        if path.stat().st_size > limit:
+            raise FormatError(f"file is larger than {limit:,} bytes; refused", file=str(path))
+        return path.read_text(encoding=encoding)
+    except OSError as exc:
+        raise FormatError(f"cannot read file: {exc.strerror}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from exc

@@ -34,6 +34,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import uuid
@@ -44,7 +45,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness.errors import ConfigError, FormatError
-from harness.formats.paths import content_files
+from harness.formats.excerpt import excerpt
+from harness.formats.paths import content_files, read_content
 from harness.kql.resolver import WATCHLIST_COLUMNS
 from harness.workspace.asim import asim_functions
 from harness.workspace.tables import SchemaRegistry
@@ -162,9 +164,8 @@ def load_watchlists(folders: list[Path]) -> dict[str, pa.Table]:
     for folder in folders:
         for path in content_files(folder, "*.csv", what="watchlist"):
             try:
-                with path.open(newline="", encoding="utf-8-sig") as fh:
-                    rows = list(csv.reader(fh))
-            except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                rows = list(csv.reader(io.StringIO(read_content(path), newline="")))
+            except csv.Error as exc:
                 raise FormatError(f"cannot read watchlist: {exc}", file=str(path)) from exc
             if not rows or not any(h.strip() for h in rows[0]):
                 raise FormatError("watchlist CSV has no header row", file=str(path), line=1)
@@ -172,7 +173,8 @@ def load_watchlists(folders: list[Path]) -> dict[str, pa.Table]:
             dupes = sorted({h for h in header if header.count(h) > 1})
             if dupes or "" in header:
                 raise FormatError(
-                    f"watchlist header has empty or repeated column names: {dupes or ['(empty)']}",
+                    "watchlist header has empty or repeated column names: "
+                    + (", ".join(excerpt(d, 40) for d in dupes[:5]) if dupes else "(empty)"),
                     file=str(path), line=1,
                 )  # fmt: skip
             for i, row in enumerate(rows[1:], start=2):
@@ -196,7 +198,7 @@ def load_functions(folders: list[Path]) -> list[str]:
     seen: dict[str, str] = {}
     for folder in folders:
         for path in content_files(folder, "*.kql", what="stored function file"):
-            text = path.read_text(encoding="utf-8-sig")
+            text = read_content(path)
             if _DEFINITION.search(text):
                 definitions = split_definitions(text)
             else:
@@ -204,7 +206,8 @@ def load_functions(folders: list[Path]) -> list[str]:
             try:
                 parsed = parse_functions(definitions) or {}
             except Exception as exc:  # duckdb-kql raises KqlError or TypeError for a bad definition
-                raise FormatError(f"invalid function definition: {exc}", file=str(path)) from exc
+                first = (str(exc).splitlines() or [""])[0]
+                raise FormatError(f"invalid function definition: {first[:200]}", file=str(path)) from exc
             for name in parsed.get(None, {}):
                 if name in seen:
                     raise FormatError(f"function {name!r} is defined twice (also {seen[name]})", file=str(path))

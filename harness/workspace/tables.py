@@ -141,8 +141,10 @@ def builtin_schemas() -> dict[str, TableSchema]:
 
 def load_schema_file(path: Path) -> TableSchema:
     """A user's own table schema (e.g. a `_CL` custom table) in the same JSON shape."""
+    from harness.formats.paths import read_content
+
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_content(path, encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise FormatError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno, column=exc.colno) from exc
     return _parse(doc, str(path))
