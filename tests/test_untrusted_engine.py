@@ -303,6 +303,8 @@ def test_hidden_non_queries_are_found(query: str, construct: str) -> None:
         ('externaldata (x:string) [@"https://example.invalid/x.csv"]', "externaldata"),
         ('external_table("t")', "external_table()"),
         ('print 1 | evaluate http_request("https://example.invalid")', "evaluate http_request"),
+        ("range x from 1 to 1 step 1 | evaluate hint.distribution = per_node python(typeof(*), 'x')",
+         "evaluate python"),
     ],
 )
 def test_remote_constructs_are_found(query: str, construct: str) -> None:

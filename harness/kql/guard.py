@@ -8,10 +8,11 @@ cluster. None of that is a detection. `refuse_non_query` finds the first such st
 its position, so validation and every engine refuse it the same way, before anything runs.
 
 On a real cluster a query can also read beyond the scratch database it was given
-(`cluster()`, `database()`) or make the cluster fetch a URL or call another service
-(`externaldata`, `external_table()`, the callout plugins such as `evaluate http_request`):
-`refuse_remote` finds those, for the REST backends. `refuse_query` is the one entry point the
-engines and validation call (it is also where the query size and depth limits will hook in).
+(`cluster()`, `database()`), make the cluster fetch a URL or call another service
+(`externaldata`, `external_table()`, callout plugins such as `evaluate http_request`) or run
+code there (`evaluate python`, `evaluate r`): `refuse_remote` finds those, for the REST
+backends. `refuse_query` is the one entry point the engines and validation call (it is also
+where the query size and depth limits will hook in).
 
 Both read tokens, not raw text: strings (`"..."`, `'...'`, `@"..."` verbatim, `h"..."`,
 ```` ```...``` ```` and `~~~...~~~` multi-line) and `//` comments are skipped whole, so a
@@ -65,6 +66,9 @@ REMOTE_FUNCTIONS = {
 }
 
 _EXTERNALDATA = ("externaldata", "external_data")
+
+#: Plugins that run code on the cluster (in its sandbox): `evaluate python(...)`, `evaluate r(...)`.
+CODE_PLUGINS = frozenset({"python", "r"})
 
 
 def _blank(ch: str) -> bool:
@@ -214,7 +218,7 @@ def refuse_non_query(text: str) -> Refusal | None:
 
 def refuse_remote(text: str) -> Refusal | None:
     """The first construct that reaches beyond the loaded database (`cluster()`, `database()`,
-    `external_table()`, `externaldata`, callout plugins), or None."""
+    `external_table()`, `externaldata`, callout and code plugins), or None."""
     toks = list(tokens(text))
     for index, tok in enumerate(toks):
         if tok.kind != "word":
@@ -231,4 +235,15 @@ def refuse_remote(text: str) -> Refusal | None:
         if word in CALLOUT_PLUGINS and called:  # `evaluate [hints] http_request(...)`
             return Refusal(f"evaluate {tok.text}", line, column,
                            "a callout plugin makes the cluster call another service; a detection only reads its data")
+        if word in CODE_PLUGINS and called and _evaluated(toks, index):
+            return Refusal(f"evaluate {tok.text}", line, column,
+                           "it runs code on the cluster; a detection only queries its data")
     return None
+
+
+def _evaluated(toks: list[Token], index: int) -> bool:
+    """Whether the plugin name at `index` follows `evaluate` (past any `hint.name = value`)."""
+    j = index - 1
+    while j >= 4 and toks[j - 1].text == "=" and toks[j - 3].text == "." and toks[j - 4].text.lower() == "hint":
+        j -= 5
+    return j >= 0 and toks[j].text.lower() == "evaluate"
