@@ -1,0 +1,152 @@
+"""The KQL facade: Microsoft's analyzer (Kusto.Language) over the user's workspace, one call per query.
+
+Everything the harness needs to know about a query's text comes from here: Kusto.Language's
+diagnostics (code, severity, message, position), the result schema (exact column names and
+Kusto types), the statement kinds (so control commands and `set` options can be refused), the
+tables read and functions called (also inside stored functions), the pipelines and their
+stages with spans (for the stage-by-stage explain), the literals compared with columns (for
+the value lint), ago()/now() windows and timespan literals, joins, summarize keys, list
+literals, and on request the whole syntax tree. See harness/kql/model.py for the types.
+
+Example::
+
+    >>> from harness.kql.analyzer import analyze
+    >>> a = analyze("DnsEvents | where Name > 5 | project Name, ClientIP")
+    >>> [(d.code, d.span.line, d.span.column) for d in a.errors]
+    [('KS106', 1, 24)]
+    >>> [(c.name, c.type) for c in a.result.columns]
+    [('Name', 'string'), ('ClientIP', 'string')]
+
+The analyzer (a V8 isolate) loads on the first call, once per process; each workspace is
+declared to it once (cached by content). Text is checked against harness.kql.limits before V8
+sees it. Errors are `HarnessError`s: `kind="kql-limit"` for a bound passed (size, nesting,
+time, memory), `kind="kql"` for an analyzer failure; a query's own mistakes are diagnostics,
+never exceptions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from harness.kql.engine import ANALYZER_VERSION, KustoEngine, LoadStats, engine
+from harness.kql.globals import WorkspaceSpec, workspace_spec
+from harness.kql.limits import check_query
+from harness.kql.model import Analysis, analysis_from_json
+from harness.workspace.context import WorkspaceContext
+from harness.workspace.tables import SchemaRegistry
+
+__all__ = ["ANALYZER_VERSION", "Analyzer", "DeclarationProblem", "Workspace", "analyze", "analyzer"]
+
+
+@dataclass(frozen=True)
+class DeclarationProblem:
+    """A table or stored function Kusto.Language could not declare (it is left out of the workspace)."""
+
+    what: str  # "function <name>" or "table <name>"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace as declared to the analyzer."""
+
+    spec: WorkspaceSpec
+    functions: tuple[str, ...]  # the stored functions declared
+    problems: tuple[DeclarationProblem, ...]
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+
+class Analyzer:
+    """Analyses KQL with Kusto.Language. Thread-safe; share one per process (`analyzer()`).
+
+    A `WorkspaceContext` must not change after it is first analysed against (contexts are built
+    once per run)."""
+
+    _CONTEXTS = 16  # contexts remembered (held, so their ids cannot be reused while cached)
+
+    def __init__(self, kusto: KustoEngine | None = None) -> None:
+        self._engine = kusto or engine()
+        self._lock = threading.Lock()
+        self._workspaces: dict[str, Workspace] = {}
+        self._contexts: OrderedDict[int, tuple[object, SchemaRegistry | None, Workspace]] = OrderedDict()
+
+    @property
+    def version(self) -> str:
+        return ANALYZER_VERSION
+
+    def load(self) -> LoadStats:
+        """Load the analyzer now (it otherwise loads on the first analysis)."""
+        return self._engine.load()
+
+    def workspace(self, context: WorkspaceContext | None = None, registry: SchemaRegistry | None = None) -> Workspace:
+        """*context* declared to the analyzer (default: the shipped tables and ASIM parsers); cached."""
+        with self._lock:
+            ident = id(context)
+            cached = self._contexts.get(ident)
+            if cached is not None and cached[0] is context and cached[1] is registry:
+                self._contexts.move_to_end(ident)
+                return cached[2]
+            spec = workspace_spec(context, registry)
+            ws = self._workspaces.get(spec.key)
+            if ws is None:
+                _, report = self._engine.declare(spec.to_json())
+                ws = Workspace(
+                    spec,
+                    tuple(report.get("functions") or ()),
+                    tuple(DeclarationProblem(p["what"], p["reason"]) for p in report.get("problems", [])),
+                )
+                self._workspaces[spec.key] = ws
+            self._contexts[ident] = (context, registry, ws)
+            while len(self._contexts) > self._CONTEXTS:
+                self._contexts.popitem(last=False)
+            return ws
+
+    def analyze(
+        self,
+        query: str,
+        context: WorkspaceContext | Workspace | None = None,
+        *,
+        tree: bool = False,
+        stage_columns: bool = False,
+        timeout: float | None = None,
+    ) -> Analysis:
+        """Analyse *query* against *context* (a `WorkspaceContext`, an already declared `Workspace`,
+        or None for the default workspace).
+
+        *tree*: also return the full syntax tree; *stage_columns*: also each stage's output columns;
+        *timeout*: seconds before the analysis is stopped (default harness.kql.limits.ANALYSIS_TIMEOUT_S).
+        Raises `HarnessError` (kind "kql-limit" or "kql") only for bounds passed and analyzer failures."""
+        check_query(query)
+        ws = context if isinstance(context, Workspace) else self.workspace(context)
+        raw = self._engine.analyze(ws.key, query, {"tree": tree, "stage_columns": stage_columns}, timeout)
+        return analysis_from_json(query, raw)
+
+
+_ANALYZER: Analyzer | None = None
+_ANALYZER_LOCK = threading.Lock()
+
+
+def analyzer() -> Analyzer:
+    """The process-wide analyzer (nothing loads until it is first used)."""
+    global _ANALYZER
+    with _ANALYZER_LOCK:
+        if _ANALYZER is None:
+            _ANALYZER = Analyzer()
+        return _ANALYZER
+
+
+def analyze(
+    query: str,
+    context: WorkspaceContext | Workspace | None = None,
+    *,
+    tree: bool = False,
+    stage_columns: bool = False,
+    timeout: float | None = None,
+) -> Analysis:
+    """`analyzer().analyze(...)`: analyse one query with the process-wide analyzer."""
+    return analyzer().analyze(query, context, tree=tree, stage_columns=stage_columns, timeout=timeout)

@@ -1,0 +1,194 @@
+"""Microsoft's KQL analyzer, Kusto.Language, running in an embedded V8 (mini-racer).
+
+Kusto.Language is the analyzer Azure Data Explorer, the Sentinel portal and Azure-Sentinel's
+own CI use. Microsoft compiles it to JavaScript (npm `@kusto/language-service-next`); the two
+files are vendored in harness/kql/vendor (see SOURCE.md there) with harness/kql/walk.js, which
+declares workspaces and walks each analysed query inside V8, so one query costs one call
+across the bridge and comes back as plain JSON.
+
+The engine loads once per process, lazily (about half a second), under a lock, so threads
+share it. A V8 time or heap overrun, or any exception inside the analyzer, becomes a
+`HarnessError` (`kind="kql-limit"` for an overrun, `kind="kql"` otherwise) and the isolate is
+rebuilt for the next call, since an interrupted analysis may leave Kusto.Language's lazily
+built static tables half-made. A forked child never reuses its parent's isolate (V8's threads
+do not survive a fork); it loads its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.kql.limits import ANALYSIS_TIMEOUT_S, DECLARE_TIMEOUT_S, KIND_LIMIT, V8_HEAP_LIMIT_BYTES
+
+__all__ = ["ANALYZER_PACKAGE", "ANALYZER_VERSION", "KIND_ANALYZER", "KustoEngine", "VENDORED_FILES", "engine"]
+
+#: The npm package the vendored analyzer comes from, and its version (reported in SARIF).
+ANALYZER_PACKAGE = "@kusto/language-service-next"
+ANALYZER_VERSION = "12.4.1"
+
+#: `HarnessError.kind` of an analyzer failure that is not a bound being passed.
+KIND_ANALYZER = "kql"
+
+#: Load order and SHA-256 of the vendored files (harness/kql/vendor/SOURCE.md says where they are from).
+VENDORED_FILES: dict[str, str] = {
+    "bridge.min.js": "5edc505e5634daf2922197797740180d587d15b5f0f505c95ad7b5dd6b5daae8",
+    "Kusto.Language.Bridge.min.js": "3a96a4ac1bff095ba49d6606e7d591f5d00519b529c51a6850032f62b0960a86",
+}
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """What loading cost, for bench/kql_analyzer.py."""
+
+    seconds: float
+    heap_bytes: int
+
+
+class KustoEngine:
+    """One V8 isolate holding Kusto.Language, plus the workspaces declared to it."""
+
+    def __init__(self, heap_limit: int = V8_HEAP_LIMIT_BYTES) -> None:
+        self.heap_limit = heap_limit
+        self._lock = threading.RLock()
+        self._ctx: Any = None
+        self._pid: int | None = None
+        self._declared: set[str] = set()
+        self._specs: dict[str, str] = {}  # key -> spec JSON, to re-declare after a rebuild
+        self.load_stats: LoadStats | None = None
+        atexit.register(self.close)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _context(self) -> Any:
+        if self._ctx is not None and self._pid == os.getpid():
+            return self._ctx
+        # A forked child inherits a handle to an isolate whose threads stayed in the parent:
+        # drop it without touching it.
+        self._ctx = None
+        self._declared.clear()
+        try:
+            from py_mini_racer import MiniRacer
+        except ImportError as exc:  # pragma: no cover - mini-racer is a pinned dependency
+            raise HarnessError(f"the KQL analyzer needs mini-racer: {exc}", kind=KIND_ANALYZER) from exc
+        started = time.perf_counter()
+        ctx = MiniRacer()
+        try:
+            package = resources.files("harness.kql")
+            for name in VENDORED_FILES:
+                ctx.eval((package / "vendor" / name).read_text(encoding="utf-8"))
+            ctx.eval((package / "walk.js").read_text(encoding="utf-8"))
+            ctx.set_hard_memory_limit(self.heap_limit)
+            heap = int(ctx.heap_stats().get("used_heap_size", 0))
+        except Exception as exc:
+            ctx.close()
+            raise HarnessError(f"cannot load the KQL analyzer: {exc}", kind=KIND_ANALYZER) from exc
+        self.load_stats = LoadStats(time.perf_counter() - started, heap)
+        self._ctx, self._pid = ctx, os.getpid()
+        return ctx
+
+    def load(self) -> LoadStats:
+        """Load now instead of on first use (benchmarks, warm-up)."""
+        with self._lock:
+            self._context()
+            assert self.load_stats is not None
+            return self.load_stats
+
+    def close(self) -> None:
+        """Free the isolate. Registered with atexit: mini-racer hangs interpreter exit otherwise."""
+        with self._lock:
+            ctx, self._ctx = self._ctx, None
+            self._declared.clear()
+            if ctx is not None and self._pid == os.getpid():
+                ctx.close()
+
+    def _discard(self, ctx: Any) -> None:
+        """Close an isolate that was interrupted. The stopped task reports back to mini-racer's event
+        loop after the interruption; one more (trivial) task on the same isolate runs only once it
+        has, so the loop is not closed under that report."""
+        try:
+            ctx.eval("0", timeout_sec=5)
+        except Exception:  # noqa: BLE001 - the isolate is being thrown away either way
+            pass
+        self.close()
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _eval(self, script: str, timeout: float, what: str) -> str:
+        from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
+
+        ctx = self._context()
+        try:
+            result = ctx.eval(script, timeout_sec=timeout)
+        except JSTimeoutException as exc:
+            self._discard(ctx)
+            raise HarnessError(f"{what} took longer than {timeout:g} s and was stopped", kind=KIND_LIMIT) from exc
+        except JSOOMException as exc:
+            self._discard(ctx)
+            raise self._memory_error(what) from exc
+        except JSEvalException as exc:
+            if ctx.was_hard_memory_limit_reached():
+                self._discard(ctx)
+                raise self._memory_error(what) from exc
+            self._discard(ctx)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HarnessError(f"the KQL analyzer failed on {what}: {first}", kind=KIND_ANALYZER) from exc
+        if not isinstance(result, str):
+            raise HarnessError(f"the KQL analyzer returned {type(result).__name__} for {what}", kind=KIND_ANALYZER)
+        return result
+
+    def _memory_error(self, what: str) -> HarnessError:
+        return HarnessError(
+            f"{what} needed more than {self.heap_limit // 2**20} MB of analyzer memory and was stopped", kind=KIND_LIMIT
+        )
+
+    def declare(self, spec_json: str) -> tuple[str, dict[str, Any]]:
+        """Declare a workspace (tables, stored functions); returns its key and what the analyzer made of it.
+
+        The same spec is declared once per isolate; the key is its SHA-256."""
+        key = hashlib.sha256(spec_json.encode("utf-8")).hexdigest()[:32]
+        with self._lock:
+            report = self._declare(key, spec_json)
+        return key, report
+
+    def _declare(self, key: str, spec_json: str) -> dict[str, Any]:
+        self._context()
+        if key in self._declared and key in self._specs:
+            return {"problems": [], "functions": None}
+        script = f"__kqlf.declare({json.dumps(key)}, {json.dumps(spec_json)})"
+        report = json.loads(self._eval(script, DECLARE_TIMEOUT_S, "declaring the workspace"))
+        self._declared.add(key)
+        self._specs[key] = spec_json
+        return report
+
+    def analyze(self, key: str, text: str, options: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """Analyse *text* against the declared workspace *key*; the walk's JSON as a dict."""
+        timeout = ANALYSIS_TIMEOUT_S if timeout is None else timeout
+        script = f"__kqlf.analyze({json.dumps(key)}, {json.dumps(text)}, {json.dumps(json.dumps(options))})"
+        with self._lock:
+            if key not in self._declared or self._ctx is None or self._pid != os.getpid():
+                if key not in self._specs:
+                    raise HarnessError(f"workspace {key} was never declared to the analyzer", kind=KIND_ANALYZER)
+                self._declare(key, self._specs[key])
+            return json.loads(self._eval(script, timeout, "this query"))
+
+
+_ENGINE: KustoEngine | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def engine() -> KustoEngine:
+    """The process's analyzer engine (created on first use; V8 loads on the first call that needs it)."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = KustoEngine()
+        return _ENGINE
