@@ -67,23 +67,23 @@ var __kqlf = (function () {
     DynamicExpression: true,
   };
 
-  function constant(e) {
+  function constant(e, text) {
     e = unwrap(e);
     if (!e || !e.IsConstant) return null;
     var kind = typeName(e);
     if (!CONSTANT_NODES[kind]) return null; // ago(1d), strcat("a", "b"): computed, not written down
     if (kind === "PrefixUnaryExpression" && e.Operator && e.Operator.Text === "-") {
-      var inner = constant(e.Expression);
+      var inner = constant(e.Expression, text);
       if (inner === null) return null;
       if (typeof inner.value === "string" && /^\d/.test(inner.value)) inner.value = "-" + inner.value;
       else if (typeof inner.value === "number") inner.value = -inner.value;
       else return null;
-      inner.text = e.toString().trim();
+      inner.text = text.substring(e.TextStart, e.End);
       return inner;
     }
     var v = e.ConstantValue;
     var type = typeOf(e);
-    var out = { type: type, text: e.toString().trim(), value: null };
+    var out = { type: type, text: text.substring(e.TextStart, e.End), value: null };
     if (v === null || v === undefined) return out;
     if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
       out.value = v;
@@ -97,38 +97,38 @@ var __kqlf = (function () {
 
   // -- declaring a workspace -----------------------------------------------------------------
 
+  // A stored function's definition, `.create-or-alter function [with (...)] Name(params) { body }`
+  // (or `function Name(...) {...}`), read without the control-command grammar: building that
+  // grammar costs a second per process, so only the header is matched here and the rest is
+  // parsed as the query `let Name = (params) { body }`.
+  var DEFINITION =
+    /^(?:\s*\/\/[^\n]*\n)*\s*(?:\.(?:create-or-alter|create|alter)\s+)?function\s+(?:with\s*\((?:[^()'"]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")*\)\s*)?(\[(?:[^\]'"]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")*\]|[A-Za-z_$][\w$]*)\s*(?=\()/i;
+
   function functionDeclaration(text) {
-    var attempts = /^\s*\./.test(text) ? [text] : [".create-or-alter " + text, text];
-    for (var a = 0; a < attempts.length; a++) {
-      var source = attempts[a];
-      var code = K.KustoCode.Parse(source, K.GlobalState.Default);
-      var found = null;
-      code.Syntax.WalkNodes(function (n) {
-        if (!found && typeName(n) === "FunctionDeclaration") found = n;
-      });
-      if (!found) continue;
-      var name = null;
-      var parent = found.Parent;
-      for (var i = 0; i < parent.ChildCount; i++) {
-        var child = parent.GetChild(i);
-        if (child === found) break;
-        if (child && typeName(child) === "NameDeclaration") name = child.SimpleName;
-      }
-      var errors = [];
-      var diags = code.GetSyntaxDiagnostics();
-      for (var d = 0; d < diags.Count; d++) {
-        var diag = diags.getItem(d);
-        if (diag.Severity === "Error") errors.push(diag.Code + ": " + diag.Message);
-      }
-      if (!name) errors.push("no function name");
-      return {
-        name: name,
-        parameters: source.substring(found.Parameters.TextStart, found.Parameters.End),
-        body: source.substring(found.Body.TextStart, found.Body.End),
-        errors: errors,
-      };
+    var m = DEFINITION.exec(text);
+    if (!m) return { name: null, errors: ["not a function definition"] };
+    var source = "let " + m[1] + " = " + text.slice(m[0].length);
+    var code = K.KustoCode.Parse(source, K.GlobalState.Default);
+    var found = null;
+    var name = null;
+    code.Syntax.WalkNodes(function (n) {
+      if (found) return;
+      if (typeName(n) === "FunctionDeclaration") found = n;
+      else if (typeName(n) === "LetStatement" && n.Name) name = n.Name.SimpleName;
+    });
+    if (!found) return { name: name, errors: ["not a function definition"] };
+    var errors = [];
+    var diags = code.GetSyntaxDiagnostics();
+    for (var d = 0; d < diags.Count; d++) {
+      var diag = diags.getItem(d);
+      if (diag.Severity === "Error") errors.push(diag.Code + ": " + diag.Message);
     }
-    return { name: null, errors: ["not a function definition"] };
+    return {
+      name: name,
+      parameters: source.substring(found.Parameters.TextStart, found.Parameters.End),
+      body: source.substring(found.Body.TextStart, found.Body.End),
+      errors: errors,
+    };
   }
 
   // spec: {database, tables: [{name, columns: [[name, type], ...]}], functions: [{definition}]}
@@ -195,6 +195,7 @@ var __kqlf = (function () {
 
   function Walker(code, globals, options) {
     this.code = code;
+    this.text = code.Text;
     this.g = globals;
     this.options = options;
     this.out = {
@@ -440,11 +441,11 @@ var __kqlf = (function () {
     var op = n.Operator ? n.Operator.Text : "";
     if (NOT_COMPARISONS[op.toLowerCase()]) return;
     var left = this.columnSide(n.Left);
-    var right = left ? constant(n.Right) : null;
+    var right = left ? constant(n.Right, this.text) : null;
     var reversed = false;
     if (!left || !right) {
       var l2 = this.columnSide(n.Right);
-      var r2 = l2 ? constant(n.Left) : null;
+      var r2 = l2 ? constant(n.Left, this.text) : null;
       if (!l2 || !r2) return;
       left = l2;
       right = r2;
@@ -493,7 +494,7 @@ var __kqlf = (function () {
     var index = this.out.lists.length;
     for (var i = 0; i < found.exprs.length; i++) {
       var e = found.exprs[i];
-      var c = constant(e);
+      var c = constant(e, this.text);
       if (!c) {
         complete = false;
         continue;
@@ -529,13 +530,13 @@ var __kqlf = (function () {
     this.out.time_windows.push({
       function: name,
       span: span(n),
-      argument: arg ? constant(arg) : null,
+      argument: arg ? constant(arg, this.text) : null,
       argument_span: span(arg),
     });
   };
 
   Walker.prototype.timespan = function (n) {
-    var c = constant(n);
+    var c = constant(n, this.text);
     if (!c) return;
     var p = n.Parent;
     var fn = null;
