@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import threading
 from datetime import timedelta
 from importlib import resources
@@ -85,6 +87,19 @@ def test_a_valid_query_has_no_diagnostics_and_its_exact_schema():
             ResultColumn("n", "long"),
         )
     )
+
+
+def test_analyzer_advice_only_on_request():
+    query = "DnsEvents | join (DnsEvents) on Name | where Name contains 'example' | summarize makeset(ClientIP)"
+    assert analyze(query).diagnostics == ()
+    advice = analyze(query, analyzers=True).diagnostics
+    assert {(d.code, d.severity, d.from_analyzer) for d in advice} == {
+        ("KS508", "warning", True),  # a join without kind
+        ("KS500", "suggestion", True),  # contains
+        ("KS507", "warning", True),  # makeset is deprecated
+    }
+    (join,) = [d for d in advice if d.code == "KS508"]
+    assert join.span.text(query) == "join"
 
 
 def test_column_names_are_case_sensitive():
@@ -400,6 +415,22 @@ def test_an_exception_inside_the_analyzer_is_a_clear_error():
         )
     finally:
         eng.close()
+
+
+def _analyze_in_child(query: str) -> tuple[str, str] | list[str]:
+    try:
+        return [d.code for d in analyze(query).errors]
+    except HarnessError as exc:
+        return (exc.kind, exc.reason)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_process_forked_after_loading_gets_a_clear_error_not_a_hang():
+    analyze("DnsEvents | take 1")  # V8 is up in this process
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        kind, reason = pool.apply_async(_analyze_in_child, ("DnsEvents | where Name > 5",)).get(timeout=60)
+    assert kind == KIND_ANALYZER and "forked after it was loaded" in reason and "'spawn'" in reason
+    assert [d.code for d in analyze("DnsEvents | where Name > 5").errors] == ["KS106"]  # the parent carries on
 
 
 # -- schema differential ----------------------------------------------------------------------

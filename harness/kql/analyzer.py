@@ -113,17 +113,20 @@ class Analyzer:
         *,
         tree: bool = False,
         stage_columns: bool = False,
+        analyzers: bool = False,
         timeout: float | None = None,
     ) -> Analysis:
         """Analyse *query* against *context* (a `WorkspaceContext`, an already declared `Workspace`,
         or None for the default workspace).
 
         *tree*: also return the full syntax tree; *stage_columns*: also each stage's output columns;
+        *analyzers*: also run Kusto.Language's analyzers (KS5xx advice, `Diagnostic.from_analyzer`);
         *timeout*: seconds before the analysis is stopped (default harness.kql.limits.ANALYSIS_TIMEOUT_S).
         Raises `HarnessError` (kind "kql-limit" or "kql") only for bounds passed and analyzer failures."""
         check_query(query)
         ws = context if isinstance(context, Workspace) else self.workspace(context)
-        raw = self._engine.analyze(ws.key, query, {"tree": tree, "stage_columns": stage_columns}, timeout)
+        options = {"tree": tree, "stage_columns": stage_columns, "analyzers": analyzers}
+        raw = self._engine.analyze(ws.key, query, options, timeout)
         return analysis_from_json(query, raw)
 
 
@@ -146,7 +149,10 @@ def analyze(
     *,
     tree: bool = False,
     stage_columns: bool = False,
+    analyzers: bool = False,
     timeout: float | None = None,
 ) -> Analysis:
     """`analyzer().analyze(...)`: analyse one query with the process-wide analyzer."""
-    return analyzer().analyze(query, context, tree=tree, stage_columns=stage_columns, timeout=timeout)
+    return analyzer().analyze(
+        query, context, tree=tree, stage_columns=stage_columns, analyzers=analyzers, timeout=timeout
+    )

@@ -10,13 +10,18 @@ The engine loads once per process, lazily (about half a second), under a lock, s
 share it. A V8 time or heap overrun, or any exception inside the analyzer, becomes a
 `HarnessError` (`kind="kql-limit"` for an overrun, `kind="kql"` otherwise) and the isolate is
 rebuilt for the next call, since an interrupted analysis may leave Kusto.Language's lazily
-built static tables half-made. A forked child never reuses its parent's isolate (V8's threads
-do not survive a fork); it loads its own.
+built static tables half-made.
+
+V8 is initialised once per process and does not survive a fork: a process forked after the
+analyzer was loaded cannot start it again (mini-racer would hang), so there the analyzer
+refuses with a `HarnessError` naming the cause. Worker processes that analyse use the `spawn`
+start method (as harness.checks.corpus does), or fork before the first analysis.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import hashlib
 import json
 import os
@@ -45,6 +50,17 @@ VENDORED_FILES: dict[str, str] = {
 }
 
 
+#: The process that initialised V8 (mini-racer initialises it once per process, on first use).
+_V8_PID: int | None = None
+
+
+def _abandon(ctx: Any) -> None:
+    """Let go of an isolate inherited through a fork without ever freeing it: freeing waits for
+    V8's thread, which stayed in the parent, and would hang this process (from `close()`, from
+    `__del__`, or at interpreter exit). One deliberately leaked reference keeps it alive for good."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(ctx))
+
+
 @dataclass(frozen=True)
 class LoadStats:
     """What loading cost, for bench/kql_analyzer.py."""
@@ -69,12 +85,20 @@ class KustoEngine:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _context(self) -> Any:
+        global _V8_PID
         if self._ctx is not None and self._pid == os.getpid():
             return self._ctx
-        # A forked child inherits a handle to an isolate whose threads stayed in the parent:
-        # drop it without touching it.
+        if self._ctx is not None:
+            _abandon(self._ctx)
         self._ctx = None
         self._declared.clear()
+        if _V8_PID is not None and _V8_PID != os.getpid():
+            raise HarnessError(
+                "the KQL analyzer cannot start in a process forked after it was loaded (V8 does not survive"
+                " a fork); start worker processes with the 'spawn' method",
+                kind=KIND_ANALYZER,
+            )
+        _V8_PID = os.getpid()
         try:
             from py_mini_racer import MiniRacer
         except ImportError as exc:  # pragma: no cover - mini-racer is a pinned dependency
@@ -109,6 +133,8 @@ class KustoEngine:
             self._declared.clear()
             if ctx is not None and self._pid == os.getpid():
                 ctx.close()
+            elif ctx is not None:
+                _abandon(ctx)
 
     def _discard(self, ctx: Any) -> None:
         """Close an isolate that was interrupted. The stopped task reports back to mini-racer's event

@@ -74,6 +74,10 @@ class Span:
     line: int
     column: int
 
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
     def text(self, query: str) -> str:
         return query[self.start : self.end]
 
@@ -87,6 +91,8 @@ class Diagnostic:
     category: str
     message: str
     span: Span | None  # None: the diagnostic has no location
+    #: From one of Kusto.Language's analyzers (KS5xx advice, analyze(analyzers=True)), not from binding.
+    from_analyzer: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -475,6 +481,7 @@ def analysis_from_json(text: str, raw: dict[str, Any]) -> Analysis:
             d.get("category") or "",
             d["message"],
             span([d["start"], d["start"] + d["length"]]) if d.get("start") is not None else None,
+            bool(d.get("analyzer")),
         )
         for d in raw["diagnostics"]
     )

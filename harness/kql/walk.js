@@ -233,10 +233,19 @@ var __kqlf = (function () {
   };
 
   Walker.prototype.diagnostics = function () {
-    var ds = this.code.GetDiagnostics();
+    this.addDiagnostics(this.code.GetDiagnostics(), false);
+    // Kusto.Language's analyzers (KS5xx: performance and correctness advice, as the portal's editor shows).
+    if (this.options.analyzers) {
+      var service = new K.Editor.KustoCodeService.ctor(this.code);
+      this.addDiagnostics(service.GetAnalyzerDiagnostics(true), true);
+    }
+  };
+
+  Walker.prototype.addDiagnostics = function (ds, analyzer) {
     for (var i = 0; i < ds.Count; i++) {
       var d = ds.getItem(i);
       this.out.diagnostics.push({
+        analyzer: analyzer,
         code: d.Code,
         severity: d.Severity,
         category: d.Category,
