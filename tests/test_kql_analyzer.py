@@ -230,6 +230,16 @@ def test_statement_kinds_and_control_commands():
         c = analyze(command)
         assert c.kind == "Command" and c.has_command and not c.is_plain_query
         assert [s.kind for s in c.statements] == [StatementKind.COMMAND]
+    after = analyze("DnsEvents | take 1;\n.drop table DnsEvents")  # a command after a query statement
+    assert after.kind == "Query" and after.has_command and not after.is_plain_query
+    assert [s.kind for s in after.statements] == [StatementKind.QUERY, StatementKind.COMMAND]
+    assert after.statements[1].span.text(after.text) == ".drop table DnsEvents" and after.errors
+
+
+def test_constructs_present_are_listed():
+    a = analyze('externaldata(a:string)[@"https://example.invalid/x.csv"] | evaluate bag_unpack(pack_all())')
+    assert {"ExternalDataExpression", "EvaluateOperator"} <= a.syntax
+    assert "ExternalDataExpression" not in analyze("DnsEvents | take 1").syntax
 
 
 # -- syntax facts -----------------------------------------------------------------------------

@@ -354,6 +354,9 @@ class Analysis:
     timespans: tuple[TimespanLiteral, ...]
     joins: tuple[Join, ...]
     aggregations: tuple[Aggregation, ...]
+    #: Every syntax node type in the query text (ExternalDataExpression, EvaluateOperator, MakeSeriesOperator,
+    #: ...), for refusing or counting constructs; stored function bodies are not included.
+    syntax: frozenset[str] = frozenset()
     tree: tuple[SyntaxNode, ...] | None = field(default=None, repr=False)
 
     @property
@@ -608,5 +611,6 @@ def analysis_from_json(text: str, raw: dict[str, Any]) -> Analysis:
             )
             for a in raw["aggregations"]
         ),
+        syntax=frozenset(raw.get("syntax", ())),
         tree=tree,
     )

@@ -217,6 +217,7 @@ var __kqlf = (function () {
       tree: null,
     };
     this.pipes = [];
+    this.syntax = {}; // node types seen in the query text
     this.stageOf = new Map(); // QueryOperator node -> stage id
     this.expanded = new Set(); // called function bodies already walked
   }
@@ -228,6 +229,7 @@ var __kqlf = (function () {
     this.walk(this.code.Syntax, null, 0, null);
     this.pipelines();
     this.late();
+    this.out.syntax = Object.keys(this.syntax).sort();
     if (this.options.tree) this.tree();
     return this.out;
   };
@@ -279,6 +281,15 @@ var __kqlf = (function () {
     var isCommand = this.code.Kind === "Command";
     for (var i = 0; i < root.ChildCount; i++) {
       var child = root.GetChild(i);
+      if (child && typeName(child) === "SkippedTokens") {
+        // Text the parser could not read as a statement (an error says so). A leading `.` is a
+        // control command after a query statement (`T | take 1; .drop table T`): say so too.
+        var first = child.GetFirstToken();
+        var dotted = !!first && first.Text === ".";
+        if (dotted) this.out.has_command = true;
+        this.out.statements.push({ kind: dotted ? "command" : "other", span: span(child), name: null, value: null });
+        continue;
+      }
       if (!child || child.IsToken || typeName(child) !== "SyntaxList") continue;
       var list = items(child);
       for (var j = 0; j < list.length; j++) {
@@ -321,6 +332,7 @@ var __kqlf = (function () {
   Walker.prototype.visit = function (n, via, depth, site) {
     var type = typeName(n);
     if (COMMANDS[type]) this.out.has_command = true;
+    if (!via) this.syntax[type] = true;
     switch (type) {
       case "NameReference":
         this.nameReference(n, via, depth, site);
