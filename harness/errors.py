@@ -195,6 +195,20 @@ class ResourceExhausted(EngineError):
     kind = "resource"
 
 
+class QueryLimitExceeded(HarnessError):
+    """A query passed a bound of harness.kql.limits before or while Microsoft's analyzer read it:
+    its size, its nesting, the analysis time or the analyzer's memory. Refused, never truncated."""
+
+    kind = "kql-limit"
+
+
+class AnalyzerFailure(HarnessError):
+    """Microsoft's KQL analyzer (harness.kql.engine) could not load or failed on a query. A query's
+    own mistakes are diagnostics, never this."""
+
+    kind = "analyzer"
+
+
 class DataError(HarnessError):
     """Rows the engine cannot take: an unknown table or column, a value that is not its type."""
 

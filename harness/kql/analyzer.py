@@ -19,9 +19,9 @@ Example::
 
 The analyzer (a V8 isolate) loads on the first call, once per process; each workspace is
 declared to it once (cached by content). Text is checked against harness.kql.limits before V8
-sees it. Errors are `HarnessError`s: `kind="kql-limit"` for a bound passed (size, nesting,
-time, memory), `kind="kql"` for an analyzer failure; a query's own mistakes are diagnostics,
-never exceptions.
+sees it. Errors are `QueryLimitExceeded` for a bound passed (size, nesting, time, memory) and
+`AnalyzerFailure` for an analyzer failure (harness.errors); a query's own mistakes are
+diagnostics, never exceptions.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class Analyzer:
         *tree*: also return the full syntax tree; *stage_columns*: also each stage's output columns;
         *analyzers*: also run Kusto.Language's analyzers (KS5xx advice, `Diagnostic.from_analyzer`);
         *timeout*: seconds before the analysis is stopped (default harness.kql.limits.ANALYSIS_TIMEOUT_S).
-        Raises `HarnessError` (kind "kql-limit" or "kql") only for bounds passed and analyzer failures."""
+        Raises `QueryLimitExceeded` for a bound passed, `AnalyzerFailure` if the analyzer fails."""
         check_query(query)
         ws = context if isinstance(context, Workspace) else self.workspace(context)
         options = {"tree": tree, "stage_columns": stage_columns, "analyzers": analyzers}

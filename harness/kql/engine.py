@@ -8,19 +8,20 @@ across the bridge and comes back as plain JSON.
 
 The engine loads once per process, lazily (about half a second), under a lock, so threads
 share it. A V8 time or heap overrun, or any exception inside the analyzer, becomes a
-`HarnessError` (`kind="kql-limit"` for an overrun, `kind="kql"` otherwise) and the isolate is
+`QueryLimitExceeded` for an overrun, an `AnalyzerFailure` otherwise, and the isolate is
 rebuilt for the next call, since an interrupted analysis may leave Kusto.Language's lazily
 built static tables half-made.
 
 V8 is initialised once per process and does not survive a fork: a process forked after the
 analyzer was loaded cannot start it again (mini-racer would hang), so there the analyzer
-refuses with a `HarnessError` naming the cause. Worker processes that analyse use the `spawn`
+refuses with an `AnalyzerFailure` naming the cause. Worker processes that analyse use the `spawn`
 start method (as harness.checks.corpus does), or fork before the first analysis.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -31,17 +32,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.kql.limits import ANALYSIS_TIMEOUT_S, DECLARE_TIMEOUT_S, KIND_LIMIT, V8_HEAP_LIMIT_BYTES
+from harness.errors import AnalyzerFailure, QueryLimitExceeded
+from harness.kql.limits import ANALYSIS_TIMEOUT_S, DECLARE_TIMEOUT_S, V8_HEAP_LIMIT_BYTES
 
-__all__ = ["ANALYZER_PACKAGE", "ANALYZER_VERSION", "KIND_ANALYZER", "KustoEngine", "VENDORED_FILES", "engine"]
+__all__ = ["ANALYZER_PACKAGE", "ANALYZER_VERSION", "KustoEngine", "LoadStats", "VENDORED_FILES", "engine"]
 
 #: The npm package the vendored analyzer comes from, and its version (reported in SARIF).
 ANALYZER_PACKAGE = "@kusto/language-service-next"
 ANALYZER_VERSION = "12.4.1"
-
-#: `HarnessError.kind` of an analyzer failure that is not a bound being passed.
-KIND_ANALYZER = "kql"
 
 #: Load order and SHA-256 of the vendored files (harness/kql/vendor/SOURCE.md says where they are from).
 VENDORED_FILES: dict[str, str] = {
@@ -93,16 +91,15 @@ class KustoEngine:
         self._ctx = None
         self._declared.clear()
         if _V8_PID is not None and _V8_PID != os.getpid():
-            raise HarnessError(
+            raise AnalyzerFailure(
                 "the KQL analyzer cannot start in a process forked after it was loaded (V8 does not survive"
-                " a fork); start worker processes with the 'spawn' method",
-                kind=KIND_ANALYZER,
+                " a fork); start worker processes with the 'spawn' method"
             )
         _V8_PID = os.getpid()
         try:
             from py_mini_racer import MiniRacer
         except ImportError as exc:  # pragma: no cover - mini-racer is a pinned dependency
-            raise HarnessError(f"the KQL analyzer needs mini-racer: {exc}", kind=KIND_ANALYZER) from exc
+            raise AnalyzerFailure(f"the KQL analyzer needs mini-racer: {exc}") from exc
         started = time.perf_counter()
         ctx = MiniRacer()
         try:
@@ -114,7 +111,7 @@ class KustoEngine:
             heap = int(ctx.heap_stats().get("used_heap_size", 0))
         except Exception as exc:
             ctx.close()
-            raise HarnessError(f"cannot load the KQL analyzer: {exc}", kind=KIND_ANALYZER) from exc
+            raise AnalyzerFailure(f"cannot load the KQL analyzer: {exc}") from exc
         self.load_stats = LoadStats(time.perf_counter() - started, heap)
         self._ctx, self._pid = ctx, os.getpid()
         return ctx
@@ -123,8 +120,7 @@ class KustoEngine:
         """Load now instead of on first use (benchmarks, warm-up)."""
         with self._lock:
             self._context()
-            assert self.load_stats is not None
-            return self.load_stats
+            return self.load_stats or LoadStats(0.0, 0)
 
     def close(self) -> None:
         """Free the isolate. Registered with atexit: mini-racer hangs interpreter exit otherwise."""
@@ -140,10 +136,8 @@ class KustoEngine:
         """Close an isolate that was interrupted. The stopped task reports back to mini-racer's event
         loop after the interruption; one more (trivial) task on the same isolate runs only once it
         has, so the loop is not closed under that report."""
-        try:
+        with contextlib.suppress(Exception):  # the isolate is thrown away either way
             ctx.eval("0", timeout_sec=5)
-        except Exception:  # noqa: BLE001 - the isolate is being thrown away either way
-            pass
         self.close()
 
     # -- calls -----------------------------------------------------------------------------
@@ -156,7 +150,7 @@ class KustoEngine:
             result = ctx.eval(script, timeout_sec=timeout)
         except JSTimeoutException as exc:
             self._discard(ctx)
-            raise HarnessError(f"{what} took longer than {timeout:g} s and was stopped", kind=KIND_LIMIT) from exc
+            raise QueryLimitExceeded(f"{what} took longer than {timeout:g} s and was stopped") from exc
         except JSOOMException as exc:
             self._discard(ctx)
             raise self._memory_error(what) from exc
@@ -166,14 +160,14 @@ class KustoEngine:
                 raise self._memory_error(what) from exc
             self._discard(ctx)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HarnessError(f"the KQL analyzer failed on {what}: {first}", kind=KIND_ANALYZER) from exc
+            raise AnalyzerFailure(f"the KQL analyzer failed on {what}: {first}") from exc
         if not isinstance(result, str):
-            raise HarnessError(f"the KQL analyzer returned {type(result).__name__} for {what}", kind=KIND_ANALYZER)
+            raise AnalyzerFailure(f"the KQL analyzer returned {type(result).__name__} for {what}")
         return result
 
-    def _memory_error(self, what: str) -> HarnessError:
-        return HarnessError(
-            f"{what} needed more than {self.heap_limit // 2**20} MB of analyzer memory and was stopped", kind=KIND_LIMIT
+    def _memory_error(self, what: str) -> QueryLimitExceeded:
+        return QueryLimitExceeded(
+            f"{what} needed more than {self.heap_limit // 2**20} MB of analyzer memory and was stopped"
         )
 
     def declare(self, spec_json: str) -> tuple[str, dict[str, Any]]:
@@ -202,7 +196,7 @@ class KustoEngine:
         with self._lock:
             if key not in self._declared or self._ctx is None or self._pid != os.getpid():
                 if key not in self._specs:
-                    raise HarnessError(f"workspace {key} was never declared to the analyzer", kind=KIND_ANALYZER)
+                    raise AnalyzerFailure(f"workspace {key} was never declared to the analyzer")
                 self._declare(key, self._specs[key])
             return json.loads(self._eval(script, timeout, "this query"))
 

@@ -2,8 +2,8 @@
 
 A detection's query is untrusted content. Before Kusto.Language (running in an embedded V8)
 sees it, its size and bracket nesting are checked here; the analysis itself then runs under
-a time and a heap limit (harness.kql.engine). Every refusal is a `HarnessError` with
-`kind="kql-limit"`, naming the bound and, for nesting, the line:column where it was passed.
+a time and a heap limit (harness.kql.engine). Every refusal is a `QueryLimitExceeded`, naming
+the bound and, for nesting, the line:column (in the query) where it was passed.
 
 The figures leave ample room for real rules: of the 206 Sentinel rules in
 tests/data/sentinel-corpus and this pack, the longest query has 14,127 characters and the
@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import re
 
-from harness.errors import HarnessError
+from harness.errors import QueryLimitExceeded
 
 __all__ = [
     "ANALYSIS_TIMEOUT_S",
     "DECLARE_TIMEOUT_S",
-    "KIND_LIMIT",
     "MAX_NESTING",
     "MAX_QUERY_CHARS",
     "V8_HEAP_LIMIT_BYTES",
     "check_query",
     "nesting_depth",
 ]
-
-#: `HarnessError.kind` of every refusal made because a bound was passed.
-KIND_LIMIT = "kql-limit"
 
 #: Longest query text accepted, in characters (about 7 times the longest corpus rule).
 MAX_QUERY_CHARS = 100_000
@@ -85,13 +81,9 @@ def nesting_depth(text: str, limit: int | None = None) -> tuple[int, int | None]
 def check_query(text: str) -> None:
     """Refuse a query too large or too deeply nested to be analysed safely."""
     if len(text) > MAX_QUERY_CHARS:
-        raise HarnessError(
-            f"query has {len(text):,} characters; at most {MAX_QUERY_CHARS:,} are analysed", kind=KIND_LIMIT
-        )
+        raise QueryLimitExceeded(f"query has {len(text):,} characters; at most {MAX_QUERY_CHARS:,} are analysed")
     _, offset = nesting_depth(text, MAX_NESTING)
     if offset is not None:
         line = text.count("\n", 0, offset) + 1
         column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        raise HarnessError(
-            f"query nests brackets more than {MAX_NESTING} levels deep", line=line, column=column, kind=KIND_LIMIT
-        )
+        raise QueryLimitExceeded(f"query nests brackets more than {MAX_NESTING} levels deep", line=line, column=column)
