@@ -17,7 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.checks.corpus import check_corpus, format_summary  # noqa: E402
-from harness.workspace.context import WorkspaceContext  # noqa: E402
 
 BASELINE = Path(__file__).with_name("corpus-baseline.json")
 
@@ -30,7 +29,7 @@ def main() -> int:
     p.add_argument("--write-baseline", action="store_true")
     args = p.parse_args()
     start = time.perf_counter()
-    report = check_corpus(Path(args.folder), WorkspaceContext(), jobs=args.jobs)
+    report = check_corpus(Path(args.folder), jobs=args.jobs)
     print(format_summary(report))
     print(f"  ({time.perf_counter() - start:.0f} s)")
     if args.json:

@@ -1,27 +1,38 @@
-"""`atomic-harness`: the command-line front door. Thin: parse, call the library, choose an exit code.
+"""`atomic-harness`: the command-line front door. Thin: parse, load the suite, call the library, print,
+choose an exit code.
 
-Exit codes: 0 everything passed; 1 a failure, an error or a tripped gate; 2 usage or configuration error.
+Every verb starts from the suite (harness/suite.py): `run` runs it, `validate` checks it, `generate`
+writes a case's dataset from it, `corpus` loads rule files through it. Exit codes (harness.errors):
+0 everything passed; 1 a failure, an error or a tripped gate; 2 a usage or configuration error.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.checks.corpus import check_corpus, format_summary
+from harness.checks.sarif import format_text, to_sarif
+from harness.checks.validate import validate
 from harness.config import load_config
-from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError
+from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, UsageError
+from harness.model import Severity
+from harness.report import write_reports
+from harness.report.baseline import compare, format_diff, load_baseline
 from harness.report.escaping.terminal import safe, safe_lines
+from harness.report.model import build_report
+from harness.report.terminal import Progress, render_terminal
+from harness.run.changed import select_changes
+from harness.run.explain import explain_result
+from harness.run.runner import Runner
+from harness.suite import load_suite
+from synthetic.export import FORMATS, write_tables
 
-# Subcommands that live in their own modules: (module, add_parser function, run function).
-PLUGGED_COMMANDS = [
-    ("harness.checks.validate", "add_validate_parser", "run_validate"),
-    ("harness.checks.validate", "add_corpus_parser", "run_corpus"),
-    ("synthetic.export", "add_generate_parser", "run_generate"),
-]
+# -- run --------------------------------------------------------------------------------
 
 
 def add_run_parser(sub: Any) -> None:
@@ -49,13 +60,6 @@ def add_run_parser(sub: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from harness.report import write_reports
-    from harness.report.baseline import compare, format_diff, load_baseline
-    from harness.report.model import build_report
-    from harness.report.terminal import Progress, render_terminal
-    from harness.run.explain import explain_result
-    from harness.run.runner import Runner
-
     overrides = {
         "atomics": args.atomics, "detections": args.detections, "expected": args.expected,
         "templates": args.templates, "report_dir": args.report_dir, "seed": args.seed, "now": args.now,
@@ -67,21 +71,26 @@ def run_command(args: argparse.Namespace) -> int:
     config = load_config(Path.cwd(), overrides)
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None  # a bad baseline fails before the run
     progress = None if args.quiet else Progress()
-    if args.changed_since:
-        from harness.run.changed import ChangedRunner
-
-        runner: Runner = ChangedRunner(config, args.changed_since, progress)
-    else:
-        runner = Runner(config, progress)
     try:
-        result = runner.run()
+        if progress:
+            progress("loading detections, atomics, templates and expected results")
+        suite = load_suite(config)
+        selection = None
+        if args.changed_since:
+            selection = select_changes(suite, args.changed_since)
+            suite = selection.narrow(suite)
+            if progress and not selection.everything:
+                progress(f"changed since {selection.ref}: {len(selection.detections)} detection(s), "
+                         f"{len(selection.cases)} case(s)")
+        result = Runner(suite, progress).run()
+        if selection is not None:
+            result.verdicts = selection.keep(result.verdicts)
         if progress:
             progress("tracing must-fire cases that did not fire, stage by stage")
-        explanations = explain_result(result, runner.registry, runner.stored_functions(), config.timeout)
+        explanations = explain_result(result)
     finally:
         if progress:
             progress.done()
-    selection = getattr(runner, "selection", None)
     report = build_report(result, explanations, root=config.root,
                           selection=selection.as_dict() if selection is not None else None)
     diff = compare(baseline, report, args.baseline) if baseline is not None else None
@@ -102,6 +111,106 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok and not (diff and diff["regressions"]) else EXIT_FAILED
 
 
+# -- generate ---------------------------------------------------------------------------
+
+
+def add_generate_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="write a case's telemetry (and background) one file per table",
+        description="Write the telemetry of one case, as `run` loads it (with the workspace's watchlist rows and "
+        "the configured recorded background), optionally with N generated benign background rows across tables, "
+        "one file per table named after the table (e.g. DnsEvents.jsonl).",
+    )
+    p.add_argument("--case", required=True, help="case id as the report shows it, e.g. T1608.005-2")
+    p.add_argument("--background", type=int, default=0, metavar="N",
+                   help="also write N generated benign rows in all, across tables (default 0)")
+    p.add_argument("--format", choices=FORMATS, default="jsonl")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
+    p.add_argument("--root", type=Path, default=None, help="project root (default: current folder)")
+    p.set_defaults(func=generate_command)
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    if args.background < 0:
+        raise UsageError("--background must be >= 0")
+    suite = load_suite(load_config(args.root))
+    dataset = suite.dataset([suite.case(args.case)], background=args.background)
+    error = dataset.errors.get(args.case)
+    if error is not None:
+        raise error
+    tables = dataset.merged(suite.context)
+    try:
+        written = write_tables(tables, suite.context.registry, args.format, Path(args.out))
+    except OSError as exc:
+        print(f"atomic-harness generate: cannot write {args.out}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for note in [*dataset.telemetry[args.case].notes, *dataset.notes]:
+        print(f"atomic-harness generate: note: {safe(note)}", file=sys.stderr)
+    for path in written:
+        print(f"{path}\t{tables[path.stem].num_rows} rows")
+    return EXIT_OK
+
+
+# -- validate ---------------------------------------------------------------------------
+
+
+def add_validate_parser(sub: Any) -> None:
+    p = sub.add_parser("validate", help="check detections, atomics and expected files without running cases")
+    p.add_argument("paths", nargs="*", help="files or folders (default: the configured detections, atomics, expected)")
+    p.add_argument("--format", choices=["text", "sarif"], default="text", help="output format (default: text)")
+    p.add_argument("--output", "-o", help="write the report to this file instead of stdout")
+    p.add_argument("--warnings-as-errors", action="store_true", help="exit 1 on warnings too")
+    p.add_argument("--show-notes", action="store_true", help="also print notes (where resolution stopped)")
+    p.set_defaults(func=validate_command)
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    result = validate(load_suite(load_config(Path.cwd())), [Path(p) for p in args.paths] or None)
+    shown = [f for f in result.findings if f.severity != Severity.NOTE or args.show_notes]
+    if args.format == "sarif":
+        text = json.dumps(to_sarif(shown, tool_version=__version__), indent=2)
+    else:
+        text = safe_lines(format_text(shown))
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    elif text:
+        print(text)
+    errors, warnings = len(result.errors), len(result.warnings)
+    print(f"{result.files} file(s) checked: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return EXIT_FAILED if errors or (args.warnings_as_errors and warnings) else EXIT_OK
+
+
+# -- corpus -----------------------------------------------------------------------------
+
+
+def add_corpus_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "corpus", help="validate and run every rule of a Sentinel rule corpus; print how many pass and why not"
+    )
+    p.add_argument("folder", nargs="?", default="tests/data/sentinel-corpus", help="folder of Sentinel rule YAML")
+    p.add_argument("--json", help="also write per-rule results to this JSON file")
+    p.add_argument("--no-execute", action="store_true", help="validate only")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (default: 2)")
+    p.set_defaults(func=corpus_command)
+
+
+def corpus_command(args: argparse.Namespace) -> int:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UsageError("no such folder", file=str(folder))
+    report = check_corpus(folder, load_suite(load_config(Path.cwd())), execute=not args.no_execute, jobs=args.jobs)
+    print(safe_lines(format_summary(report)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+    return EXIT_OK
+
+
+# -- the front door ---------------------------------------------------------------------
+
+COMMANDS = (add_run_parser, add_generate_parser, add_validate_parser, add_corpus_parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="atomic-harness",
@@ -110,21 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"atomic-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_run_parser(sub)
-    for module_name, add_name, run_name in PLUGGED_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        add = getattr(module, add_name, None)
-        run = getattr(module, run_name, None)
-        if add is None or run is None:
-            continue
-        before = set(sub.choices)
+    for add in COMMANDS:
         add(sub)
-        for name in set(sub.choices) - before:
-            if sub.choices[name].get_default("func") is None:
-                sub.choices[name].set_defaults(func=run)
     return parser
 
 
@@ -137,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except HarnessError as exc:
-        print(f"atomic-harness: {safe(exc)}", file=sys.stderr)
+        print(f"atomic-harness {args.command}: {safe(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("atomic-harness: interrupted", file=sys.stderr)

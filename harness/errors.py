@@ -101,6 +101,10 @@ class FormatError(HarnessError):
     kind = "format"
 
 
+class MissingReference(FormatError):
+    """An expected-results file names a detection or a case that does not exist."""
+
+
 class SigmaError(FormatError):
     """A Sigma rule that cannot be read or converted to KQL."""
 

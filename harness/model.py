@@ -7,6 +7,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from harness.errors import HarnessError
+
 
 class Status(StrEnum):
     """A (case, detection) cell's verdict."""
@@ -24,7 +26,6 @@ class DetectionKind(StrEnum):
     NRT = "NRT"
     HUNTING = "hunting"
     SIGMA = "sigma"
-    INVALID = "invalid"  # a rule file that could not be loaded: its cells show the error
 
     @property
     def has_trigger(self) -> bool:
@@ -170,10 +171,9 @@ class Verdict:
 
 @dataclass
 class DetectionRun:
-    """What one detection returned over the whole dataset."""
+    """What one detection returned over the whole dataset, or why it did not run."""
 
-    detection: Detection
+    tables: list[str] = field(default_factory=list)  # the tables its query reads
     columns: list[str] = field(default_factory=list)
-    background_rows: int = 0
-    background_sample: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, Any] | None = None
+    background_rows: int = 0  # result rows that belong to no case
+    error: HarnessError | None = None  # the pre-flight or engine error, or too many background rows

@@ -1,8 +1,8 @@
 """pytest plugin: one test item per (case, detection), named like `T1608.005-3[link_target_email]`.
 
-Thin adapter over the runner: the suite runs once per session when the project's
-pyproject.toml (with a [tool.atomic-harness] table) is collected, and each item reports
-its verdict. Load errors become erroring items, so nothing passes because it did not run.
+Thin adapter over the suite and the runner: the suite is loaded and run once per session when the
+project's pyproject.toml (with a [tool.atomic-harness] table) is collected, and each item reports
+its verdict. Problems of the suite become erroring items, so nothing passes because it did not run.
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class AtomicSuite(pytest.File):
     def collect(self):  # type: ignore[override]
+        # Imported here: pytest loads this plugin in every session of the environment, and only a
+        # project that declares [tool.atomic-harness] needs the engine, the generators and their libraries.
         from harness.config import load_config
         from harness.run.runner import Runner
+        from harness.suite import load_suite
 
         opts = self.config.option
         overrides = {
@@ -59,11 +62,11 @@ class AtomicSuite(pytest.File):
             "kusto_url": opts.atomic_kusto_url,
         }
         try:
-            result = Runner(load_config(self.path.parent, overrides)).run()
+            result = Runner(load_suite(load_config(self.path.parent, overrides))).run()
         except HarnessError as exc:
             yield LoadErrorItem.from_parent(self, name="load[run]", error=exc)
             return
-        for i, err in enumerate(result.suite.load_errors):
+        for i, err in enumerate(result.suite.problems):
             label = Path(err.file).name if err.file else str(i)
             yield LoadErrorItem.from_parent(self, name=f"load[{label}]", error=err)
         for verdict in result.verdicts:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness.workspace.tables import SchemaRegistry, TableSchema
+from synthetic.arrow import constant_strings
 from synthetic.entities import ORG_DOMAIN, TENANT_ID, make_faker, stable_seed
 from synthetic.steps.common import DEFAULT_DNS_SERVER, DEFAULT_PROXY, file_hashes, resolve
 
@@ -194,11 +195,6 @@ _SUBJECTS_EXTRA = ["Weekly status", "Invoice attached", "Meeting notes", "Your o
 
 
 # -- Arrow building blocks ------------------------------------------------------------------
-def _const(value: str, n: int) -> pa.Array:
-    """A constant string column without n copies of the string (dictionary of one)."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int8)), pa.array([value]))
-
-
 def _pooled(pool: Sequence[str] | pa.Array, idx: np.ndarray) -> pa.Array:
     """Pool values by index, as a dictionary array (the pool is stored once)."""
     values = pool if isinstance(pool, pa.Array) else pa.array(list(pool), type=pa.string())
@@ -269,25 +265,6 @@ def _table(schema: TableSchema, columns: dict[str, object]) -> pa.Table:
         names.append(name)
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, names=names)
-
-
-def full_schema_table(table: pa.Table, schema: TableSchema) -> pa.Table:
-    """Every column of the real schema, in order, plain types: "" for absent strings, null otherwise."""
-    arrow = schema.arrow_schema()
-    n = table.num_rows
-    arrays = []
-    for f in arrow:
-        is_string = schema.column(f.name).type in ("string", "guid")  # dynamic is Arrow text too, but null
-        if f.name in table.column_names:
-            col = table.column(f.name)
-            if is_string and col.null_count:
-                col = pc.fill_null(col.cast(f.type), "")
-            arrays.append(col.cast(f.type) if col.type != f.type else col)
-        elif is_string:
-            arrays.append(_const("", n).cast(pa.string()))
-        else:
-            arrays.append(pa.nulls(n, type=f.type))
-    return pa.Table.from_arrays(arrays, schema=arrow)
 
 
 # -- pools -----------------------------------------------------------------------------------
@@ -452,11 +429,11 @@ class _Generator:
             self.registry["DnsEvents"],
             {
                 "TimeGenerated": _ts(s["time"]),
-                "Type": _const("DnsEvents", n),
-                "SourceSystem": _const("OpsManager", n),
+                "Type": constant_strings("DnsEvents", n),
+                "SourceSystem": constant_strings("OpsManager", n),
                 "Computer": _pooled([DEFAULT_DNS_SERVER["name"], "dc02.contoso.com"], rng.integers(0, 2, n)),
                 "EventId": np.where(s["nx"], 258, 257).astype(np.int32),
-                "SubType": _const("LookupQuery", n),
+                "SubType": constant_strings("LookupQuery", n),
                 "ClientIP": _pooled(self.p.device_ips, s["device"]),
                 "Name": _pooled(self.p.hosts, s["host"]),
                 "QueryType": _pooled(["A", "AAAA"], s["v6"].astype(np.int8)),
@@ -476,45 +453,45 @@ class _Generator:
         return _table(
             self.registry["ASimDnsActivityLogs"],
             {
-                "TenantId": _const(TENANT_ID, n),
+                "TenantId": constant_strings(TENANT_ID, n),
                 "TimeGenerated": t,
                 "EventStartTime": t,
                 "EventEndTime": t,
-                "Type": _const("ASimDnsActivityLogs", n),
+                "Type": constant_strings("ASimDnsActivityLogs", n),
                 "EventCount": np.ones(n, dtype=np.int32),
-                "EventType": _const("Query", n),
-                "EventSubType": _const("response", n),
+                "EventType": constant_strings("Query", n),
+                "EventSubType": constant_strings("response", n),
                 "EventResult": _pooled(["Success", "Failure"], nx),
                 "EventResultDetails": _pooled(["NOERROR", "NXDOMAIN"], nx),
                 "EventOriginalType": _pooled(["257", "258"], nx),
-                "EventProduct": _const("DNS Server", n),
-                "EventVendor": _const("Microsoft", n),
-                "EventSchemaVersion": _const("0.1.7", n),
-                "EventSeverity": _const("Informational", n),
-                "Dvc": _const(DEFAULT_DNS_SERVER["name"], n),
-                "DvcHostname": _const(DEFAULT_DNS_SERVER["name"].split(".")[0], n),
-                "DvcIpAddr": _const(DEFAULT_DNS_SERVER["ip"], n),
+                "EventProduct": constant_strings("DNS Server", n),
+                "EventVendor": constant_strings("Microsoft", n),
+                "EventSchemaVersion": constant_strings("0.1.7", n),
+                "EventSeverity": constant_strings("Informational", n),
+                "Dvc": constant_strings(DEFAULT_DNS_SERVER["name"], n),
+                "DvcHostname": constant_strings(DEFAULT_DNS_SERVER["name"].split(".")[0], n),
+                "DvcIpAddr": constant_strings(DEFAULT_DNS_SERVER["ip"], n),
                 "Src": _pooled(self.p.device_ips, dev),
                 "SrcIpAddr": _pooled(self.p.device_ips, dev),
                 "SrcHostname": _pooled(self.p.devices, dev),
                 "SrcDvcId": _pooled(self.p.device_ids, dev),
-                "SrcDvcIdType": _const("MDEid", n),
+                "SrcDvcIdType": constant_strings("MDEid", n),
                 "SrcPortNumber": rng.integers(49152, 65536, n).astype(np.int32),
-                "Dst": _const(DEFAULT_DNS_SERVER["ip"], n),
-                "DstIpAddr": _const(DEFAULT_DNS_SERVER["ip"], n),
+                "Dst": constant_strings(DEFAULT_DNS_SERVER["ip"], n),
+                "DstIpAddr": constant_strings(DEFAULT_DNS_SERVER["ip"], n),
                 "DstPortNumber": np.full(n, 53, dtype=np.int32),
                 "DnsQuery": _pooled(self.p.hosts, s["host"]),
                 "DnsQueryType": np.where(s["v6"], 28, 1).astype(np.int32),
                 "DnsQueryTypeName": _pooled(["A", "AAAA"], s["v6"].astype(np.int8)),
                 "DnsQueryClass": np.ones(n, dtype=np.int32),
-                "DnsQueryClassName": _const("IN", n),
+                "DnsQueryClassName": constant_strings("IN", n),
                 "DnsResponseCode": np.where(s["nx"], 3, 0).astype(np.int32),
                 "DnsResponseName": _pooled(pool, answer),
                 "TransactionIdHex": _fixed_strings(_hex(rng, n, 2, upper=True)),
-                "NetworkProtocol": _const("UDP", n),
+                "NetworkProtocol": constant_strings("UDP", n),
                 "DnsFlagsRecursionDesired": np.ones(n, dtype=bool),
                 "DnsFlagsRecursionAvailable": np.ones(n, dtype=bool),
-                "DnsFlags": _const("RD RA", n),
+                "DnsFlags": constant_strings("RD RA", n),
             },
         )
 
@@ -541,23 +518,23 @@ class _Generator:
         t = _ts(s["time"] + rng.integers(20_000, 120_000, n))
         remote = s["host"] + np.where(s["v6"], len(self.p.hosts), 0)
         columns = {
-            "TenantId": _const(TENANT_ID, n),
+            "TenantId": constant_strings(TENANT_ID, n),
             "Timestamp": t,
             "TimeGenerated": t,
-            "Type": _const("DeviceNetworkEvents", n),
+            "Type": constant_strings("DeviceNetworkEvents", n),
             "ActionType": _pooled(
                 ["ConnectionSuccess", "ConnectionFailed", "ConnectionRequest"], rng.choice(3, n, p=[0.92, 0.03, 0.05])
             ),
             "DeviceId": _pooled(self.p.device_ids, dev),
             "DeviceName": _pooled(self.p.devices, dev),
             "LocalIP": _pooled(self.p.device_ips, dev),
-            "LocalIPType": _const("Private", n),
+            "LocalIPType": constant_strings("Private", n),
             "LocalPort": rng.integers(32768, 61000, n).astype(np.int32),
             "RemoteIP": _pooled(self.p.host_v4 + self.p.host_v6, remote),
-            "RemoteIPType": _const("Public", n),
+            "RemoteIPType": constant_strings("Public", n),
             "RemotePort": np.where(rng.random(n) < 0.95, 443, 80).astype(np.int32),
             "RemoteUrl": _pooled(self.p.hosts, s["host"]),
-            "Protocol": _const("Tcp", n),
+            "Protocol": constant_strings("Tcp", n),
             "InitiatingProcessCommandLine": _pooled([a[2] for a in self.p.procs], proc),
             "InitiatingProcessId": rng.integers(1000, 60000, n),
             "InitiatingProcessAccountName": _pooled(self.p.device_account, dev),
@@ -583,20 +560,20 @@ class _Generator:
         return _table(
             self.registry["CommonSecurityLog"],
             {
-                "TenantId": _const(TENANT_ID, n),
+                "TenantId": constant_strings(TENANT_ID, n),
                 "TimeGenerated": _ts(s["time"] + rng.integers(150_000, 400_000, n)),
-                "Type": _const("CommonSecurityLog", n),
-                "DeviceVendor": _const("Zscaler", n),
-                "DeviceProduct": _const("NSSWeblog", n),
-                "DeviceVersion": _const("5.7", n),
+                "Type": constant_strings("CommonSecurityLog", n),
+                "DeviceVendor": constant_strings("Zscaler", n),
+                "DeviceProduct": constant_strings("NSSWeblog", n),
+                "DeviceVersion": constant_strings("5.7", n),
                 "DeviceEventClassID": action,
                 "Activity": action,
                 "DeviceAction": action,
                 "SimplifiedDeviceAction": action,
-                "LogSeverity": _const("3", n),
-                "Computer": _const(DEFAULT_PROXY["name"], n),
-                "DeviceAddress": _const(DEFAULT_PROXY["ip"], n),
-                "CommunicationDirection": _const("1", n),
+                "LogSeverity": constant_strings("3", n),
+                "Computer": constant_strings(DEFAULT_PROXY["name"], n),
+                "DeviceAddress": constant_strings(DEFAULT_PROXY["ip"], n),
+                "CommunicationDirection": constant_strings("1", n),
                 "SourceIP": _pooled(self.p.device_ips, dev),
                 "SourceHostName": _pooled(self.p.devices, dev),
                 "SourceUserName": _pooled(self.p.device_user, dev),
@@ -604,12 +581,12 @@ class _Generator:
                 "DestinationPort": np.full(n, 443, dtype=np.int32),
                 "DestinationHostName": _pooled(self.p.hosts, host),
                 "DestinationDnsDomain": _pooled(self.p.hosts, host),
-                "DestinationServiceName": _const("General Browsing", n),
-                "ApplicationProtocol": _const("HTTPS", n),
+                "DestinationServiceName": constant_strings("General Browsing", n),
+                "ApplicationProtocol": constant_strings("HTTPS", n),
                 "RequestURL": _pooled(self.p.urls, s["url"]),
                 "RequestMethod": _pooled(["GET", "POST", "PUT"], rng.choice(3, n, p=[0.85, 0.12, 0.03])),
                 "RequestClientApplication": _pooled(self.p.user_agents, rng.integers(0, len(self.p.user_agents), n)),
-                "FileType": _const("HTML", n),
+                "FileType": constant_strings("HTML", n),
                 "SentBytes": rng.integers(200, 4000, n),
                 "ReceivedBytes": rng.integers(300, 200_000, n),
                 "EventOutcome": _pooled(statuses, status),
@@ -624,12 +601,12 @@ class _Generator:
         t = _ts(_times(rng, self.now, self.window, n))
         linux = (dev >= len(self.p.win_devices)).astype(np.int8)
         columns = {
-            "TenantId": _const(TENANT_ID, n),
+            "TenantId": constant_strings(TENANT_ID, n),
             "Timestamp": t,
             "TimeGenerated": t,
             "ProcessCreationTime": t,
-            "Type": _const("DeviceProcessEvents", n),
-            "ActionType": _const("ProcessCreated", n),
+            "Type": constant_strings("DeviceProcessEvents", n),
+            "ActionType": constant_strings("ProcessCreated", n),
             "DeviceId": _pooled(self.p.device_ids, dev),
             "DeviceName": _pooled(self.p.devices, dev),
             "AccountName": _pooled(self.p.device_account, dev),
@@ -682,20 +659,20 @@ class _Generator:
         return _table(
             self.registry["Syslog"],
             {
-                "TenantId": _const(TENANT_ID, n),
+                "TenantId": constant_strings(TENANT_ID, n),
                 "TimeGenerated": _ts(t),
                 "EventTime": _ts(t),
-                "Type": _const("Syslog", n),
-                "SourceSystem": _const("Linux", n),
+                "Type": constant_strings("Syslog", n),
+                "SourceSystem": constant_strings("Linux", n),
                 "Computer": _pooled(self.p.linux_devices, dev),
                 "HostName": _pooled(self.p.linux_devices, dev),
                 "HostIP": _pooled(self.p.device_ips[-nl:], dev),
                 "Facility": _pooled(["user", "authpriv", "cron", "daemon"], kind),
-                "SeverityLevel": _const("info", n),
+                "SeverityLevel": constant_strings("info", n),
                 "ProcessName": _pooled(["audisp-syslog", "sshd", "CRON", "systemd"], kind),
                 "ProcessID": rng.integers(300, 40000, n).astype(np.int32),
                 "SyslogMessage": message,
-                "MG": _const("00000000-0000-0000-0000-000000000002", n),
+                "MG": constant_strings("00000000-0000-0000-0000-000000000002", n),
             },
         )
 
@@ -730,11 +707,11 @@ class _Generator:
         return _table(
             self.registry["AzureActivity"],
             {
-                "TenantId": _const(TENANT_ID, n),
+                "TenantId": constant_strings(TENANT_ID, n),
                 "TimeGenerated": _ts(t),
                 "EventSubmissionTimestamp": _ts(t + 5_000_000),
-                "Type": _const("AzureActivity", n),
-                "SourceSystem": _const("Azure", n),
+                "Type": constant_strings("AzureActivity", n),
+                "SourceSystem": constant_strings("Azure", n),
                 "OperationName": _pooled([o[1] for o in _ARM_OPS], opi),
                 "OperationNameValue": _pooled([o[0] for o in _ARM_OPS], opi),
                 "Level": _pooled(["Informational", "Informational", "Error"], status),
@@ -745,8 +722,8 @@ class _Generator:
                 "CorrelationId": guids(rng, ops).take(pa.array(rep)),
                 "Caller": _pooled(p.admins, caller),
                 "CallerIpAddress": _pooled(p.public_ips, caller_ip),
-                "Category": _const("Administrative", n),
-                "CategoryValue": _const("Administrative", n),
+                "Category": constant_strings("Administrative", n),
+                "CategoryValue": constant_strings("Administrative", n),
                 "ResourceId": _pooled(rids, cm),
                 "_ResourceId": _pooled([r.lower() for r in rids], cm),
                 "Resource": _pooled([names[c[3]] for c in combos], cm),
@@ -776,8 +753,8 @@ class _Generator:
             self.registry["EmailEvents"],
             {
                 "TimeGenerated": _ts(t),
-                "TenantId": _const(TENANT_ID, n),
-                "Type": _const("EmailEvents", n),
+                "TenantId": constant_strings(TENANT_ID, n),
+                "Type": constant_strings("EmailEvents", n),
                 "NetworkMessageId": ids,
                 "InternetMessageId": pc.binary_join_element_wise(
                     "<", ids, "@", _pooled(domain_pool, sender).cast(pa.string()), ">", ""
@@ -800,7 +777,7 @@ class _Generator:
                 "UrlCount": np.bincount(msg, minlength=n).astype(np.int32),
                 "AttachmentCount": rng.choice(3, n, p=[0.8, 0.15, 0.05]).astype(np.int32),
                 "BulkComplaintLevel": rng.integers(0, 8, n).astype(np.int32),
-                "EmailLanguage": _const("en", n),
+                "EmailLanguage": constant_strings("en", n),
                 "EmailClusterId": rng.integers(10**9, 10**10, n),
             },
         )
@@ -809,8 +786,8 @@ class _Generator:
             self.registry["EmailUrlInfo"],
             {
                 "TimeGenerated": _ts(t[msg]),
-                "TenantId": _const(TENANT_ID, n_url),
-                "Type": _const("EmailUrlInfo", n_url),
+                "TenantId": constant_strings(TENANT_ID, n_url),
+                "Type": constant_strings("EmailUrlInfo", n_url),
                 "NetworkMessageId": ids.take(pa.array(msg, type=pa.int64())),
                 "ReportId": guids(rng, n_url),
                 "Url": _pooled(p.urls, url),
@@ -830,8 +807,8 @@ class _Generator:
             self.registry["UrlClickEvents"],
             {
                 "TimeGenerated": _ts(click_t),
-                "TenantId": _const(TENANT_ID, n_click),
-                "Type": _const("UrlClickEvents", n_click),
+                "TenantId": constant_strings(TENANT_ID, n_click),
+                "Type": constant_strings("UrlClickEvents", n_click),
                 "ReportId": guids(rng, n_click),
                 "NetworkMessageId": ids.take(pa.array(cm, type=pa.int64())),
                 "Url": _pooled(p.urls, clicked),
@@ -840,7 +817,7 @@ class _Generator:
                 "IPAddress": _pooled(p.public_ips, rng.integers(0, len(p.public_ips), n_click)),
                 "ActionType": _pooled(["ClickAllowed", "ClickBlocked"], blocked.astype(np.int8)),
                 "IsClickedThrough": ~blocked,
-                "Workload": _const("Email", n_click),
+                "Workload": constant_strings("Email", n_click),
             },
         )
         return {"EmailEvents": events, "EmailUrlInfo": urls, "UrlClickEvents": clicks}

@@ -24,6 +24,7 @@ from harness.errors import FormatError
 from harness.formats.excerpt import excerpt
 from harness.formats.limits import MAX_RECORDED_BYTES
 from harness.workspace.tables import SchemaRegistry, TableSchema
+from synthetic.arrow import rows_to_arrow
 
 _HEADER = re.compile(r"^\s*(?P<name>[^\[]*?)\s*(?:\[(?P<zone>[^\]]*)\])?\s*$")
 _PORTAL = re.compile(
@@ -43,7 +44,6 @@ _ZONES = {
     "central europe": "Europe/Berlin",
     "w. europe": "Europe/Berlin",
 }
-RECORDED_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
 
 
 @dataclass
@@ -264,8 +264,6 @@ def recorded_tables(
     paths: list[Path], registry: SchemaRegistry, latest: datetime | None
 ) -> tuple[dict[str, pa.Table], list[str]]:
     """Files -> Arrow tables (rebased so each file's newest row is at `latest`, unless None) and notes."""
-    from synthetic.telemetry import rows_to_arrow
-
     merged: dict[str, list[dict[str, Any]]] = {}
     notes: list[str] = []
     for path in paths:

@@ -13,8 +13,7 @@ import pyarrow.compute as pc
 import pytest
 
 from harness.config import load_config
-from harness.formats.atomics import load_atomics
-from harness.formats.templates import load_cases
+from harness.suite import load_suite
 from harness.workspace.tables import SchemaRegistry, row_json_schema
 from synthetic.background import BACKGROUND_TABLES, background_email, background_tables
 from synthetic.enums import enum_violation
@@ -102,8 +101,7 @@ def test_clicks_follow_delivery(tables: dict[str, pa.Table]) -> None:
 
 
 def test_no_case_identifier_appears_in_the_background(tables: dict[str, pa.Table]) -> None:
-    cfg = load_config(ROOT)
-    cases = load_cases(cfg.resolve(cfg.templates), load_atomics(cfg.resolve(cfg.atomics)))
+    cases = load_suite(load_config(ROOT)).cases
     gen = TelemetryGenerator(1608005, NOW, REGISTRY)
     idents = set().union(*(gen.case_telemetry(c).identifiers for c in cases))
     for name, t in tables.items():

@@ -10,8 +10,8 @@ import pytest
 
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.run.changed import ChangedRunner, changed_files, select
-from harness.run.runner import Runner
+from harness.run.changed import changed_files, select, select_changes
+from harness.suite import load_suite
 from tests.test_report import SEED_DETECTION, SEED_EXPECTED, make_seed_project, run_cli
 
 
@@ -31,10 +31,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def selection_for(project: Path, *rel: str):
-    config = load_config(project)
-    runner = ChangedRunner(config, "HEAD", files=[(project / r).resolve() for r in rel])
-    suite = runner.load_suite()
-    return runner.selection, suite
+    sel = select_changes(load_suite(load_config(project)), "HEAD", files=[(project / r).resolve() for r in rel])
+    return sel, sel.narrow(load_suite(load_config(project)))
 
 
 def test_each_kind_of_change_selects_what_depends_on_it(repo: Path) -> None:
@@ -91,6 +89,6 @@ def test_changed_only_run_through_the_cli(repo: Path) -> None:
 def test_select_maps_stored_functions_to_their_callers(repo: Path) -> None:
     (repo / "functions").mkdir(exist_ok=True)  # a configured context folder must exist (the run fails closed)
     config = load_config(repo, {"functions": ["functions"]})
-    suite = Runner(config).load_suite()
-    sel = select(suite, config, [(repo / "functions" / "EmailEvents.kql").resolve()])
+    suite = load_suite(config)
+    sel = select(suite, [(repo / "functions" / "EmailEvents.kql").resolve()])
     assert sel.detections == {"link_target_email"}  # the seed rule reads a name the function defines

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_config
-from harness.errors import HarnessError
-from harness.formats.detections import load_detections
+from harness.config import RunConfig, load_config
+from harness.errors import CoverageError
+from harness.formats.detections import detection_files, load_detection
 from harness.formats.expected import ExpectedFile
 from harness.model import Case, Detection, Expectation
-from harness.run.runner import Runner, Suite
+from harness.run.runner import Runner
+from harness.suite import DetectionEntry, Suite, _check_proof, load_suite
+from harness.workspace.context import WorkspaceContext
 
 PACK = Path(__file__).resolve().parent.parent / "detections" / "T1608.005"
 SEED = "link_target_email"
@@ -24,10 +26,13 @@ SENTINEL_QUERY_LIMIT = 10_000  # characters, for scheduled analytics rules
 
 @pytest.fixture(scope="module")
 def pack_run(repo_root: Path):
-    return Runner(load_config(repo_root)).run()
+    return Runner(load_suite(load_config(repo_root))).run()
 
 
-@pytest.mark.parametrize("det", load_detections(PACK), ids=lambda d: d.key)
+PACK_RULES = [load_detection(p) for p in detection_files(PACK)]
+
+
+@pytest.mark.parametrize("det", PACK_RULES, ids=lambda d: d.key)
 def test_rule_metadata(det: Detection) -> None:
     assert det.techniques and "T1608.005" in det.techniques
     assert det.severity in ("Informational", "Low", "Medium", "High")
@@ -41,7 +46,7 @@ def test_rule_metadata(det: Detection) -> None:
 
 def test_every_rule_has_a_readme_section() -> None:
     readme = (PACK / "README.md").read_text(encoding="utf-8")
-    keys = [d.key for d in load_detections(PACK)] + [SIGMA]
+    keys = [d.key for d in PACK_RULES] + [SIGMA]
     for key in keys:
         assert f"## {key}" in readme, key
 
@@ -61,7 +66,8 @@ def _suite(expectations: dict[str, bool], case_ids: list[str]) -> Suite:
     det = Detection(key="rule", id="1", name="rule", path="rule.yaml", kind="Scheduled", query="T")
     cases = [Case(id=c, kind="benign", description="", template_path="", steps=[]) for c in case_ids]
     exps = {c: Expectation(c, "rule", fires=f) for c, f in expectations.items()}
-    return Suite(detections=[det], cases=cases, expected={"rule": ExpectedFile(Path("e.yaml"), "rule", exps, {})})
+    entry = DetectionEntry("rule", "rule.yaml", det, ExpectedFile(Path("e.yaml"), "rule", exps, {}))
+    return Suite(RunConfig(), WorkspaceContext(), detections=[entry], cases=cases)
 
 
 @pytest.mark.parametrize(
@@ -74,21 +80,21 @@ def _suite(expectations: dict[str, bool], case_ids: list[str]) -> Suite:
 )
 def test_a_detection_lacking_positive_or_negative_proof_errors(expectations, cases, missing) -> None:
     suite = _suite(expectations, cases)
-    Runner(load_config(Path(__file__).resolve().parent.parent))._check_positive_and_negative(suite)
-    error = suite.detection_errors["rule"]
-    assert isinstance(error, HarnessError) and error.kind == "coverage" and f"no {missing} case" in error.reason
+    _check_proof(suite)
+    error = suite.detection("rule").error
+    assert isinstance(error, CoverageError) and error.kind == "coverage" and f"no {missing} case" in error.reason
 
 
 def test_a_detection_without_expected_file_errors() -> None:
     suite = _suite({}, ["a"])
-    suite.expected = {}
-    Runner(load_config(Path(__file__).resolve().parent.parent))._check_positive_and_negative(suite)
-    assert "has no expected-results file" in suite.detection_errors["rule"].reason
+    suite.detections[0].expected = None
+    _check_proof(suite)
+    assert "has no expected-results file" in suite.detection("rule").error.reason
 
 
 def test_pack_run_is_green(pack_run) -> None:
     bad = [(v.case_id, v.detection_key, v.message) for v in pack_run.verdicts if not v.ok]
-    assert not bad and not pack_run.suite.load_errors and not pack_run.suite.detection_errors
+    assert not bad and not pack_run.suite.problems and not any(d.problems for d in pack_run.detections)
 
 
 def test_every_rule_proves_a_must_fire_and_a_must_not_fire(pack_run) -> None:

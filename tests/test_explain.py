@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.backends.base import parse_now
 from harness.config import load_config
 from harness.run.explain import explain_case, trace
-from harness.run.runner import Runner
+from harness.suite import load_suite
 from synthetic.telemetry import TelemetryGenerator
 from tests.test_report import make_seed_project
 
@@ -94,13 +94,12 @@ def test_junked_variant_drops_at_the_join_in_the_seed_rule(tmp_path: Path) -> No
     """The issue's example: the join's right side filters out "Junked" mail, so the join leaves nothing."""
     project = make_seed_project(tmp_path)
     config = load_config(project)
-    runner = Runner(config)
-    suite = runner.load_suite()
-    case = next(c for c in suite.cases if c.id == "T1608.005-3.junked")
-    det = next(d for d in suite.detections if d.key == "link_target_email")
+    suite = load_suite(config)
+    case = suite.case("T1608.005-3.junked")
+    det = suite.detection("link_target_email").detection
     now = parse_now(config.now)
-    rows = TelemetryGenerator(config.seed, now, runner.registry).case_telemetry(case).rows
-    why = explain_case(det.query, rows, now=now, registry=runner.registry)
+    rows = TelemetryGenerator(config.seed, now, suite.context.registry).case_telemetry(case).rows
+    why = explain_case(det.query, rows, now=now, registry=suite.context.registry)
     main = next(p for p in why["pipelines"] if p["name"] == "query")
     assert why["dropped_at"]["text"] == "where isnotempty(SenderFromAddress)"
     stage = main["stages"][why["dropped_at"]["stage"] - 1]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from harness.backends.embedded import EmbeddedBackend
+from harness.cli import main
+from harness.config import load_config
+from harness.suite import load_suite
 from harness.workspace.tables import SchemaRegistry
-from synthetic.background import full_schema_table
-from synthetic.export import add_generate_parser, case_tables, load_export, run_generate, write_tables
+from synthetic.arrow import full_schema_table
+from synthetic.export import load_export, write_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = SchemaRegistry()
@@ -24,8 +26,8 @@ def _normal(rows: list[dict], schema) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def generated() -> dict:
-    tables, _ = case_tables("T1608.005-2", 400, ROOT)
-    return tables
+    suite = load_suite(load_config(ROOT))
+    return suite.dataset([suite.case("T1608.005-2")], background=400).merged(suite.context)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -47,16 +49,8 @@ def test_round_trip(generated: dict, tmp_path: Path, fmt: str) -> None:
     backend.close()
 
 
-def _args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_generate_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["generate", *argv])
-
-
 def test_cli_writes_every_table_of_the_case(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = run_generate(
-        _args("--case", "T1608.005-4", "--format", "jsonl", "--out", str(tmp_path), "--root", str(ROOT))
-    )
+    code = main(["generate", "--case", "T1608.005-4", "--format", "jsonl", "--out", str(tmp_path), "--root", str(ROOT)])
     assert code == 0
     names = {p.stem for p in tmp_path.glob("*.jsonl")}
     assert {"AzureActivity", "DeviceNetworkEvents", "EmailEvents", "EmailUrlInfo"} <= names
@@ -66,5 +60,23 @@ def test_cli_writes_every_table_of_the_case(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_cli_unknown_case_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert run_generate(_args("--case", "T9999-1", "--out", str(tmp_path), "--root", str(ROOT))) == 2
+    assert main(["generate", "--case", "T9999-1", "--out", str(tmp_path), "--root", str(ROOT)]) == 2
     assert "no case 'T9999-1'" in capsys.readouterr().err
+
+
+def test_generate_writes_the_dataset_as_run_loads_it(project_copy: Path, tmp_path: Path) -> None:
+    """The watchlist rows `_GetWatchlist` reads and the recorded background are part of what `run`
+    loads, so `generate` writes them too."""
+    (project_copy / "watchlists").mkdir()
+    (project_copy / "watchlists" / "staging_apis.csv").write_text("Host,Operator\napi.pinata.cloud,Pinata\n")
+    recorded = project_copy / "recorded.csv"
+    recorded.write_text("TimeGenerated [UTC],Computer,Name,ClientIP,Type\n"
+                        "3/30/2022 10:52:35 AM,dc-recorded,example.org,10.9.9.9,DnsEvents\n", encoding="utf-8")
+    with (project_copy / "pyproject.toml").open("a", encoding="utf-8") as fh:
+        fh.write('watchlists = ["watchlists"]\nbackground-recorded = ["recorded.csv"]\n')
+    out = tmp_path / "out"
+    assert main(["generate", "--case", "T1608.005-2", "--out", str(out), "--root", str(project_copy)]) == 0
+    watchlist = [json.loads(line) for line in (out / "Watchlist.jsonl").read_text().splitlines()]
+    assert [(w["WatchlistAlias"], w["SearchKey"]) for w in watchlist] == [("staging_apis", "api.pinata.cloud")]
+    dns = [json.loads(line) for line in (out / "DnsEvents.jsonl").read_text().splitlines()]
+    assert any(r["Computer"] == "dc-recorded" for r in dns)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.formats.atomics import load_atomic_file, load_atomics
+from harness.formats.atomics import load_atomic_file
 from harness.formats.detections import load_detection
 from harness.formats.expected import load_expected_file
 from harness.formats.templates import load_template
@@ -26,7 +26,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_shipped_atomics_follow_atomic_red_team_rules() -> None:
-    tests = load_atomics(ROOT / "atomics")
+    tests = load_atomic_file(ATOMIC)
     assert [t.case_id for t in tests] == [f"T1608.005-{i}" for i in range(1, 5)]
     assert len({t.guid for t in tests}) == 4
 

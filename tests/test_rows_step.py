@@ -15,7 +15,8 @@ from harness.errors import HarnessError
 from harness.formats.limits import MAX_ROWS_PER_STEP
 from harness.formats.templates import load_template
 from harness.workspace.tables import SchemaRegistry
-from synthetic.telemetry import TelemetryGenerator, merge_tables
+from synthetic.arrow import merge_tables
+from synthetic.telemetry import TelemetryGenerator
 
 REGISTRY = SchemaRegistry()
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)

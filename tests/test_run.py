@@ -12,13 +12,14 @@ import pytest
 from harness.cli import main
 from harness.config import load_config
 from harness.run.runner import Runner
+from harness.suite import load_suite
 
 
 @pytest.fixture(scope="module")
 def shipped_run(tmp_path_factory, repo_root):
     out = tmp_path_factory.mktemp("report")
     config = load_config(repo_root, {"report_dir": out})
-    return Runner(config).run()
+    return Runner(load_suite(config)).run()
 
 
 def run_cli(project: Path, *args: str, monkeypatch) -> int:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.backends import engine_options
 from harness.config import load_config
 from harness.model import Detection
+from harness.run.preflight import preflight
 from harness.run.runner import Runner
+from harness.suite import load_suite
 
 RULE = """id: 0e4a1c52-7d3b-4f0e-9a61-1608005e0f01
 name: Link Target - DNS lookups of link-staging APIs listed in a watchlist
@@ -56,13 +59,14 @@ def _project(root: Path, query_from: str = "", query_to: str = "") -> Path:
 
 
 def _runner(root: Path) -> Runner:
-    return Runner(load_config(root, {"watchlists": ["watchlists"], "background": 0, "report_dir": root / "out"}))
+    config = load_config(root, {"watchlists": ["watchlists"], "background": 0, "report_dir": root / "out"})
+    return Runner(load_suite(config))
 
 
 def test_get_watchlist_runs_on_the_embedded_engine(project_copy: Path) -> None:
     _project(project_copy)
     runner = _runner(project_copy)
-    functions = runner.backend_options("embedded")["functions"]
+    functions = engine_options("embedded", runner.suite.config, runner.suite.context)["functions"]
     assert any("_Im_Dns" in f for f in functions)  # the ASIM parsers reach the engine
     assert any("function _GetWatchlist(watchlistAlias:string)" in f for f in functions)
     result = runner.run()
@@ -90,12 +94,12 @@ def test_unknown_watchlist_column_is_a_schema_error_in_the_rule_file(project_cop
 def test_unknown_watchlist_alias_is_a_schema_error(project_copy: Path) -> None:
     _project(project_copy, "_GetWatchlist('staging_apis')", "_GetWatchlist('staging_api')")
     result = _runner(project_copy).run()
-    err = result.suite.detection_errors["watchlist_staging_api"]
+    err = result.detection_error("watchlist_staging_api")
     assert err.kind == "schema" and "unknown watchlist 'staging_api'" in err.reason
 
 
 def test_preflight_names_the_problem_and_lets_unresolved_queries_through(project_copy: Path) -> None:
-    runner = Runner(load_config(project_copy))
+    context = load_suite(load_config(project_copy)).context
     det = Detection(
         key="k",
         id="",
@@ -104,12 +108,12 @@ def test_preflight_names_the_problem_and_lets_unresolved_queries_through(project
         kind="Scheduled",
         query="EmailEvents | where Subjectt has 'x' | join (NoSuchTable) on NetworkMessageId",
     )
-    err = runner.preflight(det)
+    err = preflight(det, context)
     assert err is not None and err.kind == "schema"
     assert err.reason.startswith("unknown column 'Subjectt'") and "'NoSuchTable'" in err.reason
     assert (err.line, err.column) == (1, 21)
     # Without configured watchlists the resolver cannot know the columns: no pre-flight error.
     det.query = "_GetWatchlist('vip') | project Upn"
-    assert runner.preflight(det) is None
+    assert preflight(det, context) is None
     det.query = "NoSuchFunction(3) | count"
-    assert "unknown function 'NoSuchFunction'" in runner.preflight(det).reason
+    assert "unknown function 'NoSuchFunction'" in preflight(det, context).reason

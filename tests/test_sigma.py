@@ -11,8 +11,9 @@ import pytest
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.config import load_config
-from harness.formats.sigma import load_sigma_detections, sigma_files, tactics_from_tags, techniques_from_tags
-from harness.run.runner import Runner
+from harness.errors import SigmaError
+from harness.formats.sigma import load_sigma_detection, sigma_files, tactics_from_tags, techniques_from_tags
+from harness.suite import load_suite
 
 SHIPPED = "link_target_network_connection_sigma"
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -43,9 +44,8 @@ def write_rule(folder: Path, name: str, text: str) -> Path:
 
 
 def test_shipped_rule_converts_to_device_network_events(repo_root: Path) -> None:
-    found, errors = load_sigma_detections(repo_root / "detections")
-    assert errors == {}
-    det = {d.key: d for d in found}[SHIPPED]
+    (path,) = [p for p in sigma_files(repo_root / "detections") if p.stem == SHIPPED]
+    det = load_sigma_detection(path)
     assert det.kind == "sigma" and det.sigma_source and det.sigma_source.endswith(".yml")
     assert det.techniques == ["T1608.005", "T1566.002"]
     assert det.tactics == ["ResourceDevelopment", "InitialAccess"]
@@ -78,18 +78,17 @@ def test_sigma_files_only_under_sigma_folders(tmp_path: Path) -> None:
     ],
 )
 def test_conversion_failures_fail_closed(tmp_path: Path, category: str, field: str, reason: str) -> None:
-    write_rule(tmp_path, "broken.yml", RULE.format(category=category, field=field))
-    found, errors = load_sigma_detections(tmp_path)
-    assert [d.key for d in found] == ["broken"]  # the rule stays in the run, with no query
-    assert found[0].query == "" and found[0].kind == "sigma"
-    assert reason in errors["broken"].reason and errors["broken"].kind == "sigma"
-    assert errors["broken"].file and errors["broken"].file.endswith("broken.yml")
+    path = write_rule(tmp_path, "broken.yml", RULE.format(category=category, field=field))
+    with pytest.raises(SigmaError) as info:
+        load_sigma_detection(path)
+    assert reason in info.value.reason and info.value.kind == "sigma" and info.value.detection == "broken"
+    assert info.value.file and info.value.file.endswith("broken.yml")
 
 
 def test_unparseable_yaml_is_an_error(tmp_path: Path) -> None:
-    write_rule(tmp_path, "bad.yml", "title: [unclosed\n")
-    found, errors = load_sigma_detections(tmp_path)
-    assert "bad" in errors and [d.key for d in found] == ["bad"]
+    path = write_rule(tmp_path, "bad.yml", "title: [unclosed\n")
+    with pytest.raises(SigmaError, match="cannot read Sigma rule"):
+        load_sigma_detection(path)
 
 
 def test_converted_query_keeps_sigma_suffix_semantics(repo_root: Path) -> None:
@@ -107,7 +106,7 @@ def test_converted_query_keeps_sigma_suffix_semantics(repo_root: Path) -> None:
             )
         }
     )
-    det = {d.key: d for d in load_sigma_detections(repo_root / "detections")[0]}[SHIPPED]
+    det = load_sigma_detection(next(p for p in sigma_files(repo_root / "detections") if p.stem == SHIPPED))
     rows = backend.query(det.query, now=NOW).records()
     assert sorted(r["RemoteUrl"] for r in rows) == ["bit.ly", "rabbit.ly"]
     backend.close()
@@ -118,8 +117,8 @@ def test_runner_judges_a_broken_sigma_rule_as_errors(project_copy: Path) -> None
     shutil.copy2(sigma_dir / f"{SHIPPED}.yml", sigma_dir / "broken_proxy.yml")
     text = (sigma_dir / "broken_proxy.yml").read_text(encoding="utf-8").replace("network_connection", "proxy")
     (sigma_dir / "broken_proxy.yml").write_text(text, encoding="utf-8")
-    suite = Runner(load_config(project_copy, {"background": 0})).load_suite()
-    assert "broken_proxy" in suite.detection_errors
-    assert "Unable to determine table name" in suite.detection_errors["broken_proxy"].reason
-    assert any(d.key == "broken_proxy" for d in suite.detections)  # so every cell of it shows the error
-    assert SHIPPED not in suite.detection_errors
+    suite = load_suite(load_config(project_copy, {"background": 0}))
+    broken = suite.detection("broken_proxy")
+    assert broken is not None and broken.detection is None  # it stays in the suite, so every cell shows the error
+    assert isinstance(broken.error, SigmaError) and "Unable to determine table name" in broken.error.reason
+    assert suite.detection(SHIPPED).error is None

@@ -16,12 +16,12 @@ import pytest
 
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.formats.atomics import load_atomics
-from harness.formats.templates import load_cases
 from harness.model import Case
+from harness.suite import load_suite
 from harness.workspace.tables import SchemaRegistry, row_json_schema
+from synthetic.arrow import rows_to_arrow
 from synthetic.export import json_rows
-from synthetic.telemetry import TelemetryGenerator, rows_to_arrow
+from synthetic.telemetry import TelemetryGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2025, 6, 1, 12, 0, 0)
@@ -55,8 +55,7 @@ EXPECTED_TABLES = {
 
 @pytest.fixture(scope="module")
 def cases() -> list[Case]:
-    cfg = load_config(ROOT)
-    return load_cases(cfg.resolve(cfg.templates), load_atomics(cfg.resolve(cfg.atomics)))
+    return load_suite(load_config(ROOT)).cases
 
 
 @pytest.fixture(scope="module")

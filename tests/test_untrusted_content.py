@@ -18,15 +18,17 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import parse_now
-from harness.checks.validate import validate_paths
+from harness.checks.validate import validate
+from harness.config import RunConfig, load_config
 from harness.errors import FormatError, HarnessError, OutsideContent
 from harness.formats.detections import load_detection
 from harness.formats.limits import MAX_ROWS_PER_STEP, MAX_VALUE_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES
 from harness.formats.paths import contained
-from harness.formats.sigma import load_sigma_detections
-from harness.formats.templates import load_cases
+from harness.formats.sigma import sigma_files
+from harness.formats.templates import load_template
 from harness.formats.yamlio import read_yaml
 from harness.model import Case
+from harness.suite import Suite, load_suite
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import SchemaRegistry
 from synthetic.telemetry import TelemetryGenerator
@@ -83,9 +85,7 @@ def test_a_symlink_that_stays_inside_the_roots_is_followed(tmp_path: Path) -> No
     project = make_seed_project(tmp_path / "p")
     (project / "templates" / "T1608.005-3.yaml").rename(project / "templates" / "T1608.005-3.yaml.real")
     (project / "templates" / "T1608.005-3.yaml").symlink_to("T1608.005-3.yaml.real")
-    from harness.formats.atomics import load_atomics
-
-    cases = load_cases(project / "templates", load_atomics(project / "atomics"))
+    cases = load_suite(load_config(project)).cases
     assert "T1608.005-3" in {c.id for c in cases}
 
 
@@ -156,7 +156,7 @@ def test_sigma_rules_are_contained(tmp_path: Path) -> None:
     (tmp_path / "detections" / "sigma").mkdir(parents=True)
     (tmp_path / "detections" / "sigma" / "evil.yml").symlink_to(outside / ".env")
     with pytest.raises(HarnessError) as info:
-        load_sigma_detections(tmp_path / "detections")
+        sigma_files(tmp_path / "detections")
     assert isinstance(info.value, OutsideContent) and SECRET not in str(info.value)
 
 
@@ -165,7 +165,7 @@ def test_validate_refuses_files_outside_the_given_folder(tmp_path: Path) -> None
     (tmp_path / "detections").mkdir()
     (tmp_path / "detections" / "rule.yaml").symlink_to(outside / "rule.yaml")
     with pytest.raises(HarnessError, match="resolves outside the content folders"):
-        validate_paths([tmp_path / "detections"], WorkspaceContext())
+        validate(Suite(RunConfig(), WorkspaceContext()), [tmp_path / "detections"])
 
 
 def test_contained_compares_resolved_paths(tmp_path: Path) -> None:
@@ -202,7 +202,7 @@ def test_an_alias_bomb_in_a_detection_or_template_fails_the_run_and_validate_clo
     messages = [e["reason"] for e in report["load_errors"]] + [c["message"] for c in report["cells"]]
     assert any("templates/benign.zz-bomb.yaml" in str(e["file"]) and "alias bomb" in e["reason"]
                for e in report["load_errors"])
-    result = validate_paths([project / "detections"], WorkspaceContext())
+    result = validate(Suite(RunConfig(), WorkspaceContext()), [project / "detections"])
     assert any(f.file == str(rule) and "alias bomb" in f.message for f in result.errors)
     assert messages
 
@@ -237,14 +237,14 @@ def test_a_schema_error_quotes_no_more_than_the_node(tmp_path: Path) -> None:
     project_templates.mkdir()
     (project_templates / "benign.env.yaml").write_text(f"API_TOKEN={SECRET}\n", encoding="utf-8")
     with pytest.raises(HarnessError) as info:
-        load_cases(project_templates, [])
+        load_template(project_templates / "benign.env.yaml", {})
     assert SECRET not in str(info.value)
     assert "the document (a string)" in info.value.reason
     long_value = "x" * 500
     (project_templates / "benign.env.yaml").write_text(
         f"case: benign.x\ndescription: d\ntime: {long_value}\nsteps: []\n", encoding="utf-8")
     with pytest.raises(HarnessError) as info:
-        load_cases(project_templates, [])
+        load_template(project_templates / "benign.env.yaml", {})
     assert info.value.line == 3
     assert "'" + "x" * 60 + "…'" in info.value.reason
     assert long_value not in str(info.value) and len(str(info.value)) < 400

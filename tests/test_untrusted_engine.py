@@ -19,9 +19,11 @@ import pytest
 
 from harness.backends.base import parse_now
 from harness.backends.embedded import EmbeddedBackend
-from harness.checks.validate import validate_paths
+from harness.checks.validate import validate
+from harness.config import RunConfig
 from harness.errors import HarnessError, RefusedConstruct, ResourceExhausted
 from harness.kql.guard import refuse_non_query, refuse_remote
+from harness.suite import Suite
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import Column, SchemaRegistry, TableSchema
 from tests.test_report import make_seed_project, run_cli, shared_run
@@ -254,7 +256,7 @@ def test_hostile_detections_error_and_leave_the_seed_rule_untouched(
 
 def test_validate_reports_every_non_query(tmp_path: Path) -> None:
     project = hostile_project(tmp_path / "p")
-    result = validate_paths([project / "detections" / "0hostile"], WorkspaceContext())
+    result = validate(Suite(RunConfig(), WorkspaceContext()), [project / "detections" / "0hostile"])
     refused = {Path(f.file).stem: f for f in result.findings if f.rule == "not-a-query"}
     assert set(refused) == {"a_create_database", "b_attach", "d_wipe_email_urls", "e_move_the_clock"}
     assert refused["d_wipe_email_urls"].line == 11 and refused["d_wipe_email_urls"].column == 3

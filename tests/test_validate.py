@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from importlib import resources
 from pathlib import Path
@@ -11,7 +10,10 @@ import jsonschema
 import pytest
 
 from harness.checks.sarif import Finding, to_sarif
-from harness.checks.validate import add_validate_parser, validate_paths
+from harness.checks.validate import validate
+from harness.cli import main
+from harness.config import load_config
+from harness.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,10 +41,12 @@ severity: Medium
 
 def run(argv: list[str], monkeypatch: pytest.MonkeyPatch, cwd: Path = ROOT) -> int:
     monkeypatch.chdir(cwd)
-    parser = argparse.ArgumentParser()
-    add_validate_parser(parser.add_subparsers())
-    args = parser.parse_args(["validate", *argv])
-    return args.func(args)
+    return main(["validate", *argv])
+
+
+def validate_paths(paths: list[Path], project: Path | None = None):
+    """Validate *paths* against *project*'s suite (default: a folder with no project: they stand alone)."""
+    return validate(load_suite(load_config(project or paths[0].parent)), paths)
 
 
 def test_seed_rule_reports_delivered_to_junk(monkeypatch, capsys):
@@ -91,20 +95,15 @@ def test_broken_files_fail_closed(tmp_path):
 def test_expected_file_must_name_existing_detection_and_atomic(tmp_path):
     exp = tmp_path / "exp.yaml"
     exp.write_text("detection: no_such_rule\ncases:\n  T1608.005-99:\n    fires: true\n")
-    findings = validate_paths([exp], detections_dir=ROOT / "detections", atomics_dir=ROOT / "atomics").findings
+    findings = validate_paths([exp], ROOT).findings
     messages = sorted((f.line, f.message) for f in findings)
-    assert messages[0] == (1, "no detection 'no_such_rule'")
+    assert messages[0] == (1, "names detection 'no_such_rule', which no detection file defines")
     assert messages[1][0] == 3 and "T1608.005-99" in messages[1][1]
 
 
 def test_shipped_atomics_and_expected_are_clean():
-    result = validate_paths(
-        [ROOT / "atomics", ROOT / "expected"],
-        detections_dir=ROOT / "detections",
-        atomics_dir=ROOT / "atomics",
-        templates_dir=ROOT / "synthetic" / "templates",
-    )
-    assert result.errors == []
+    result = validate_paths([ROOT / "atomics", ROOT / "expected"], ROOT)
+    assert result.files > 4 and result.errors == []
 
 
 def test_sarif_validates_against_schema(tmp_path, monkeypatch):

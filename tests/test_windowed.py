@@ -176,20 +176,19 @@ def test_a_pack_rule_on_its_schedule_over_the_suites_own_data():
     from pathlib import Path
 
     from harness.config import load_config
-    from harness.run.runner import Runner
+    from harness.suite import load_suite
 
-    runner = Runner(load_config(Path(__file__).resolve().parent.parent, {"background": 0}))
-    suite = runner.load_suite()
-    _, data = runner.generate(suite)
-    det = next(d for d in suite.detections if d.key == "link_target_dns")
-    backend = EmbeddedBackend(registry=runner.registry, functions=runner.stored_functions())
+    suite = load_suite(load_config(Path(__file__).resolve().parent.parent, {"background": 0}))
+    tables = suite.dataset().tables
+    det = suite.detection("link_target_dns").detection
+    backend = EmbeddedBackend(registry=suite.context.registry, functions=suite.context.stored_functions())
     engine = WindowedEngine(backend)
     try:
-        engine.load(dict(data["tables"]))
-        times = [t for name in ("DnsEvents", "ASimDnsActivityLogs") if name in data["tables"]
-                 for t in data["tables"][name].column("TimeGenerated").to_pylist()]
-        schedule = Schedule.of(det.kind, runner.now, frequency=det.query_frequency, period=det.query_period)
-        prepared = engine.prepare(det.query, now=runner.now)
+        engine.load(dict(tables))
+        times = [t for name in ("DnsEvents", "ASimDnsActivityLogs") if name in tables
+                 for t in tables[name].column("TimeGenerated").to_pylist()]
+        schedule = Schedule.of(det.kind, suite.now, frequency=det.query_frequency, period=det.query_period)
+        prepared = engine.prepare(det.query, now=suite.now)
         plan = plan_runs(schedule, [Event(t.replace(tzinfo=UTC)) for t in times])
         outcomes = simulate(AlertRule.from_detection(det), plan.runs, lambda run: engine.run(prepared, run))
     finally:

@@ -5,9 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from harness.backends.base import Backend, QueryResult
+from harness.config import RunConfig
 from harness.errors import UsageError
+from harness.workspace.context import WorkspaceContext
 
-__all__ = ["Backend", "QueryResult", "make_backend"]
+__all__ = ["Backend", "QueryResult", "engine_options", "make_backend"]
+
+
+def engine_options(name: str, config: RunConfig, context: WorkspaceContext) -> dict[str, Any]:
+    """What `make_backend(name, ...)` needs from the configuration and the workspace context."""
+    opts: dict[str, Any] = {"registry": context.registry}
+    if name == "embedded":
+        opts["functions"] = context.stored_functions()
+        opts.update({"memory_limit": config.engine_memory, "threads": config.engine_threads})
+    elif name == "kusto":
+        opts.update({"url": config.kusto_url, "database": config.database, "timeout": config.timeout})
+    elif name == "emulator":
+        opts.update({"timeout": config.timeout})
+        if config.database:
+            opts["database"] = config.database
+    return opts
 
 
 def make_backend(name: str, **options: Any) -> Backend:

@@ -41,17 +41,9 @@ from harness.errors import (
     UnsupportedConstruct,
 )
 from harness.kql.guard import refuse_query
-from harness.kql.text import identifiers, locate_identifier
+from harness.kql.text import locate_identifier
+from harness.workspace.context import functions_called
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
-
-_DEFINED = re.compile(r"^\s*(?:\.create(?:-or-alter)?\s+)?function\s+(?:with\s*\([^)]*\)\s*)?([A-Za-z_]\w*)", re.I)
-
-
-def _defined_name(definition: str) -> str | None:
-    """The name a stored-function definition declares (None: unknown, so it is always passed)."""
-    m = _DEFINED.search(definition)
-    return m.group(1) if m else None
-
 
 LOAD_WORKERS = 2
 install_typed_unions()  # Kusto's `<column>_<type>` rule for unions of differently typed columns
@@ -93,7 +85,6 @@ class EmbeddedBackend:
         self.registry = registry or SchemaRegistry()
         self.functions = list(functions or [])
         self._types = {n: {c.name: c.type for c in self.registry[n].duckdb_columns} for n in self.registry.names()}
-        self._function_names = [(_defined_name(d), d) for d in self.functions]
         self.memory_limit = memory_limit or DEFAULT_MEMORY_LIMIT
         if not _MEMORY.match(self.memory_limit):
             raise ConfigError(f"engine memory limit {self.memory_limit!r} is not a size such as 4GB or 512MB")
@@ -265,24 +256,8 @@ class EmbeddedBackend:
         return QueryResult(columns, types, rows)
 
     def functions_for(self, kql: str) -> list[str]:
-        """The stored functions a query calls, directly or through another function.
-
-        duckdb-kql parses every definition it is given on every query (about 0.1 s each for the ASIM
-        parsers), so passing only the ones named in the text keeps a run fast without changing results.
-        """
-        if not self._function_names:
-            return []
-        named = {name for name, _ in identifiers(kql)}
-        chosen: list[str] = []
-        changed = True
-        while changed:
-            changed = False
-            for name, definition in self._function_names:
-                if definition not in chosen and (name is None or name in named):
-                    chosen.append(definition)
-                    named |= {n for n, _ in identifiers(definition)}
-                    changed = True
-        return [d for _, d in self._function_names if d in chosen]
+        """The stored functions a query calls (workspace.context.functions_called)."""
+        return functions_called(kql, self.functions)
 
     def _fetch(self, rel: Any, timed_out: threading.Event, timeout: float) -> list[tuple[Any, ...]]:
         """Fetch at most max_rows + 1 rows, so a runaway result cannot exhaust memory past the timeout."""

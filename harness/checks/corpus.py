@@ -1,6 +1,6 @@
 """Real-world corpus check: how many Sentinel rules validate and execute, and why the rest do not.
 
-For every rule file: load it (the project's Sentinel loader), resolve its tables and columns
+For every rule file: load it (through the suite, as the project loads its own rules), resolve its tables and columns
 (harness.kql.resolver with the shipped schemas, ASIM parsers and the user's context), then
 run it unchanged with duckdb-kql over empty tables typed from the same schemas. A rule
 *executes* when translation, binding and execution succeed; the rows do not matter here.
@@ -19,8 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.backends.embedded import EmbeddedBackend
+from harness.config import RunConfig
 from harness.errors import EngineError, HarnessError, QuerySyntaxError, QueryTimeout, UnknownName
 from harness.formats.paths import content_files
+from harness.kql.resolver import resolve
+from harness.suite import FileKind, Suite
 from harness.workspace.context import WorkspaceContext
 
 __all__ = ["CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
@@ -139,29 +143,21 @@ def _init(context: WorkspaceContext, execute: bool) -> None:
     _STATE["context"] = context
     _STATE["backend"] = None
     if execute:
-        from harness.backends.embedded import EmbeddedBackend
-
         _STATE["backend"] = EmbeddedBackend(registry=context.registry, functions=context.functions, threads=1)
 
 
-def _check_one(path_text: str) -> RuleResult:
-    from harness.formats.detections import load_detection
-    from harness.kql.resolver import resolve
-
+def _check_one(rule: tuple[str, str]) -> RuleResult:
+    """Resolve and run one loaded rule's query (file name, query)."""
+    name, query = rule
     ctx: WorkspaceContext = _STATE["context"]
-    path = Path(path_text)
-    try:
-        det = load_detection(path)
-    except HarnessError as exc:
-        return RuleResult(path.name, False, False, None, "malformed file", "malformed file", str(exc))
-    report = resolve(det.query, ctx.registry, functions=ctx.functions, watchlists=ctx.watchlist_columns)
+    report = resolve(query, ctx.registry, functions=ctx.functions, watchlists=ctx.watchlist_columns)
     validates = report.ok
-    result = RuleResult(path.name, True, validates, None, "" if validates else _validate_reason(report))
+    result = RuleResult(name, True, validates, None, "" if validates else _validate_reason(report))
     backend = _STATE["backend"]
     if backend is None:
         return result
     try:
-        backend.query(det.query, now=NOW, timeout=30)
+        backend.query(query, now=NOW, timeout=30)
         result.executes = True
     except HarnessError as exc:
         result.executes = False
@@ -173,26 +169,35 @@ def _check_one(path_text: str) -> RuleResult:
     return result
 
 
-def check_corpus(
-    folder: Path, context: WorkspaceContext | None = None, *, execute: bool = True, jobs: int = 1
-) -> CorpusReport:
-    """Validate (and run) every `*.yaml` rule under *folder*; *jobs* > 1 uses worker processes."""
-    context = context or WorkspaceContext()
-    files = [str(p) for p in content_files(folder, "*.yaml", what="Sentinel rule")]
+def check_corpus(folder: Path, suite: Suite | None = None, *, execute: bool = True, jobs: int = 1) -> CorpusReport:
+    """Validate (and run) every `*.yaml` rule in *folder*, loaded through *suite* (default: none, with the
+    shipped schemas and ASIM parsers) and checked on its workspace context; *jobs* > 1 uses worker processes."""
+    suite = suite or Suite(RunConfig(root=Path(folder)), WorkspaceContext())
+    paths = content_files(folder, "*.yaml", what="Sentinel rule")
+    loaded = [suite.load_file(p, FileKind.DETECTION) for p in paths]
+    rules = [(f.path.name, f.detection.query) for f in loaded if f.detection is not None]
     report = CorpusReport(str(folder))
     if jobs > 1:
         # spawn, not fork: a forked DuckDB/ANTLR process state is not safe to reuse.
         mp = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=mp, initializer=_init, initargs=(context, execute)) as pool:
-            report.rules = list(pool.map(_check_one, files, chunksize=4))
+        with ProcessPoolExecutor(
+            jobs, mp_context=mp, initializer=_init, initargs=(suite.context, execute)
+        ) as pool:
+            checked = dict(zip([r[0] for r in rules], pool.map(_check_one, rules, chunksize=4), strict=True))
     else:
-        _init(context, execute)
+        _init(suite.context, execute)
         try:
-            report.rules = [_check_one(f) for f in files]
+            checked = {r[0]: _check_one(r) for r in rules}
         finally:
             if _STATE.get("backend") is not None:
                 _STATE["backend"].close()
             _STATE.clear()
+    for f in loaded:
+        if f.detection is None:
+            detail = str(f.problems[0]) if f.problems else ""
+            report.rules.append(RuleResult(f.path.name, False, False, None, "malformed file", "malformed file", detail))
+        else:
+            report.rules.append(checked[f.path.name])
     return report
 
 

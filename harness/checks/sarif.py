@@ -28,6 +28,7 @@ RULES: dict[str, str] = {
     "query-period": "The query looks back further (ago) than the rule's queryPeriod",
     "atomic": "Atomic Red Team rule broken (placeholders, GUIDs, schema)",
     "expected-reference": "An expected-results file names a detection or case that does not exist",
+    "coverage": "A detection lacks its proof: an expected-results file with a must-fire and a must-not-fire case",
     "unresolved": "Resolution stopped at a construct the resolver does not model (names after it unchecked)",
 }
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.errors import FormatError, UsageError
-from harness.formats.paths import content_files
+from harness.errors import FormatError
 from harness.formats.yamlio import YamlDocument, check_schema, read_yaml
 from harness.model import AtomicTest
 
@@ -77,14 +76,3 @@ def _tests(doc: YamlDocument, seen_guids: dict[str, str]) -> list[AtomicTest]:
             )
         )
     return out
-
-
-def load_atomics(folder: Path | str) -> list[AtomicTest]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError("atomics folder does not exist", file=str(folder))
-    seen: dict[str, str] = {}
-    tests: list[AtomicTest] = []
-    for path in content_files(folder, "T*.y*ml", recursive=True, what="Atomic Red Team file"):
-        tests.extend(load_atomic_file(path, seen))
-    return tests

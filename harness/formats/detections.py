@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import FormatError, UsageError
+from harness.errors import FormatError
 from harness.formats.paths import content_files
 from harness.formats.yamlio import YamlDocument, check_schema, read_yaml
 from harness.model import Detection, DetectionKind, QueryOrigin
@@ -92,24 +92,7 @@ def load_detection(path: Path | str) -> Detection:
     )
 
 
-def detection_files(folder: Path | str) -> list[Path]:
-    folder = Path(folder)
-    if folder.is_file():
-        return [folder]
-    if not folder.is_dir():
-        raise UsageError("detections folder does not exist", file=str(folder))
+def detection_files(folder: Path) -> list[Path]:
+    """The Sentinel rule files under *folder*: every `*.yaml` outside `sigma` folders, each inside it."""
     return [p for p in content_files(folder, "*.yaml", recursive=True, what="detection file")
             if "sigma" not in p.relative_to(folder).parts]
-
-
-def load_detections(folder: Path | str) -> list[Detection]:
-    """Every rule under a folder; keys (file stems) must be unique because tests are named by them."""
-    seen: dict[str, str] = {}
-    out = []
-    for path in detection_files(folder):
-        det = load_detection(path)
-        if det.key in seen:
-            raise FormatError(f"duplicate detection key {det.key!r} (also {seen[det.key]})", file=str(path))
-        seen[det.key] = str(path)
-        out.append(det)
-    return out

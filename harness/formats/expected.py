@@ -5,21 +5,26 @@ A pair that is not listed is must-not-fire, so every cell of the matrix is a rea
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import FormatError, UsageError
+from harness.errors import FormatError
 from harness.formats.paths import content_files
-from harness.formats.yamlio import check_schema, read_yaml
+from harness.formats.yamlio import YamlDocument, check_schema, read_yaml
 from harness.model import Expectation
 
 
+@dataclass
 class ExpectedFile:
-    def __init__(self, path: Path, detection: str, expectations: dict[str, Expectation], background: dict[str, Any]):
-        self.path = path
-        self.detection = detection
-        self.expectations = expectations
-        self.background = background
+    path: Path
+    detection: str  # the key of the detection it judges
+    expectations: dict[str, Expectation]  # case id -> what the detection must do on it
+    background: dict[str, Any]  # `max_rows`: most result rows allowed from benign background traffic
+    doc: YamlDocument | None = field(default=None, repr=False)  # to place a problem at its line
+
+    def line_of(self, json_path: list[str | int]) -> tuple[int | None, int | None]:
+        return self.doc.line_of(json_path) if self.doc is not None else (None, None)
 
 
 def load_expected_file(path: Path | str) -> ExpectedFile:
@@ -47,14 +52,7 @@ def load_expected_file(path: Path | str) -> ExpectedFile:
             raise FormatError(f"case {case_id}: a must-not-fire expectation cannot list rows or values",
                                file=str(path), line=line, column=col)
         out[str(case_id)] = exp
-    return ExpectedFile(path, key, out, d.get("background") or {})
-
-
-def load_expected(folder: Path | str) -> list[ExpectedFile]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError("expected-results folder does not exist", file=str(folder))
-    return [load_expected_file(p) for p in expected_files(folder)]
+    return ExpectedFile(path, key, out, d.get("background") or {}, doc)
 
 
 def expected_files(folder: Path | str) -> list[Path]:

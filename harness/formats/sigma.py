@@ -7,17 +7,15 @@ judged on the same cases as the hand-written rules, unchanged.
 
 Fail closed: a file that does not parse, a category the pipeline refuses (e.g. `proxy`,
 `dns_query`), a field it cannot map, or a conversion that does not yield exactly one query
-becomes a `HarnessError` for that rule's key, and the rule stays in the run (with an empty
-query) so every one of its cells shows the error instead of disappearing.
+is a `SigmaError`; the suite keeps the rule (with that problem and no query) so every one of
+its cells shows the error instead of disappearing.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 from harness.errors import HarnessError, SigmaError
 from harness.formats.paths import content_files
@@ -126,20 +124,6 @@ def convert(text: str, pipeline: str = PIPELINE) -> str:
     return queries[0]
 
 
-def _placeholder(path: Path, doc: dict[str, Any]) -> Detection:
-    """The rule as far as it could be read, with no query: its cells will show the error."""
-    return Detection(
-        key=path.stem,
-        id=str(doc.get("id") or ""),
-        name=str(doc.get("title") or path.stem),
-        path=str(path),
-        kind=DetectionKind.SIGMA,
-        query="",
-        sigma_source=str(path),
-        raw=doc,
-    )
-
-
 def load_sigma_detection(path: Path) -> Detection:
     """Read and convert one Sigma file; raises SigmaError on any failure."""
     try:
@@ -159,37 +143,18 @@ def load_sigma_detection(path: Path) -> Detection:
             detection=path.stem,
         ) from exc
     tags = [str(t) for t in doc.get("tags") or []]
-    return replace(
-        _placeholder(path, doc),
+    return Detection(
+        key=path.stem,
+        id=str(doc.get("id") or ""),
+        name=str(doc.get("title") or path.stem),
+        path=str(path),
+        kind=DetectionKind.SIGMA,
         query=query,
+        sigma_source=str(path),
+        raw=doc,
         severity=_LEVELS.get(str(doc.get("level") or "").lower(), ""),
         description=str(doc.get("description") or ""),
         tactics=tactics_from_tags(tags),
         techniques=techniques_from_tags(tags),
         source=f"Sigma rule converted at run time with {tool_versions()} ({PIPELINE})",
     )
-
-
-def load_sigma_detections(folder: Path | str) -> tuple[list[Detection], dict[str, HarnessError]]:
-    """Every Sigma rule under `folder`, converted; failures are returned per key (fail closed)."""
-    detections: list[Detection] = []
-    errors: dict[str, HarnessError] = {}
-    seen: dict[str, str] = {}
-    for path in sigma_files(folder):
-        key = path.stem
-        if key in seen:
-            errors[key] = SigmaError(
-                f"duplicate Sigma rule key {key!r} (also {seen[key]})", file=str(path), detection=key
-            )
-            continue
-        seen[key] = str(path)
-        try:
-            detections.append(load_sigma_detection(path))
-        except HarnessError as exc:
-            try:
-                doc = read_yaml(path).data
-            except HarnessError:  # the error is already recorded
-                doc = None
-            detections.append(_placeholder(path, doc if isinstance(doc, dict) else {}))
-            errors[key] = exc
-    return detections, errors

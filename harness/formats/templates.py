@@ -9,26 +9,9 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from harness.errors import FormatError, UsageError
-from harness.formats.paths import content_files
+from harness.errors import FormatError
 from harness.formats.yamlio import check_schema, read_yaml
 from harness.model import AtomicTest, Case, CaseKind
-
-
-def load_cases(folder: Path | str, atomics: list[AtomicTest]) -> list[Case]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError("telemetry templates folder does not exist", file=str(folder))
-    by_guid = {a.guid: a for a in atomics}
-    cases: list[Case] = []
-    seen: dict[str, str] = {}
-    for path in content_files(folder, "*.yaml", what="telemetry template"):
-        for case in load_template(path, by_guid):
-            if case.id in seen:
-                raise FormatError(f"case {case.id!r} is also defined in {seen[case.id]}", file=str(path))
-            seen[case.id] = str(path)
-            cases.append(case)
-    return cases
 
 
 def load_template(path: Path, atomics_by_guid: dict[str, AtomicTest]) -> list[Case]:

@@ -82,9 +82,9 @@ def technique_coverage(result: RunResult) -> list[dict[str, Any]]:
     for atomic in result.suite.atomics:
         tests.setdefault(atomic.technique, set()).add(atomic.case_id)
     per: dict[str, dict[str, dict[str, int]]] = {}  # technique -> detection -> counts
-    for det in result.detections:
-        for t in det.techniques:
-            per.setdefault(t, {}).setdefault(det.key, {"passed": 0, "not_passed": 0})
+    for entry in result.detections:
+        for t in entry.detection.techniques if entry.detection else []:
+            per.setdefault(t, {}).setdefault(entry.key, {"passed": 0, "not_passed": 0})
     for v in result.verdicts:
         t = case_technique.get(v.case_id)
         if t is None or not (v.expectation.fires and v.expectation.explicit):
@@ -138,26 +138,22 @@ def build_report(
         explanations = explain_result(result)
     counts = result.counts()
     detections = []
-    for det in result.detections:
-        run = result.runs.get(det.key)
+    for entry in result.detections:
+        det, run, error = entry.detection, result.runs.get(entry.key), result.detection_error(entry.key)
         detections.append(
             {
-                "key": det.key,
-                "id": det.id,
-                "name": det.name,
-                "path": det.path,
-                "kind": det.kind,
-                "severity": det.severity,
-                "techniques": det.techniques,
-                "tactics": det.tactics,
-                "tables": result.detection_tables.get(det.key, []),
+                "key": entry.key,
+                "id": det.id if det else "",
+                "name": det.name if det else entry.key,
+                "path": entry.path,
+                "kind": det.kind if det else "invalid",  # the file could not be loaded
+                "severity": det.severity if det else "",
+                "techniques": det.techniques if det else [],
+                "tactics": det.tactics if det else [],
+                "tables": run.tables if run else [],
                 "ran": run is not None,
                 "background_rows": run.background_rows if run else 0,
-                "error": (
-                    result.suite.detection_errors[det.key].as_dict()
-                    if det.key in result.suite.detection_errors
-                    else None
-                ),
+                "error": error.as_dict() if error is not None else None,
             }
         )
     cases = [
@@ -169,7 +165,7 @@ def build_report(
             "atomic_guid": c.atomic.guid if c.atomic else None,
             "template": c.template_path,
             "tables": sorted(result.telemetry[c.id].rows) if c.id in result.telemetry else [],
-            "error": result.suite.case_errors[c.id].as_dict() if c.id in result.suite.case_errors else None,
+            "error": result.dataset.errors[c.id].as_dict() if c.id in result.dataset.errors else None,
         }
         for c in result.cases
     ]
@@ -207,7 +203,7 @@ def build_report(
         "detections": detections,
         "cases": cases,
         "cells": cells,
-        "load_errors": [e.as_dict() for e in result.suite.load_errors],
+        "load_errors": [e.as_dict() for e in result.suite.problems],
         "baseline": baseline,
     }
     return _relative(doc, root) if root is not None else doc

@@ -1,4 +1,5 @@
-"""Changed-only runs: `--changed-since <ref>` runs what the diff touches, plus what depends on it.
+"""Changed-only runs: `--changed-since <ref>` narrows the suite to what the diff touches, plus what
+depends on it.
 
 A changed detection or expected file runs that detection against every case (its
 must-not-fire cases matter as much as its must-fire ones); a changed template or atomic runs
@@ -14,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends import Backend
-from harness.config import RunConfig
 from harness.errors import HarnessError, UsageError
 from harness.kql.text import identifiers
-from harness.run.runner import ProgressFn, Runner, RunResult, Suite
+from harness.model import Verdict
+from harness.suite import Suite
 
 #: Folders (relative to the project root) whose changes can affect every result.
 EVERYTHING_PREFIXES = ("harness/", "synthetic/")
@@ -67,26 +67,38 @@ class Selection:
             "reasons": self.reasons,
         }
 
+    def narrow(self, suite: Suite) -> Suite:
+        """The part of *suite* that runs: the changed detections against every case, or every detection
+        against the changed cases; when both changed, everything runs and `keep` picks the cells."""
+        if self.everything or (self.detections and self.cases):
+            return suite
+        if not (self.detections or self.cases):
+            return suite.narrowed(set(), set())
+        return suite.narrowed(self.detections or None, self.cases or None)
+
+    def keep(self, verdicts: list[Verdict]) -> list[Verdict]:
+        """The cells of a changed detection or a changed case."""
+        if self.everything or not (self.detections and self.cases):
+            return verdicts
+        return [v for v in verdicts if v.detection_key in self.detections or v.case_id in self.cases]
+
 
 def _under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def select(suite: Suite, config: RunConfig, files: list[Path]) -> Selection:
+def select(suite: Suite, files: list[Path]) -> Selection:
     """What to run for a set of changed files (absolute paths)."""
+    config = suite.config
     root = config.root.resolve()
     sel = Selection(ref="")
     det_dir, exp_dir = config.resolve(config.detections).resolve(), config.resolve(config.expected).resolve()
     atom_dir, tmpl_dir = config.resolve(config.atomics).resolve(), config.resolve(config.templates).resolve()
     func_dirs = [config.resolve(p).resolve() for p in config.functions]
     table_dirs = [config.resolve(p).resolve() for p in config.tables]
-    det_by_path: dict[Path, str] = {}
-    for d in suite.detections:
-        det_by_path[Path(d.path).resolve()] = d.key
-        if d.sigma_source:
-            det_by_path[Path(d.sigma_source).resolve()] = d.key
+    det_by_path = {Path(d.path).resolve(): d.key for d in suite.detections}
     det_keys = {d.key for d in suite.detections}
-    exp_by_path = {Path(ef.path).resolve(): ef.detection for ef in suite.expected.values()}
+    exp_by_path = {Path(d.expected.path).resolve(): d.key for d in suite.detections if d.expected}
     for f in files:
         rel = f.relative_to(root).as_posix() if _under(f, root) else str(f)
         sel.files.append(rel)
@@ -109,7 +121,8 @@ def select(suite: Suite, config: RunConfig, files: list[Path]) -> Selection:
             sel.cases |= hit
             sel.reasons.append(f"{rel}: atomic tests of {', '.join(sorted(hit)) or 'no loaded case'}")
         elif any(_under(f, d) for d in func_dirs):
-            users = {d.key for d in suite.detections if f.stem in {n for n, _ in identifiers(d.query)}}
+            users = {d.key for d in suite.detections
+                     if d.detection and f.stem in {n for n, _ in identifiers(d.detection.query)}}
             sel.detections |= users
             sel.reasons.append(f"{rel}: stored function {f.stem}, called by {', '.join(sorted(users)) or 'none'}")
         elif any(_under(f, d) for d in table_dirs) or rel in EVERYTHING_FILES or rel.startswith(EVERYTHING_PREFIXES):
@@ -118,42 +131,11 @@ def select(suite: Suite, config: RunConfig, files: list[Path]) -> Selection:
     return sel
 
 
-class ChangedRunner(Runner):
-    """A Runner restricted to what changed since a git ref (the runner itself is unchanged)."""
-
-    def __init__(
-        self, config: RunConfig, ref: str, progress: ProgressFn | None = None, files: list[Path] | None = None
-    ) -> None:
-        super().__init__(config, progress)
-        self.ref = ref
-        self.files = files
-        self.selection: Selection | None = None
-
-    def load_suite(self) -> Suite:
-        suite = super().load_suite()
-        files = self.files if self.files is not None else changed_files(self.ref, self.config.root)
-        sel = select(suite, self.config, files)
-        sel.ref = self.ref
-        self.selection = sel
-        if sel.everything:
-            sel.detections = {d.key for d in suite.detections}
-            sel.cases = {c.id for c in suite.cases}
-            return suite
-        if sel.cases and not sel.detections:
-            suite.cases = [c for c in suite.cases if c.id in sel.cases]
-            suite.atomics = [a for a in suite.atomics if any(c.atomic is a for c in suite.cases)]
-        elif sel.detections and not sel.cases:
-            suite.detections = [d for d in suite.detections if d.key in sel.detections]
-        elif not sel.detections and not sel.cases:
-            suite.detections, suite.cases, suite.atomics = [], [], []
-        self.progress(f"changed since {self.ref}: {len(sel.detections)} detection(s), {len(sel.cases)} case(s)")
-        return suite
-
-    def run(self, backend: Backend | None = None) -> RunResult:
-        result = super().run(backend)
-        sel = self.selection
-        if sel is not None and not sel.everything and sel.detections and sel.cases:
-            result.verdicts = [
-                v for v in result.verdicts if v.detection_key in sel.detections or v.case_id in sel.cases
-            ]
-        return result
+def select_changes(suite: Suite, ref: str, files: list[Path] | None = None) -> Selection:
+    """What changed since *ref* (or in *files*) selects from the suite."""
+    sel = select(suite, changed_files(ref, suite.config.root) if files is None else files)
+    sel.ref = ref
+    if sel.everything:
+        sel.detections = {d.key for d in suite.detections}
+        sel.cases = {c.id for c in suite.cases}
+    return sel

@@ -18,6 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.backends.base import QueryResult
+from harness.errors import HarnessError
+from harness.model import Detection
+from harness.run.verdict import attribute_rows
 
 _FAMILY = {
     "int": "number",
@@ -194,6 +197,36 @@ def _order_disagreements(lkeys: list[tuple[Any, ...]], rkeys: list[tuple[Any, ..
         if a != b:
             return [Disagreement("order", f"rows come in a different order from position {pos + 1}")]
     return []
+
+
+def compare_by_case(
+    det: Detection, left: QueryResult, right: QueryResult | HarnessError, owners: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One detection's results on two engines, split by case (and background): what one returned
+    that the other did not, so a disagreement names the case it concerns."""
+    if isinstance(right, HarnessError):
+        return [{"detection": det.key, "case": None, "kind": "error", "detail": str(right)}]
+    ordered, keys = query_sorts(det.query), sort_keys(det.query)
+    out = []
+    left_parts, right_parts = _split_by_case(left, owners), _split_by_case(right, owners)
+    for case in sorted(set(left_parts) | set(right_parts), key=str):
+        empty_l = QueryResult(left.columns, left.types, [])
+        empty_r = QueryResult(right.columns, right.types, [])
+        diffs = compare_results(left_parts.get(case, empty_l), right_parts.get(case, empty_r),
+                                ordered=ordered, keys=keys)
+        out += [{"detection": det.key, "case": case, "kind": d.kind, "detail": d.detail} for d in diffs]
+    return out
+
+
+def _split_by_case(result: QueryResult, owners: dict[str, str]) -> dict[str | None, QueryResult]:
+    """Rows per case id (None: background)."""
+    per_case, background = attribute_rows(result.records(), owners)
+    parts: dict[str | None, QueryResult] = {}
+    for case, indexes in per_case.items():
+        parts[case] = QueryResult(result.columns, result.types, [result.rows[i] for i in indexes])
+    if background:
+        parts[None] = QueryResult(result.columns, result.types, [result.rows[i] for i in background])
+    return parts
 
 
 def render(disagreements: list[Disagreement], *, left: str = "left", right: str = "right") -> str:

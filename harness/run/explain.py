@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from harness.backends.embedded import EmbeddedBackend
 from harness.errors import HarnessError
 from harness.model import Status
+from harness.run.runner import RunResult
 from harness.workspace.tables import SchemaRegistry
+from synthetic.arrow import merge_tables
 
 #: Operators whose parenthesised arguments are standalone tabular subqueries.
 SUBQUERY_OPERATORS = {"join", "lookup", "union"}
@@ -356,9 +359,6 @@ def _explain_case(
     functions: list[str] | None,
     timeout: float,
 ) -> dict[str, Any]:
-    from harness.backends.embedded import EmbeddedBackend
-    from synthetic.telemetry import merge_tables
-
     loaded = {t: len(r) for t, r in sorted(case_rows.items())}
     result: dict[str, Any] = {"engine": "embedded", "loaded": loaded}
     backend = EmbeddedBackend(registry, functions)
@@ -436,15 +436,12 @@ def needs_explanation(verdict: Any) -> bool:
     return bool(verdict.expectation.fires and not verdict.fired and verdict.status in (Status.FAILED, Status.KNOWN_GAP))
 
 
-def explain_result(
-    result: Any,
-    registry: SchemaRegistry | None = None,
-    functions: list[str] | None = None,
-    timeout: float = 60.0,
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """Explanations for every must-fire cell of a run that did not fire, keyed (case, detection)."""
+def explain_result(result: RunResult) -> dict[tuple[str, str], dict[str, Any]]:
+    """Explanations for every must-fire cell of a run that did not fire, keyed (case, detection), on the
+    run's own workspace context (tables, stored functions) and query timeout."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    dets = {d.key: d for d in result.detections}
+    context, timeout = result.suite.context, result.suite.config.timeout
+    dets = {e.key: e.detection for e in result.detections if e.detection is not None}
     for v in result.verdicts:
         if not needs_explanation(v) or v.detection_key not in dets:
             continue
@@ -462,8 +459,8 @@ def explain_result(
             dets[v.detection_key].query,
             tel.rows,
             now=result.now,
-            registry=registry,
-            functions=functions,
+            registry=context.registry,
+            functions=context.stored_functions(),
             timeout=timeout,
         )
     return out

@@ -180,10 +180,6 @@ class SchemaRegistry:
     def names(self) -> list[str]:
         return sorted(self._tables)
 
-    def as_columns(self) -> dict[str, list[str]]:
-        """table -> column names, the shape duckdb-kql's `schema=` takes."""
-        return {n: t.names for n, t in self._tables.items()}
-
 
 _JSON_TYPES: dict[str, dict] = {
     "string": {"type": "string"},

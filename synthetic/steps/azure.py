@@ -11,8 +11,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from synthetic.context import StepContext
 from synthetic.entities import TENANT_ID
-from synthetic.steps import case_check, step_kind
 
 # operation -> (OperationName display text, HTTP method of the ARM request)
 OPERATIONS: dict[str, tuple[str, str]] = {
@@ -42,8 +42,7 @@ def resource_id(subscription: str, group: str, operation: str, name: str, plan: 
     return rid
 
 
-@step_kind("azure_activity")
-def azure_activity(step: dict[str, Any], ctx: Any) -> None:
+def azure_activity(step: dict[str, Any], ctx: StepContext) -> None:
     when = ctx.at(step.get("at"))
     fake = ctx.fake
     caller = str(ctx.param(step, "caller"))
@@ -139,8 +138,7 @@ _HOST_COLUMNS = {
 }
 
 
-@case_check
-def check_sites_visited_after_creation(ctx: Any) -> None:
+def check_sites_visited_after_creation(ctx: StepContext) -> None:
     """No row of the case reaches an App Service site before the case's `Microsoft.Web/sites/write` succeeded."""
     sites: dict[str, Any] = ctx.state.get("azure_sites", {})
     for host, created in sites.items():

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from synthetic.context import StepContext
 from synthetic.entities import TENANT_ID
-from synthetic.steps import step_kind
 
 
-@step_kind("url_click")
-def url_click(step: dict[str, Any], ctx: Any) -> None:
+def url_click(step: dict[str, Any], ctx: StepContext) -> None:
     when = ctx.at(step.get("at"))
     url = str(ctx.fill(step["url"]))
     upn = str(ctx.fill(step.get("upn") or step.get("recipient") or ""))

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from synthetic.context import StepContext
 from synthetic.entities import stable_seed
 
 # First octets of large public allocations (cloud and CDN providers): resolved addresses look real.
@@ -60,7 +61,7 @@ class Device:
         return self.upn.rsplit("@", 1)[-1] if "@" in self.upn else ""
 
 
-def device(step: dict[str, Any], ctx: Any) -> Device:
+def device(step: dict[str, Any], ctx: StepContext) -> Device:
     """The step's device from its fields or the case entities (host, device_id, ip, user, upn, os)."""
     name = str(ctx.param(step, "host"))
     fallback_id = hashlib.sha1(f"device:{name}".encode(), usedforsecurity=False).hexdigest()
@@ -133,7 +134,7 @@ def browser(os_name: str, url: str) -> dict[str, str]:
     return spec
 
 
-def process_spec(spec: dict[str, Any] | None, ctx: Any, os_name: str, url: str = "") -> dict[str, str]:
+def process_spec(spec: dict[str, Any] | None, ctx: StepContext, os_name: str, url: str = "") -> dict[str, str]:
     """An initiating/acting process: file name, folder path and command line, with defaults."""
     if not spec:
         return browser(os_name, url)
@@ -150,10 +151,10 @@ def process_spec(spec: dict[str, Any] | None, ctx: Any, os_name: str, url: str =
     return {"file_name": file_name, "folder_path": folder, "command_line": command_line or file_name}
 
 
-def jitter(ctx: Any, low_ms: int, high_ms: int) -> timedelta:
+def jitter(ctx: StepContext, low_ms: int, high_ms: int) -> timedelta:
     return timedelta(milliseconds=ctx.fake.random_int(low_ms, high_ms))
 
 
-def report_id(ctx: Any) -> int:
+def report_id(ctx: StepContext) -> int:
     """MDE's ReportId: a per-device event counter (long)."""
     return ctx.fake.random_int(1000, 10**7)

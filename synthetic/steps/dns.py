@@ -10,8 +10,8 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
+from synthetic.context import StepContext
 from synthetic.entities import TENANT_ID
-from synthetic.steps import step_kind
 from synthetic.steps.common import DEFAULT_DNS_SERVER, Device, device, resolve
 
 DNS_TABLES = ("DnsEvents", "ASimDnsActivityLogs")
@@ -20,7 +20,7 @@ _RCODE = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
 
 
 def emit_dns(
-    ctx: Any,
+    ctx: StepContext,
     when: datetime,
     dev: Device,
     name: str,
@@ -122,8 +122,7 @@ def emit_dns(
         )
 
 
-@step_kind("dns_query")
-def dns_query(step: dict[str, Any], ctx: Any) -> None:
+def dns_query(step: dict[str, Any], ctx: StepContext) -> None:
     """A lookup on its own (e.g. a query that fails, or one no connection follows)."""
     when = ctx.at(step.get("at"))
     dev = device(step, ctx)

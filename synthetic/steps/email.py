@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from synthetic.context import StepContext
 from synthetic.entities import ORG_DOMAIN, TENANT_ID
 from synthetic.enums import enum_violation
-from synthetic.steps import step_kind
 from synthetic.steps.values import StepFieldError, resolve, wrapper
 
 DELIVERY_LOCATION = {
@@ -31,8 +31,7 @@ def url_domain(url: str) -> str:
         return ""
 
 
-@step_kind("email")
-def email(step: dict[str, Any], ctx: Any) -> None:
+def email(step: dict[str, Any], ctx: StepContext) -> None:
     fake = ctx.fake
     when = ctx.at(step.get("at"))
     sender = ctx.fill(step.get("sender") or fake.email())

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from synthetic.context import StepContext
 from synthetic.entities import TENANT_ID
-from synthetic.steps import step_kind
 from synthetic.steps.common import Device, device, file_hashes, ip_type, process_spec, report_id, resolve
 
 
 def emit_connection(
-    ctx: Any,
+    ctx: StepContext,
     when: datetime,
     dev: Device,
     proc: dict[str, str],
@@ -69,8 +69,7 @@ def emit_connection(
     ctx.emit("DeviceNetworkEvents", row)
 
 
-@step_kind("network_connection")
-def network_connection(step: dict[str, Any], ctx: Any) -> None:
+def network_connection(step: dict[str, Any], ctx: StepContext) -> None:
     """A connection on its own (no DNS lookup or proxy record), e.g. to a literal IP."""
     when = ctx.at(step.get("at"))
     dev = device(step, ctx)

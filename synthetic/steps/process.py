@@ -11,8 +11,8 @@ import shlex
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from synthetic.context import StepContext
 from synthetic.entities import TENANT_ID
-from synthetic.steps import step_kind
 from synthetic.steps.common import device, file_hashes, jitter, process_spec, report_id
 
 _TABLES = ("DeviceProcessEvents", "Syslog")
@@ -54,8 +54,7 @@ def _epoch(when: datetime) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-@step_kind("process")
-def process(step: dict[str, Any], ctx: Any) -> None:
+def process(step: dict[str, Any], ctx: StepContext) -> None:
     """One process creation on the step's device."""
     when = ctx.at(step.get("at"))
     dev = device(step, ctx)

@@ -10,15 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from synthetic.context import StepContext
 from synthetic.entities import TENANT_ID
-from synthetic.steps import step_kind
 from synthetic.steps.common import DEFAULT_PROXY, Device, device, resolve, url_host, url_port, user_agent
-
-URL_CLASS = {"default": ("General Browsing", "Business Use", "Internet Services")}
 
 
 def emit_proxy(
-    ctx: Any,
+    ctx: StepContext,
     when: datetime,
     dev: Device,
     url: str,
@@ -76,8 +74,7 @@ def emit_proxy(
     )
 
 
-@step_kind("proxy_request")
-def proxy_request(step: dict[str, Any], ctx: Any) -> None:
+def proxy_request(step: dict[str, Any], ctx: StepContext) -> None:
     """A proxy record on its own (no DNS lookup or endpoint connection)."""
     when = ctx.at(step.get("at"))
     dev = device(step, ctx)

@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.formats.paths import contained
-from harness.workspace.tables import SchemaRegistry
+from synthetic.context import StepContext
 from synthetic.recorded import load_recorded, rebase
-from synthetic.steps import step_kind
 
 
-@step_kind("recorded")
-def recorded(step: dict[str, Any], ctx: Any) -> None:
+def recorded(step: dict[str, Any], ctx: StepContext) -> None:
     path = Path(str(ctx.fill(step["file"])))
     if not path.is_absolute():
         path = ctx.template_dir / path
     contained(path, ctx.content_roots, what="recorded export")
-    registry = getattr(ctx, "registry", None) or SchemaRegistry()
+    registry = ctx.registry
     rec = load_recorded(path, registry, step.get("table"))
     if rec.unknown_columns:
         if step.get("strict_columns"):

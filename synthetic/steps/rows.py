@@ -12,16 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 from harness.formats.limits import MAX_ROWS_PER_STEP
-from synthetic.steps import step_kind
+from harness.timespan import parse_timespan
+from synthetic.context import StepContext
 from synthetic.steps.values import StepFieldError, resolve
 
 
-@step_kind("rows")
-def literal_rows(step: dict[str, Any], ctx: Any) -> None:
+def literal_rows(step: dict[str, Any], ctx: StepContext) -> None:
     table = str(step["table"])
-    schema = ctx.registry.get(table) if ctx.registry is not None else None
+    schema = ctx.registry.get(table)
     if schema is None:
-        close = difflib.get_close_matches(table, ctx.registry.names() if ctx.registry else [], n=3)
+        close = difflib.get_close_matches(table, ctx.registry.names(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else " (tables come from the schema registry)"
         raise StepFieldError(["table"], f"unknown table {table!r}{hint}")
     specs = step.get("rows") or [{}]
@@ -74,12 +74,10 @@ def literal_rows(step: dict[str, Any], ctx: Any) -> None:
 
 
 def _every(step: dict[str, Any]) -> timedelta:
-    from synthetic.telemetry import parse_offset
-
     raw = step.get("every")
     if raw in (None, ""):
         return timedelta(0)
     try:
-        return parse_offset(str(raw))
+        return parse_timespan(str(raw))
     except ValueError:
         raise StepFieldError(["every"], f"every must be a duration like 30m, 1h or 1d, not {raw!r}") from None

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from harness.timespan import parse_timespan
 from harness.workspace.tables import Column
 
 WRAPPERS = ("json", "literal", "undocumented")
 _OFFSET = re.compile(r"^\s*[+-]\s*\d+(\.\d+)?\s*(d|h|m|s)\s*$")
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s)\s*$")
-_CLOCK = re.compile(r"^\s*(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?\s*$")
 
 
 def a_type(kind: str) -> str:
@@ -156,7 +155,7 @@ def _time(value: Any, when: datetime, name: str, path: list[str | int]) -> datet
         return datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         if _OFFSET.match(value):
-            return when + parse_offset(value)
+            return when + parse_timespan(value)
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
@@ -171,19 +170,10 @@ def _timespan(value: Any, name: str, path: list[str | int]) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, str):
-        m = _SPAN.match(value)
-        if m:
-            return parse_offset(value)
-        m = _CLOCK.match(value)
-        if m:
-            days, hours, minutes, seconds, frac = m.groups()
-            micro = int((frac or "0").ljust(7, "0")[:6])
-            return timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=int(seconds),
-                             microseconds=micro)
+        try:
+            return parse_timespan(value)
+        except ValueError:
+            pass
     raise StepFieldError(path, f"{name} is a timespan column; {value!r} is not a duration like 5m or 00:05:00")
 
 
-def parse_offset(text: str) -> timedelta:
-    from synthetic.telemetry import parse_offset as parse
-
-    return parse(text)

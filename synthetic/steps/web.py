@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin
 
-from synthetic.steps import step_kind
+from synthetic.context import StepContext
 from synthetic.steps.common import device, jitter, process_spec, resolve, url_host, url_port, user_agent
 from synthetic.steps.dns import DNS_TABLES, emit_dns
 from synthetic.steps.network import emit_connection
@@ -21,7 +21,7 @@ from synthetic.steps.proxy import emit_proxy
 WEB_TABLES = (*DNS_TABLES, "DeviceNetworkEvents", "CommonSecurityLog")
 
 
-def _requests(step: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
+def _requests(step: dict[str, Any], ctx: StepContext) -> list[dict[str, Any]]:
     items = step.get("urls") or ([step["url"]] if "url" in step else [])
     if not items:
         raise ValueError("web_request needs url or urls")
@@ -38,8 +38,7 @@ def _requests(step: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
     return out
 
 
-@step_kind("web_request")
-def web_request(step: dict[str, Any], ctx: Any) -> None:
+def web_request(step: dict[str, Any], ctx: StepContext) -> None:
     when = ctx.at(step.get("at"))
     dev = device(step, ctx)
     requests = _requests(step, ctx)
