@@ -26,6 +26,7 @@ class DetectionKind(StrEnum):
     NRT = "NRT"
     HUNTING = "hunting"
     SIGMA = "sigma"
+    INVALID = "invalid"  # what reports call a rule file that could not be loaded (no Detection has it)
 
     @property
     def has_trigger(self) -> bool:

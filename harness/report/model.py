@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.model import CaseKind, Status
+from harness.model import CaseKind, DetectionKind, Status
 from harness.run.runner import RunResult
 from harness.run.verdict import comparable
 
@@ -146,7 +146,7 @@ def build_report(
                 "id": det.id if det else "",
                 "name": det.name if det else entry.key,
                 "path": entry.path,
-                "kind": det.kind if det else "invalid",  # the file could not be loaded
+                "kind": det.kind if det else DetectionKind.INVALID,
                 "severity": det.severity if det else "",
                 "techniques": det.techniques if det else [],
                 "tactics": det.tactics if det else [],
