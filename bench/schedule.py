@@ -24,10 +24,9 @@ from pathlib import Path
 from harness.backends.embedded import EmbeddedBackend
 from harness.config import load_config
 from harness.run.alerts import AlertRule
-from harness.run.runner import Runner
 from harness.run.schedule import Event, Schedule, background_sample, plan_runs
 from harness.run.windowed import WindowedEngine
-from synthetic.telemetry import merge_arrow
+from harness.suite import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,41 +49,37 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = {} if args.background is None else {"background": args.background}
     config = load_config(ROOT, overrides)
-    runner = Runner(config)
-    suite = runner.load_suite()
-    _, data = runner.generate(suite)
-    tables = dict(data["tables"])
-    watchlist = runner.context.watchlist_rows(runner.now)
-    if watchlist is not None:
-        tables["Watchlist"] = watchlist
-    background = runner.background_tables()
-    everything = merge_arrow(runner.registry, [tables, background]) if background else tables
+    suite = load_suite(config)
+    now = suite.now
+    dataset = suite.dataset()
+    tables, background = dataset.tables, dataset.background
+    everything = dataset.merged(suite.context)
     rows = sum(t.num_rows for t in everything.values())
 
-    backend = EmbeddedBackend(registry=runner.registry, functions=runner.stored_functions())
+    backend = EmbeddedBackend(registry=suite.context.registry, functions=suite.context.stored_functions())
     load_start = time.perf_counter()
     engine = WindowedEngine(backend)
     engine.load(everything)
     load = time.perf_counter() - load_start
     case_times = sorted({t.replace(tzinfo=None) for t in _times(tables)})
-    data_start = min(_times(everything)).replace(tzinfo=runner.now.tzinfo)
-    occupied = sorted(t.replace(tzinfo=runner.now.tzinfo) for t in _times(everything))
+    data_start = min(_times(everything)).replace(tzinfo=now.tzinfo)
+    occupied = sorted(t.replace(tzinfo=now.tzinfo) for t in _times(everything))
 
     print(f"data: {rows:,} rows ({background and sum(t.num_rows for t in background.values()) or 0:,} background), "
           f"load {load:.2f} s; cpu {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     print(f"{'detection':42} {'kind':9} {'F/P':>9} {'prep ms':>8} {'run ms':>7} {'all ms':>7} {'xlate ms':>8} "
           f"{'case runs':>9} {'bg runs':>7} {'empty-safe':>10}")
     total_runs = total_time = today = 0.0
-    for det in suite.detections:
+    for det in (e.detection for e in suite.detections if e.detection is not None):
         if det.kind not in ("Scheduled", "NRT"):
             continue
-        schedule = Schedule.of(det.kind, runner.now, frequency=det.query_frequency, period=det.query_period)
+        schedule = Schedule.of(det.kind, now, frequency=det.query_frequency, period=det.query_period)
         try:
-            prep, prepared = _timed(lambda d=det: engine.prepare(d.query, now=runner.now), 1)
+            prep, prepared = _timed(lambda d=det: engine.prepare(d.query, now=now), 1)
         except Exception as exc:  # a benchmark reports and moves on
             print(f"{det.key:42} error: {str(exc).splitlines()[0][:80]}")
             continue
-        events = [Event(t.replace(tzinfo=runner.now.tzinfo)) for t in case_times]
+        events = [Event(t.replace(tzinfo=now.tzinfo)) for t in case_times]
         rule = AlertRule.from_detection(det)
         empty_safe = prepared.empty_safe and not rule.fires_on_no_rows
         suppression = rule.suppression is not None
@@ -95,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = plan.runs + sample.runs
         per_run, _ = _timed(lambda p=prepared, rs=runs: [engine.run(p, r) for r in rs], args.repeat)
         per_run /= max(1, len(runs))
-        whole, _ = _timed(lambda d=det: backend.query(d.query, now=runner.now), args.repeat)
-        xlate, _ = _timed(lambda d=det: backend.translate(d.query, now=runner.now), args.repeat)
+        whole, _ = _timed(lambda d=det: backend.query(d.query, now=now), args.repeat)
+        xlate, _ = _timed(lambda d=det: backend.translate(d.query, now=now), args.repeat)
         total_runs += len(runs)
         total_time += per_run * len(runs)
         today += whole

@@ -24,9 +24,11 @@ import pytest
 import yaml
 
 from harness.checks.sarif import to_sarif
-from harness.checks.validate import run_validate, validate_paths
+from harness.checks.validate import validate
+from harness.cli import main
+from harness.config import load_config
 from harness.report.terminal import COLOURS, RESET, render_terminal
-from harness.workspace.context import WorkspaceContext
+from harness.suite import load_suite
 from tests.test_html_browser import FLAGS, chromium
 from tests.test_report import SEED_DETECTION, make_seed_project, run_cli
 
@@ -206,7 +208,7 @@ def test_terminal_shows_control_characters_escaped(hostile_run) -> None:
 def test_validate_text_and_sarif_escape_what_they_quote(hostile_run, tmp_path: Path) -> None:
     reports, _, _ = hostile_run
     project = reports.parent
-    result = validate_paths([project / "expected"], WorkspaceContext(), detections_dir=project / "detections")
+    result = validate(load_suite(load_config(project)), [project / "expected"])
     sarif = json.loads(json.dumps(to_sarif(result.findings, tool_version="test")))
     uris = [loc["physicalLocation"]["artifactLocation"]["uri"]
             for run in sarif["runs"] for res in run["results"] for loc in res["locations"]]
@@ -216,8 +218,7 @@ def test_validate_text_and_sarif_escape_what_they_quote(hostile_run, tmp_path: P
     os.chdir(project)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = run_validate(type("Args", (), {"paths": ["expected"], "format": "text", "output": None,
-                                                  "warnings_as_errors": False, "show_notes": False})())
+            code = main(["validate", "expected"])
     finally:
         os.chdir(old)
     assert code == 1
