@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.backends.base import parse_now  # noqa: E402
 from harness.backends.embedded import EmbeddedBackend  # noqa: E402
+from harness.config import parse_now  # noqa: E402
 from harness.formats.detections import load_detection  # noqa: E402
 from synthetic.background import background_email  # noqa: E402
 

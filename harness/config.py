@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,15 @@ def _set(cfg: RunConfig, name: str, value: Any, where: str) -> None:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name}: {exc}", file=where) from exc
     setattr(cfg, name, value)
+
+
+def parse_now(text: str | datetime) -> datetime:
+    """The pinned clock (`now`) as an aware UTC datetime; a value that is not ISO 8601 is a ConfigError."""
+    if isinstance(text, datetime):
+        value = text
+    else:
+        try:
+            value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ConfigError(f"--now {text!r} is not an ISO datetime such as 2025-06-01T12:00:00Z") from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -28,12 +28,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("atomic-harness")
     group.addoption("--atomic-seed", type=int, default=None, help="seed for synthetic telemetry")
     group.addoption("--atomic-now", default=None, help="pinned clock (ISO datetime)")
-    group.addoption("--atomic-backend", default=None, help="KQL engine: embedded (default), kusto or emulator")
+    group.addoption("--atomic-backend", default=None, choices=("embedded", "kusto", "emulator"),
+                    help="KQL engine: embedded (default), kusto or emulator")
     group.addoption("--atomic-kusto-url", default=None, help="Kusto endpoint for --atomic-backend kusto")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "atomic: one (case, detection) verdict from the atomic suite")
+    check_options(config.option)
+
+
+def check_options(opts: Any) -> None:
+    """Options that cannot work are a usage error before anything is collected (as pytest-xdist does),
+    not an erroring item after the suite has been loaded."""
+    if opts.atomic_now is None and opts.atomic_backend is None and opts.atomic_kusto_url is None:
+        return  # the common case: no harness option, nothing to import
+    from harness.backends.base import check_engine
+    from harness.config import parse_now
+
+    if opts.atomic_now is not None:
+        try:
+            parse_now(opts.atomic_now)
+        except HarnessError as exc:
+            raise pytest.UsageError(
+                f"atomic-harness: --atomic-now {opts.atomic_now!r} is not an ISO datetime such as 2025-06-01T12:00:00Z"
+            ) from exc
+    try:
+        check_engine(opts.atomic_backend or "embedded", opts.atomic_kusto_url,
+                     backend_option="--atomic-backend", url_option="--atomic-kusto-url")
+    except HarnessError as exc:
+        raise pytest.UsageError(f"atomic-harness: {exc.reason}") from exc
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -85,9 +109,11 @@ class AtomicItem(pytest.Item):
         self.verdict = verdict
 
     def setup(self) -> None:
-        # An engine or input error is reported as a pytest ERROR, never as a pass or a plain failure.
-        if self.verdict.status == Status.ERROR:
-            raise HarnessError(self.verdict.message)
+        # An engine or input error is reported as a pytest ERROR (it fails the setup), never as a pass or
+        # a plain failure; its text is the whole report: no traceback reaches the user for a content mistake.
+        v = self.verdict
+        if v.status == Status.ERROR:
+            pytest.fail(safe(f"ERROR {v.case_id}[{v.detection_key}]: {v.message}"), pytrace=False)
 
     def runtest(self) -> None:
         v = self.verdict
@@ -98,8 +124,6 @@ class AtomicItem(pytest.Item):
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         v = self.verdict
-        if isinstance(excinfo.value, HarnessError):
-            return safe(f"ERROR {v.case_id}[{v.detection_key}]: {excinfo.value}")
         if not isinstance(excinfo.value, VerdictFailure):
             return super().repr_failure(excinfo)
         exp = v.expectation
@@ -127,13 +151,10 @@ class LoadErrorItem(pytest.Item):
         self.error = error
 
     def setup(self) -> None:
-        raise self.error
+        pytest.fail(safe(f"load error: {self.error}"), pytrace=False)  # an ERROR, with no traceback
 
-    def runtest(self) -> None:
-        raise self.error
-
-    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
-        return safe(f"load error: {self.error}")
+    def runtest(self) -> None:  # not reached: setup fails
+        pytest.fail(safe(f"load error: {self.error}"), pytrace=False)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, self.name

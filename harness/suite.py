@@ -23,8 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from harness.backends.base import parse_now
-from harness.config import RunConfig
+from harness.config import RunConfig, parse_now
 from harness.errors import CoverageError, FormatError, HarnessError, MissingReference, UsageError
 from harness.formats.atomics import load_atomic_file
 from harness.formats.detections import detection_files, load_detection

@@ -74,6 +74,28 @@ def test_gate_rules_on_documents() -> None:
     assert compare(old, partial)["regressions"] == []
 
 
+def test_a_version_1_baseline_without_the_field_is_read(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """coverage.json version 1 did not name its version and had no techniques, selection, baseline or
+    explanations; the gate still compares its cells and coverage."""
+    plain, _, _ = shared_run(tmp_path_factory, "plain")
+    doc = json.loads((plain / "coverage.json").read_text(encoding="utf-8"))
+    assert doc["schema_version"] == 2
+    for key in ("schema_version", "techniques", "selection", "baseline"):
+        del doc[key]
+    for c in doc["cells"]:
+        c.pop("explanation", None)
+    old = tmp_path_factory.mktemp("v1") / "coverage.json"
+    old.write_text(json.dumps(doc), encoding="utf-8")
+    assert load_baseline(old) is not None
+    project = plain.parent
+    code, out = run_cli(project, "--baseline", str(old), "--report-dir", "from-v1")
+    assert "baseline gate: passed" in out and "REGRESSION" not in out
+    assert code == (0 if doc["summary"]["ok"] else 1)
+    old.write_text(json.dumps({**doc, "schema_version": 3}), encoding="utf-8")
+    with pytest.raises(HarnessError, match="unsupported baseline schema_version 3"):
+        load_baseline(old)
+
+
 def test_bad_baseline_is_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "coverage.json"
     bad.write_text("{}", encoding="utf-8")

@@ -7,8 +7,8 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
-from harness.backends.base import parse_now
 from harness.backends.embedded import EmbeddedBackend
+from harness.config import parse_now
 from harness.errors import HarnessError, QueryTimeout, UnsupportedConstruct
 from harness.workspace.tables import SchemaRegistry
 

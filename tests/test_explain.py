@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.backends.base import parse_now
-from harness.config import load_config
+from harness.config import load_config, parse_now
 from harness.run.explain import explain_case, trace
 from harness.suite import load_suite
 from synthetic.telemetry import TelemetryGenerator

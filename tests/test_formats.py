@@ -86,6 +86,15 @@ def test_expected_must_not_fire_cannot_list_values(tmp_path: Path) -> None:
         load_expected_file(path)
 
 
+def test_expected_files_name_their_format_version(tmp_path: Path) -> None:
+    body = "detection: x\ncases:\n  a:\n    fires: true\n"
+    assert load_expected_file(write(tmp_path, "v1.yaml", body)).schema_version == 1  # a file that does not say
+    assert load_expected_file(write(tmp_path, "v2.yaml", "schema_version: 2\n" + body)).schema_version == 2
+    with pytest.raises(HarnessError, match="schema_version") as info:
+        load_expected_file(write(tmp_path, "v3.yaml", "schema_version: 3\n" + body))
+    assert info.value.line == 1
+
+
 def test_template_unknown_step_field_fails(tmp_path: Path) -> None:
     path = write(tmp_path, "benign.x.yaml", "case: benign.x\nsteps:\n  - kind: email\n    recipents: 2\n")
     with pytest.raises(HarnessError) as info:

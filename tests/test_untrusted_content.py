@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import parse_now
 from harness.checks.validate import validate
-from harness.config import RunConfig, load_config
+from harness.config import RunConfig, load_config, parse_now
 from harness.errors import FormatError, HarnessError, OutsideContent
 from harness.formats.detections import load_detection
 from harness.formats.limits import MAX_ROWS_PER_STEP, MAX_VALUE_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES

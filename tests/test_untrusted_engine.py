@@ -17,10 +17,9 @@ import duckdb_kql
 import pyarrow as pa
 import pytest
 
-from harness.backends.base import parse_now
 from harness.backends.embedded import EmbeddedBackend
 from harness.checks.validate import validate
-from harness.config import RunConfig
+from harness.config import RunConfig, parse_now
 from harness.errors import HarnessError, RefusedConstruct, ResourceExhausted
 from harness.kql.guard import refuse_non_query, refuse_remote
 from harness.suite import Suite

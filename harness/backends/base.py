@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 import pyarrow as pa
 
-from harness.errors import ConfigError
+from harness.errors import UsageError
 
 
 @dataclass
@@ -27,6 +28,26 @@ class QueryResult:
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
+
+
+ENGINES = ("embedded", "kusto", "emulator")
+
+
+def check_engine(
+    name: str, url: str | None, *, backend_option: str = "--backend", url_option: str = "--kusto-url"
+) -> None:
+    """Engine settings that cannot work, as a UsageError before anything starts (the option names are
+    the caller's: the command line's, or the pytest plugin's)."""
+    if name not in ENGINES:
+        raise UsageError(f"unknown backend {name!r} (known: {', '.join(ENGINES)})")
+    if name == "kusto" and not url:
+        raise UsageError(f"{backend_option} kusto needs {url_option} URL")
+    if name == "emulator" and url:
+        raise UsageError(f"{url_option} does not apply to {backend_option} emulator (it starts its own)")
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise UsageError(f"{url_option} must be an http:// or https:// URL, not {url!r}")
 
 
 class Backend(Protocol):
@@ -66,14 +87,3 @@ def normalise_value(value: Any, kusto_type: str) -> Any:
     if kusto_type in ("long", "int") and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def parse_now(text: str | datetime) -> datetime:
-    if isinstance(text, datetime):
-        value = text
-    else:
-        try:
-            value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ConfigError(f"--now {text!r} is not an ISO datetime such as 2025-06-01T12:00:00Z") from exc
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -40,9 +40,9 @@ from harness.errors import (
     UnknownName,
     UnsupportedConstruct,
 )
+from harness.kql.calls import functions_called
 from harness.kql.guard import refuse_query
 from harness.kql.text import locate_identifier
-from harness.workspace.context import functions_called
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
 
 LOAD_WORKERS = 2
@@ -256,7 +256,7 @@ class EmbeddedBackend:
         return QueryResult(columns, types, rows)
 
     def functions_for(self, kql: str) -> list[str]:
-        """The stored functions a query calls (workspace.context.functions_called)."""
+        """The stored functions a query calls (harness.kql.calls)."""
         return functions_called(kql, self.functions)
 
     def _fetch(self, rel: Any, timed_out: threading.Event, timeout: float) -> list[tuple[Any, ...]]:

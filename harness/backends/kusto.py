@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import requests
 
-from harness.backends.base import QueryResult, normalise_value
+from harness.backends.base import QueryResult, check_engine, normalise_value
 from harness.errors import (
     AuthFailure,
     ConnectionFailure,
@@ -331,15 +331,13 @@ class KustoBackend:
         batch_bytes: int = 900_000,
         session: requests.Session | None = None,
     ) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise UsageError(f"--kusto-url must be an http:// or https:// URL, not {url!r}")
+        check_engine("kusto", url)
         self.url = url.rstrip("/")
         self.registry = registry or SchemaRegistry()
         self.timeout = float(timeout)
         self.batch_bytes = int(batch_bytes)
         self.session = session or requests.Session()
-        if token_provider is None and parsed.scheme == "https":
+        if token_provider is None and urlparse(url).scheme == "https":
             token_provider = azure_identity_token(self.url)
         self.token_provider = token_provider
         self._ready: set[str] = set()  # tables this backend has written

@@ -22,12 +22,13 @@ from harness.errors import CoverageError, HarnessError, MissingReference, UsageE
 from harness.formats.paths import content_files
 from harness.formats.sigma import sigma_files
 from harness.formats.yamlio import read_yaml
+from harness.kql.calls import functions_called
 from harness.kql.guard import refuse_query
 from harness.kql.resolver import ResolveReport, resolve
 from harness.model import Detection, DetectionKind, Severity
 from harness.suite import FileKind, Suite, kind_of
 from harness.timespan import format_timespan
-from harness.workspace.context import WorkspaceContext, functions_called
+from harness.workspace.context import WorkspaceContext
 
 __all__ = ["ValidationResult", "detection_findings", "validate"]
 

@@ -22,6 +22,7 @@ class ExpectedFile:
     expectations: dict[str, Expectation]  # case id -> what the detection must do on it
     background: dict[str, Any]  # `max_rows`: most result rows allowed from benign background traffic
     doc: YamlDocument | None = field(default=None, repr=False)  # to place a problem at its line
+    schema_version: int = 1  # the format version the file is written in (a file that does not say is 1)
 
     def line_of(self, json_path: list[str | int]) -> tuple[int | None, int | None]:
         return self.doc.line_of(json_path) if self.doc is not None else (None, None)
@@ -52,7 +53,7 @@ def load_expected_file(path: Path | str) -> ExpectedFile:
             raise FormatError(f"case {case_id}: a must-not-fire expectation cannot list rows or values",
                                file=str(path), line=line, column=col)
         out[str(case_id)] = exp
-    return ExpectedFile(path, key, out, d.get("background") or {}, doc)
+    return ExpectedFile(path, key, out, d.get("background") or {}, doc, d.get("schema_version", 1))
 
 
 def expected_files(folder: Path | str) -> list[Path]:

@@ -20,26 +20,10 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 
-from harness.workspace.context import WorkspaceContext
+from harness.workspace.context import WATCHLIST_COLUMNS, WorkspaceContext
 from harness.workspace.tables import SchemaRegistry
 
 __all__ = ["WATCHLIST_COLUMNS", "WorkspaceSpec", "open_watchlist_function", "workspace_spec"]
-
-#: Columns every `_GetWatchlist()` result carries besides the CSV's own (Sentinel docs, "Use
-#: watchlists in analytics rules": SearchKey plus the item metadata columns). The same list as
-#: harness.kql.resolver.WATCHLIST_COLUMNS, which goes when the resolver does.
-WATCHLIST_COLUMNS: tuple[str, ...] = (
-    "_DTItemId",
-    "LastUpdatedTimeUTC",
-    "SearchKey",
-    "WatchlistItem",
-    "Tags",
-    "TenantId",
-    "WatchlistId",
-    "WatchlistName",
-    "WatchlistAlias",
-    "_DTTimestamp",
-)
 
 #: Kusto.Language's database name for the workspace (what `database()` would name).
 DATABASE = "workspace"

@@ -13,7 +13,8 @@ valid rule never gets a false error.
 
 Example::
 
-    >>> from harness.workspace.tables import SchemaRegistry
+    >>> from harness.workspace.context import WATCHLIST_COLUMNS
+from harness.workspace.tables import SchemaRegistry
     >>> r = resolve('EmailEvents | where DeliveryAction == "Delivered" | project Subjectt',
     ...             SchemaRegistry())
     >>> sorted(r.columns_read["EmailEvents"])
@@ -36,6 +37,7 @@ from typing import Any
 import duckdb_kql
 
 from harness import timespan
+from harness.workspace.context import WATCHLIST_COLUMNS
 from harness.workspace.tables import SchemaRegistry
 
 __all__ = [
@@ -49,20 +51,6 @@ __all__ = [
     "resolve",
 ]
 
-#: Columns every `_GetWatchlist()` result carries besides the CSV's own (Sentinel docs,
-#: "Use watchlists in analytics rules": SearchKey plus the item metadata columns).
-WATCHLIST_COLUMNS: tuple[str, ...] = (
-    "_DTItemId",
-    "LastUpdatedTimeUTC",
-    "SearchKey",
-    "WatchlistItem",
-    "Tags",
-    "TenantId",
-    "WatchlistId",
-    "WatchlistName",
-    "WatchlistAlias",
-    "_DTTimestamp",
-)
 
 
 # ---------------------------------------------------------------------------

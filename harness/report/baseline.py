@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.report.model import SCHEMA_VERSION
 
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+#: coverage.json versions the gate reads: every one so far. The gate compares cells and coverage, which
+#: version 1 already had (version 2 added techniques, explanations, selection and baseline).
+SUPPORTED_SCHEMA_VERSIONS = tuple(range(1, SCHEMA_VERSION + 1))
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
@@ -29,9 +32,10 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise UsageError(
             "the baseline is not a coverage.json (no cells/coverage lists)", file=str(path)
         )
-    if doc.get("schema_version") not in SUPPORTED_SCHEMA_VERSIONS:
+    version = doc.get("schema_version", 1)  # version 1 did not name itself
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise UsageError(
-            f"unsupported baseline schema_version {doc.get('schema_version')!r} "
+            f"unsupported baseline schema_version {version!r} "
             f"(supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})",
             file=str(path),
         )

@@ -9,9 +9,10 @@ syntax errors are left to the engine, whose message says what it expected.
 from __future__ import annotations
 
 from harness.errors import SchemaError
+from harness.kql.calls import functions_called
 from harness.kql.resolver import resolve
 from harness.model import Detection
-from harness.workspace.context import WorkspaceContext, functions_called
+from harness.workspace.context import WorkspaceContext
 
 
 def preflight(det: Detection, context: WorkspaceContext) -> SchemaError | None:

@@ -19,7 +19,7 @@ dynamic, `_DTItemId`, ...), read through a stored function `_GetWatchlist(alias)
 item metadata columns plus the CSV's columns unpacked from `WatchlistItem` ("Build queries
 or detection rules with watchlists": SearchKey is its own column next to the CSV's).
 One stored function must have one output schema, so the shim returns the metadata
-columns (kql_resolver.WATCHLIST_COLUMNS) plus the union of every loaded CSV's columns,
+columns (WATCHLIST_COLUMNS) plus the union of every loaded CSV's columns,
 each `tostring(WatchlistItem[name])` ("" for an alias without that column). The
 SearchKey is the CSV column named `SearchKey` if there is one, else its first column
 (Sentinel makes the user pick it; a CSV file cannot say which).
@@ -47,15 +47,27 @@ import pyarrow as pa
 from harness.errors import ConfigError, FormatError
 from harness.formats.excerpt import excerpt
 from harness.formats.paths import content_files, read_content
-from harness.kql.resolver import WATCHLIST_COLUMNS
-from harness.kql.text import identifiers
 from harness.workspace.asim import asim_functions
 from harness.workspace.tables import SchemaRegistry
 
-__all__ = ["WorkspaceContext", "functions_called", "load_functions", "load_watchlists"]
+__all__ = ["WATCHLIST_COLUMNS", "WorkspaceContext", "load_functions", "load_watchlists"]
+
+#: Columns every `_GetWatchlist()` result carries besides the CSV's own (Sentinel docs,
+#: "Use watchlists in analytics rules": SearchKey plus the item metadata columns).
+WATCHLIST_COLUMNS: tuple[str, ...] = (
+    "_DTItemId",
+    "LastUpdatedTimeUTC",
+    "SearchKey",
+    "WatchlistItem",
+    "Tags",
+    "TenantId",
+    "WatchlistId",
+    "WatchlistName",
+    "WatchlistAlias",
+    "_DTTimestamp",
+)
 
 _DEFINITION = re.compile(r"^\s*(\.create(-or-alter)?\s+|\.alter\s+)?function\b", re.I | re.M)
-_DEFINED = re.compile(r"^\s*(?:\.create(?:-or-alter)?\s+)?function\s+(?:with\s*\([^)]*\)\s*)?([A-Za-z_]\w*)", re.I)
 
 
 @dataclass
@@ -155,26 +167,6 @@ class WorkspaceContext:
         functions = asim_functions() if include_asim else []
         functions += load_functions([Path(p) for p in function_dirs or []])
         return cls(registry, functions, load_watchlists([Path(p) for p in watchlist_dirs or []]))
-
-
-def functions_called(query: str, definitions: list[str]) -> list[str]:
-    """The stored-function definitions *query* calls, directly or through another one, in their order.
-
-    duckdb-kql parses every definition it is given (about 0.1 s each for the ASIM parsers), so passing
-    only these keeps a query fast without changing its result. A definition whose name cannot be read
-    is always passed."""
-    named = {name for name, _ in identifiers(query)}
-    chosen: set[int] = set()
-    changed = True
-    while changed:
-        changed = False
-        for index, definition in enumerate(definitions):
-            m = _DEFINED.search(definition)
-            if index not in chosen and (m is None or m.group(1) in named):
-                chosen.add(index)
-                named |= {n for n, _ in identifiers(definition)}
-                changed = True
-    return [d for i, d in enumerate(definitions) if i in chosen]
 
 
 def _quote(name: str) -> str:
