@@ -14,6 +14,7 @@ from typing import Any
 from faker import Faker
 
 from harness.errors import FormatError, HarnessError, SchemaError
+from harness.formats.yamlio import read_yaml
 from harness.model import Case
 from harness.workspace.tables import SchemaRegistry
 from synthetic.context import DEFAULT_CASE_TIME, CaseTelemetry, Entities, StepContext, parse_offset
@@ -139,8 +140,6 @@ class TelemetryGenerator:
 
 def _locate(path: str, field_path: list[str | int]) -> tuple[int | None, int | None]:
     """Line and column of a field in a template (best effort: the nearest enclosing node)."""
-    from harness.formats.yamlio import read_yaml
-
     try:
         return read_yaml(Path(path)).line_of(field_path)
     except HarnessError:

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness import __version__
 from harness.model import CaseKind, DetectionKind, Status
+from harness.run.explain import explain_result
 from harness.run.runner import RunResult
 from harness.run.verdict import comparable
 
@@ -133,8 +134,6 @@ def build_report(
 ) -> dict[str, Any]:
     """The one document every format renders. `explanations` defaults to tracing the run now."""
     if explanations is None:
-        from harness.run.explain import explain_result
-
         explanations = explain_result(result)
     counts = result.counts()
     detections = []
