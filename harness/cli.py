@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ from harness.checks.corpus import check_corpus, format_summary
 from harness.checks.sarif import format_text, to_sarif
 from harness.checks.validate import validate
 from harness.config import load_config
-from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, UsageError
+from harness.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    HarnessError,
+    InternalError,
+    UsageError,
+)
 from harness.model import Severity
 from harness.report import write_reports
 from harness.report.baseline import compare, format_diff, load_baseline
@@ -238,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("atomic-harness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - our own crash: say so, keep the traceback for the bug report
+        traceback.print_exc(file=sys.stderr)
+        print(f"atomic-harness {args.command}: {safe(InternalError.of(exc))}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

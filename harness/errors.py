@@ -76,6 +76,20 @@ class HarnessError(Exception):
         }
 
 
+#: Where a crash in the harness's own code is to be reported (README, "Reporting a bug").
+BUG_REPORT = "a bug in atomic-harness, not in your content: please report it (README, 'Reporting a bug')"
+
+
+class InternalError(HarnessError):
+    """The harness's own code failed (an exception no content mistake explains): says so, and where to report it."""
+
+    kind = "internal"
+
+    @classmethod
+    def of(cls, exc: BaseException, **context: str | None) -> InternalError:
+        return cls(f"internal error ({type(exc).__name__}: {exc}); {BUG_REPORT}", **context)  # type: ignore[arg-type]
+
+
 # -- the command line and the configuration -------------------------------------------
 
 

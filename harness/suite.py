@@ -16,6 +16,7 @@ file for no detection) is a problem of the suite, and fails the run.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -24,9 +25,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.config import RunConfig, parse_now
-from harness.errors import CoverageError, FormatError, HarnessError, MissingReference, UsageError
+from harness.errors import CoverageError, FormatError, HarnessError, MissingReference, SchemaError, UsageError
 from harness.formats.atomics import load_atomic_file
-from harness.formats.detections import detection_files, load_detection
+from harness.formats.detections import YAML_SUFFIXES, detection_files, load_detection
 from harness.formats.expected import ExpectedFile, expected_files, load_expected_file
 from harness.formats.paths import content_files
 from harness.formats.sigma import load_sigma_detection, sigma_files
@@ -92,6 +93,7 @@ class Suite:
     detections: list[DetectionEntry] = field(default_factory=list)
     cases: list[Case] = field(default_factory=list)
     problems: list[HarnessError] = field(default_factory=list)  # those that concern no detection
+    case_problems: dict[str, list[HarnessError]] = field(default_factory=dict)  # case id -> what errors its cells
     files: dict[Path, FileKind] = field(default_factory=dict)  # every content file read (resolved path)
 
     @property
@@ -123,8 +125,9 @@ class Suite:
     def dataset(self, cases: list[Case] | None = None, *, background: int | None = None) -> Dataset:
         """The rows of *cases* (default: every case) with the configured background, as `run` loads them."""
         cfg = self.config
-        return build_dataset(
-            self.cases if cases is None else cases,
+        chosen = self.cases if cases is None else cases
+        dataset = build_dataset(
+            [c for c in chosen if c.id not in self.case_problems],
             self.context,
             seed=cfg.seed,
             now=self.now,
@@ -132,6 +135,10 @@ class Suite:
             recorded=[cfg.resolve(p) for p in cfg.background_recorded],
             content_roots=cfg.content_roots(),
         )
+        for case in chosen:  # a case the suite found wrong is not generated: its first problem errors its cells
+            if self.case_problems.get(case.id):
+                dataset.errors[case.id] = self.case_problems[case.id][0]
+        return dataset
 
     def reference_problems(self, expected: ExpectedFile, detections: Iterable[str] = ()) -> list[HarnessError]:
         """An expected file's references: the detection it names (among the suite's and *detections*)
@@ -202,6 +209,7 @@ def load_suite(config: RunConfig) -> Suite:
     _load_atomics(suite)
     _load_detections(suite)
     _load_cases(suite)
+    _check_identifiers(suite)
     _load_expected(suite)
     _check_proof(suite)
     return suite
@@ -245,6 +253,12 @@ def _load_detections(suite: Suite) -> None:
         files += [(p, FileKind.SIGMA) for p in _files(suite, cfg.detections, "detections", sigma_files)]
     for path, kind in files:
         _read(suite, path, kind)
+        if not _rule_like(path, kind):
+            suite.problems.append(FormatError(
+                "not a rule: every YAML file under the detections folder must be a Sentinel rule (`query:`) or, "
+                "inside a `sigma` folder, a Sigma rule (`logsource:` and `detection:`); move other files out",
+                file=str(path), line=1, column=1))
+            continue
         other = suite.detection(path.stem)
         if other is not None:
             suite.problems.append(FormatError(f"duplicate detection key {path.stem!r} (also {other.path})",
@@ -258,9 +272,28 @@ def _load_detections(suite: Suite) -> None:
         suite.detections.append(entry)
 
 
+#: Keys only a Sentinel rule file has at its top level (a rule missing its query is still a rule, with a problem).
+_RULE_KEYS = {"query", "id", "name", "severity", "triggerOperator", "triggerThreshold", "queryFrequency", "kind"}
+
+
+def _rule_like(path: Path, kind: FileKind) -> bool:
+    """Whether a file under detections/ is meant as a rule (a file that cannot be read is: its rule error says
+    why); a YAML file of another kind would otherwise become a detection whose every cell errors."""
+    try:
+        data = read_yaml(path).data
+    except HarnessError:
+        return True
+    if not isinstance(data, dict):
+        return False
+    if kind == FileKind.SIGMA:
+        return "detection" in data or "logsource" in data
+    return bool(_RULE_KEYS & set(data))
+
+
 def _load_cases(suite: Suite) -> None:
     paths = _files(suite, suite.config.templates, "telemetry templates",
-                   lambda f: content_files(f, "*.yaml", what="telemetry template"))
+                   lambda f: [p for p in content_files(f, "*", what="telemetry template")
+                              if p.suffix.lower() in YAML_SUFFIXES])
     by_guid = {a.guid: a for a in suite.atomics}
     defined: dict[str, str] = {}
     for path in paths:
@@ -277,6 +310,41 @@ def _load_cases(suite: Suite) -> None:
                 continue
             defined[case.id] = str(path)
             suite.cases.append(case)
+
+
+#: Step kinds whose `identifiers:` name columns of the step's table.
+_IDENTIFIER_STEPS = ("rows", "recorded")
+
+
+def _check_identifiers(suite: Suite) -> None:
+    """Each `identifiers:` entry names a column of its step's table: a typo would leave the case's rows
+    unattributed (its effect counted as background), so it errors the case, with the closest name."""
+    registry = suite.context.registry
+    for case in suite.cases:
+        for index, step in enumerate(case.steps):
+            if not isinstance(step, dict) or step.get("kind") not in _IDENTIFIER_STEPS:
+                continue
+            names, table = step.get("identifiers") or [], step.get("table")
+            schema = registry.get(str(table)) if table else None
+            if schema is None or not isinstance(names, list):
+                continue  # an unknown table (or a recorded file's own table) is the step's to report
+            for i, name in enumerate(names):
+                if schema.column(str(name)) is not None:
+                    continue
+                close = difflib.get_close_matches(str(name), schema.names, n=1, cutoff=0.6) or \
+                    [c for c in schema.names if c.lower() == str(name).lower()]
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                line, col = _template_position(case.template_path, ["steps", index, "identifiers", i])
+                suite.case_problems.setdefault(case.id, []).append(SchemaError(
+                    f"step {index + 1} ({step['kind']}), identifiers.{i}: table {schema.name} has no column "
+                    f"{name!r}{hint}", file=case.template_path, case=case.id, line=line, column=col))
+
+
+def _template_position(path: str, field_path: list[str | int]) -> tuple[int | None, int | None]:
+    try:
+        return read_yaml(Path(path)).line_of(field_path)
+    except HarnessError:
+        return None, None
 
 
 def _load_expected(suite: Suite) -> None:

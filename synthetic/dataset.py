@@ -16,11 +16,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness.errors import FormatError, HarnessError
+from harness.formats.excerpt import excerpt
 from harness.model import Case
 from harness.workspace.context import WorkspaceContext
 from synthetic.arrow import merge_arrow, merge_tables
 from synthetic.background import background_tables
 from synthetic.context import CaseTelemetry
+from synthetic.identifiers import cell_tokens
 from synthetic.recorded import recorded_tables
 from synthetic.telemetry import TelemetryGenerator
 
@@ -40,6 +42,43 @@ class Dataset:
     def merged(self, context: WorkspaceContext) -> dict[str, pa.Table]:
         """`tables` and `background` as one table per name (what `generate` writes)."""
         return merge_arrow(context.registry, [self.tables, self.background])
+
+
+def _check_identifiers(cases: Sequence[Case], out: Dataset) -> None:
+    """Every identifier marks one case, and every row a case emits carries one of its own: a value two
+    cases share would attribute one case's rows to the other, so both cases error, each naming the other's
+    template; a row with none of its case's identifiers could not be told from background."""
+    templates = {c.id: c.template_path for c in cases}
+    marked: dict[str, list[str]] = {}
+    for cid, tel in out.telemetry.items():
+        for ident in sorted(tel.identifiers):
+            marked.setdefault(ident, []).append(cid)
+    for ident, cids in sorted(marked.items()):
+        if len(cids) == 1:
+            out.owners[ident] = cids[0]
+            continue
+        for cid in cids:
+            if cid in out.errors:
+                continue
+            others = ", ".join(f"{o} ({templates.get(o, '?')})" for o in cids if o != cid)
+            out.errors[cid] = FormatError(
+                f"identifier {excerpt(ident)} is also an identifier of case {others}; every case needs "
+                "identifier values of its own, or their rows cannot be told apart", file=templates.get(cid), case=cid)
+    for cid, tel in out.telemetry.items():
+        if cid in out.errors:
+            continue
+        own = {i for i in tel.identifiers if out.owners.get(i) == cid}
+        for table, rows in sorted(tel.rows.items()):
+            bare = next((r for r in rows if not any(t in own for v in r.values() for t in cell_tokens(v))), None)
+            if bare is None:
+                continue
+            origin = tel.origins.get(id(bare), [])
+            step = f"step {origin[1] + 1}" if len(origin) > 1 and isinstance(origin[1], int) else "a step"
+            out.errors[cid] = FormatError(
+                f"{step} writes a {table} row that carries none of the case's identifiers; name identifying "
+                "columns with `identifiers:` (or use case-unique hosts, IPs and ids)", file=templates.get(cid),
+                case=cid)
+            break
 
 
 def build_dataset(
@@ -63,14 +102,7 @@ def build_dataset(
             out.telemetry[case.id] = generator.case_telemetry(case)
         except HarnessError as exc:
             out.errors[case.id] = exc.with_context(case=case.id)
-    for cid, tel in out.telemetry.items():
-        for ident in tel.identifiers:
-            if ident in out.owners and out.owners[ident] != cid:
-                out.errors[cid] = FormatError(
-                    f"identifier {ident!r} is shared with case {out.owners[ident]}; cases must be distinguishable",
-                    case=cid,
-                )
-            out.owners[ident] = cid
+    _check_identifiers(cases, out)
     out.tables = merge_tables(registry, [t.rows for t in out.telemetry.values()])
     watchlist = context.watchlist_rows(now)
     if watchlist is not None:  # the rows `_GetWatchlist(alias)` reads (WorkspaceContext.watchlist_function)

@@ -252,7 +252,11 @@ class EmbeddedBackend:
         finally:
             finished.set()
             watchdog.join()
-        rows = [tuple(normalise_value(v, t) for v, t in zip(row, types, strict=False)) for row in raw]
+        try:
+            rows = [tuple(normalise_value(v, t) for v, t in zip(row, types, strict=False)) for row in raw]
+        except (ValueError, OverflowError) as exc:  # e.g. datetime_add("year", 100000, ...): past year 9999
+            raise DataError(f"the query returned a value Kusto cannot hold ({exc}); a datetime outside years "
+                            "1-9999, or a number out of range") from exc
         return QueryResult(columns, types, rows)
 
     def functions_for(self, kql: str) -> list[str]:

@@ -50,11 +50,11 @@ class ValidationResult:
 
 
 def validate(suite: Suite, paths: list[Path] | None = None) -> ValidationResult:
-    """Findings for every file under *paths* (default: the project's detections, atomics and expected
-    results). A folder that is not there is `run`'s concern: there is nothing in it to check."""
+    """Findings for every file under *paths* (default: the project's detections, atomics, telemetry templates
+    and expected results). A folder that is not there is `run`'s concern: there is nothing in it to check."""
     cfg = suite.config
-    paths = paths or [p for p in (cfg.resolve(cfg.detections), cfg.resolve(cfg.atomics), cfg.resolve(cfg.expected))
-                      if p.exists()]
+    paths = paths or [p for p in (cfg.resolve(cfg.detections), cfg.resolve(cfg.atomics), cfg.resolve(cfg.templates),
+                                  cfg.resolve(cfg.expected)) if p.exists()]
     files = _files(paths)
     roots = [p.resolve() for p in paths]
     result = ValidationResult(files=len(files))
@@ -68,7 +68,10 @@ def validate(suite: Suite, paths: list[Path] | None = None) -> ValidationResult:
         checked += [(p, item.kind) for p in item.problems]
         if item.detection is not None:
             result.findings += detection_findings(item.detection, suite.context)
-    for problem in [*suite.problems, *(p for d in suite.detections for p in d.problems)]:
+    # A template's problem is every case of it (variants too): shown once.
+    once = {(p.file, p.line, p.column, p.reason): p for ps in suite.case_problems.values() for p in ps}
+    case_problems = list(once.values())
+    for problem in [*suite.problems, *(p for d in suite.detections for p in d.problems), *case_problems]:
         if problem.file and _under(Path(problem.file), roots) and not isinstance(problem, UsageError):
             checked.append((problem, suite.files.get(Path(problem.file).resolve())))
     for entry in suite.detections:
@@ -94,7 +97,7 @@ def _files(paths: list[Path]) -> list[Path]:
     for p in paths:
         if p.is_dir():
             out.extend(f for f in content_files(p, "*", recursive=True)
-                       if f.suffix in (".yaml", ".yml") and "sigma" not in f.relative_to(p).parts)
+                       if f.suffix.lower() in (".yaml", ".yml") and "sigma" not in f.relative_to(p).parts)
             out.extend(sigma_files(p))
         elif p.is_file():
             out.append(p)

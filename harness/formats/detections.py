@@ -92,7 +92,13 @@ def load_detection(path: Path | str) -> Detection:
     )
 
 
+#: What a YAML file is called, in any case.
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
 def detection_files(folder: Path) -> list[Path]:
-    """The Sentinel rule files under *folder*: every `*.yaml` outside `sigma` folders, each inside it."""
-    return [p for p in content_files(folder, "*.yaml", recursive=True, what="detection file")
-            if "sigma" not in p.relative_to(folder).parts]
+    """The Sentinel rule files under *folder*: every `.yaml`/`.yml` (any case: `.YAML` too) outside `sigma`
+    folders, each inside it. Nothing YAML under the folder is skipped: a file that is not a rule is an error
+    of the suite (harness.suite), never silently left out."""
+    return [p for p in content_files(folder, "*", recursive=True, what="detection file")
+            if p.suffix.lower() in YAML_SUFFIXES and "sigma" not in p.relative_to(folder).parts]

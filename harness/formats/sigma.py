@@ -66,7 +66,7 @@ def sigma_files(folder: Path | str) -> list[Path]:
     return [
         p
         for p in content_files(folder, "*", recursive=True, what="Sigma rule")
-        if p.suffix in SIGMA_SUFFIXES and "sigma" in p.relative_to(folder).parts[:-1]
+        if p.suffix.lower() in SIGMA_SUFFIXES and "sigma" in p.relative_to(folder).parts[:-1]
     ]
 
 

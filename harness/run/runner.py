@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.backends import Backend, engine_options, make_backend
 from harness.backends.base import QueryResult
-from harness.errors import FalsePositives, HarnessError, UsageError
+from harness.errors import FalsePositives, HarnessError, InternalError, UsageError
 from harness.kql.text import identifiers
 from harness.model import Case, Detection, DetectionRun, Status, Verdict
 from harness.run.compare import compare_by_case
@@ -137,7 +137,13 @@ class Runner:
                 self._load(engine, result.dataset)
             for index, entry in enumerate(suite.detections, 1):
                 self.progress(f"[{index}/{len(suite.detections)}] running {entry.key}")
-                self._run_detection(result, backend, other, entry)
+                try:
+                    self._run_detection(result, backend, other, entry)
+                except Exception as exc:  # noqa: BLE001 - our crash errors this detection's cells, not the run
+                    result.verdicts = [v for v in result.verdicts if v.detection_key != entry.key]
+                    result.runs[entry.key] = DetectionRun(error=InternalError.of(exc, detection=entry.key))
+                    for case in suite.cases:
+                        result.verdicts.append(self._verdict(result, entry, case, [], {}, result.runs[entry.key]))
         finally:
             for engine in owned:
                 engine.close()

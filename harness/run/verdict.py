@@ -12,24 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from harness.model import Detection, Expectation, Status, Verdict
-
-
-def cell_tokens(value: Any) -> list[str]:
-    """The strings in a result cell that could be a case identifier (lists/bags are opened)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        if value[:1] in "[{":
-            try:
-                return cell_tokens(json.loads(value)) or [value]
-            except ValueError:
-                return [value]
-        return [value]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in cell_tokens(v)]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in cell_tokens(v)]
-    return []
+from synthetic.identifiers import cell_tokens
 
 
 def attribute_rows(rows: list[dict[str, Any]], owners: dict[str, str]) -> tuple[dict[str, list[int]], list[int]]:

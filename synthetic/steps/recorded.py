@@ -9,12 +9,14 @@ Columns the table lacks are dropped and reported in the case's notes (or fail wi
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
 from harness.formats.paths import contained
 from synthetic.context import StepContext
 from synthetic.recorded import load_recorded, rebase
+from synthetic.steps.values import StepFieldError
 
 
 def recorded(step: dict[str, Any], ctx: StepContext) -> None:
@@ -28,7 +30,14 @@ def recorded(step: dict[str, Any], ctx: StepContext) -> None:
         if step.get("strict_columns"):
             raise ValueError(rec.note())
         ctx.out.notes.append(rec.note())
-    rows = rebase(rec.rows, registry[rec.table], ctx.at(step.get("at")))
+    schema = registry[rec.table]
+    if not step.get("table"):  # with `table:` the suite checks the names (harness.suite); here the file named it
+        for i, name in enumerate(step.get("identifiers", [])):
+            if schema.column(str(name)) is None:
+                close = difflib.get_close_matches(str(name), schema.names, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise StepFieldError(["identifiers", i], f"table {rec.table} has no column {name!r}{hint}")
+    rows = rebase(rec.rows, schema, ctx.at(step.get("at")))
     limit = step.get("limit")
     for row in rows[: int(limit) if limit else None]:
         ctx.emit(rec.table, row, checked=False)
