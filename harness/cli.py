@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,34 +36,66 @@ from harness.report.baseline import compare, format_diff, load_baseline
 from harness.report.escaping.terminal import safe, safe_lines
 from harness.report.model import build_report
 from harness.report.terminal import Progress, render_terminal
+from harness.report.trace import render_trace
 from harness.run.changed import select_changes
-from harness.run.explain import explain_result
+from harness.run.explain import explain_case, explain_result, rule_where
 from harness.run.runner import Runner
 from harness.suite import load_suite
 from synthetic.export import FORMATS, write_tables
+
+# -- shared flags -----------------------------------------------------------------------
+
+#: The content folders every verb that loads the suite takes: (flag, what, default).
+CONTENT_FLAGS = (
+    ("atomics", "Atomic Red Team files", "atomics"),
+    ("detections", "detections", "detections"),
+    ("expected", "expected results", "expected"),
+    ("templates", "telemetry templates", "synthetic/templates"),
+)
+
+
+def add_content_flags(p: argparse.ArgumentParser) -> None:
+    """--atomics, --detections, --expected, --templates: each repeatable, for several folders side by side."""
+    for flag, what, default in CONTENT_FLAGS:
+        p.add_argument(f"--{flag}", action="append", metavar="DIR",
+                       help=f"folder of {what} (default: {default}); repeat for several folders")
+
+
+def add_clock_flags(p: argparse.ArgumentParser) -> None:
+    """--seed and --now: what shapes generated telemetry."""
+    p.add_argument("--seed", type=int, metavar="N", help="random seed for synthetic telemetry")
+    p.add_argument("--now", metavar="ISO", help="pinned clock, ISO datetime (default: 2025-06-01T12:00:00Z)")
+
+
+def content_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration the shared flags override (None: keep the configured value)."""
+    out: dict[str, Any] = {flag: getattr(args, flag) for flag, _, _ in CONTENT_FLAGS}
+    for name in ("seed", "now", "timeout"):
+        out[name] = getattr(args, name, None)
+    return out
+
 
 # -- run --------------------------------------------------------------------------------
 
 
 def add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run every case against every detection and write the coverage report")
-    p.add_argument("--atomics", help="folder of Atomic Red Team files (default: atomics)")
-    p.add_argument("--detections", help="folder of detections (default: detections)")
-    p.add_argument("--expected", help="folder of expected results (default: expected)")
-    p.add_argument("--templates", help="folder of telemetry templates (default: synthetic/templates)")
-    p.add_argument("--report-dir", help="where reports are written (default: reports)")
-    p.add_argument("--seed", type=int, help="random seed for synthetic telemetry")
-    p.add_argument("--now", help="pinned clock, ISO datetime (default: 2025-06-01T12:00:00Z)")
-    p.add_argument("--timeout", type=float, help="per-query timeout in seconds (default: 60)")
-    p.add_argument("--background", type=int, help="benign background rows (across tables) mixed with the cases")
+    add_content_flags(p)
+    p.add_argument("--report-dir", metavar="DIR", help="where reports are written (default: reports)")
+    add_clock_flags(p)
+    p.add_argument("--timeout", type=float, metavar="S", help="per-query timeout in seconds (default: 60)")
+    p.add_argument("--background", type=int, metavar="N",
+                   help="benign background rows (across tables) mixed with the cases")
     p.add_argument("--background-recorded", action="append", metavar="FILE",
                    help="real exported rows (Log Analytics CSV/JSON) to use as background; repeatable")
     p.add_argument("--backend", choices=["embedded", "kusto", "emulator"], help="KQL engine (default: embedded)")
-    p.add_argument("--kusto-url", help="Kusto endpoint for --backend kusto, e.g. http://127.0.0.1:8080")
-    p.add_argument("--database", help="Kusto database (default: the server's default)")
-    p.add_argument("--compare", help="run on two engines and report disagreements, e.g. embedded,kusto")
-    p.add_argument("--baseline", help="an earlier coverage.json: fail when coverage is lost")
-    p.add_argument("--changed-since", help="run only what changed since this git ref (and what depends on it)")
+    p.add_argument("--kusto-url", metavar="URL", help="Kusto endpoint for --backend kusto, e.g. http://127.0.0.1:8080")
+    p.add_argument("--database", metavar="DB", help="Kusto database (default: the server's default)")
+    p.add_argument("--compare", metavar="ENGINES",
+                   help="run on two engines and report disagreements, e.g. embedded,kusto")
+    p.add_argument("--baseline", metavar="FILE", help="an earlier coverage.json: fail when coverage is lost")
+    p.add_argument("--changed-since", metavar="REF",
+                   help="run only what changed since this git ref (and what depends on it)")
     p.add_argument("--no-color", action="store_true", help="never colour the matrix")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run_command)
@@ -70,9 +103,8 @@ def add_run_parser(sub: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     overrides = {
-        "atomics": args.atomics, "detections": args.detections, "expected": args.expected,
-        "templates": args.templates, "report_dir": args.report_dir, "seed": args.seed, "now": args.now,
-        "timeout": args.timeout, "background": args.background, "backend": args.backend,
+        **content_overrides(args), "report_dir": args.report_dir, "background": args.background,
+        "backend": args.backend,
         "background_recorded": args.background_recorded,
         "kusto_url": args.kusto_url, "database": args.database,
         "compare": args.compare.split(",") if args.compare else None,
@@ -131,19 +163,21 @@ def add_generate_parser(sub: Any) -> None:
         "the configured recorded background), optionally with N generated benign background rows across tables, "
         "one file per table named after the table (e.g. DnsEvents.jsonl).",
     )
-    p.add_argument("--case", required=True, help="case id as the report shows it, e.g. T1608.005-2")
+    p.add_argument("--case", required=True, metavar="ID", help="case id as the report shows it, e.g. T1608.005-2")
+    add_content_flags(p)
+    add_clock_flags(p)
     p.add_argument("--background", type=int, default=0, metavar="N",
                    help="also write N generated benign rows in all, across tables (default 0)")
     p.add_argument("--format", choices=FORMATS, default="jsonl")
-    p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
-    p.add_argument("--root", type=Path, default=None, help="project root (default: current folder)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--root", type=Path, default=None, metavar="DIR", help="project root (default: current folder)")
     p.set_defaults(func=generate_command)
 
 
 def generate_command(args: argparse.Namespace) -> int:
     if args.background < 0:
         raise UsageError("--background must be >= 0")
-    suite = load_suite(load_config(args.root))
+    suite = load_suite(load_config(args.root, content_overrides(args)))
     dataset = suite.dataset([suite.case(args.case)], background=args.background)
     error = dataset.errors.get(args.case)
     if error is not None:
@@ -165,17 +199,20 @@ def generate_command(args: argparse.Namespace) -> int:
 
 
 def add_validate_parser(sub: Any) -> None:
-    p = sub.add_parser("validate", help="check detections, atomics and expected files without running cases")
-    p.add_argument("paths", nargs="*", help="files or folders (default: the configured detections, atomics, expected)")
+    p = sub.add_parser("validate", help="check detections, atomics, templates and expected files without running cases")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or folders (default: the configured detections, atomics, templates, expected)")
+    add_content_flags(p)
     p.add_argument("--format", choices=["text", "sarif"], default="text", help="output format (default: text)")
-    p.add_argument("--output", "-o", help="write the report to this file instead of stdout")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the report to this file instead of stdout")
     p.add_argument("--warnings-as-errors", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--show-notes", action="store_true", help="also print notes (where resolution stopped)")
     p.set_defaults(func=validate_command)
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    result = validate(load_suite(load_config(Path.cwd())), [Path(p) for p in args.paths] or None)
+    suite = load_suite(load_config(Path.cwd(), content_overrides(args)))
+    result = validate(suite, [Path(p) for p in args.paths] or None)
     shown = [f for f in result.findings if f.severity != Severity.NOTE or args.show_notes]
     if args.format == "sarif":
         text = json.dumps(to_sarif(shown, tool_version=__version__), indent=2)
@@ -190,6 +227,61 @@ def validate_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if errors or (args.warnings_as_errors and warnings) else EXIT_OK
 
 
+# -- explain ----------------------------------------------------------------------------
+
+
+def add_explain_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="trace one detection on one case's rows, stage by stage",
+        description="Load only CASE's telemetry (generated as `run` generates it) into a fresh embedded engine, run "
+        "DETECTION's query cut after each top-level `|` (and inside its tabular lets and join/union subqueries) "
+        "and print the rows left after each stage, with its place in the rule file (file:line:column).",
+    )
+    p.add_argument("case", metavar="CASE", help="case id as the report shows it, e.g. T1608.005-3.junked")
+    p.add_argument("detection", metavar="DETECTION",
+                   help="detection key (its file name without .yaml), e.g. link_target_email")
+    add_content_flags(p)
+    add_clock_flags(p)
+    p.add_argument("--timeout", type=float, metavar="S", help="per-query timeout in seconds (default: 60)")
+    p.add_argument("--json", action="store_true", help="print the trace as JSON (the shape coverage.json uses)")
+    p.set_defaults(func=explain_command)
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    config = load_config(Path.cwd(), content_overrides(args))
+    suite = load_suite(config)
+    case = suite.case(args.case)
+    entry = suite.detection(args.detection)
+    if entry is None:
+        known = ", ".join(sorted(d.key for d in suite.detections)) or "none"
+        raise UsageError(f"no detection {args.detection!r} (known: {known})")
+    if entry.detection is None and entry.error is not None:
+        raise entry.error
+    det = replace(entry.detection, path=_shown(entry.path))
+    dataset = suite.dataset([case], background=0)
+    error = dataset.errors.get(case.id)
+    if error is not None:
+        raise error
+    why = explain_case(det.query, dataset.telemetry[case.id].rows, now=suite.now, registry=suite.context.registry,
+                       functions=suite.context.stored_functions(), timeout=config.timeout, where=rule_where(det))
+    if args.json:
+        print(json.dumps(why, indent=2, sort_keys=True, ensure_ascii=False))
+        return EXIT_OK
+    exp = entry.expectation(case.id)
+    want = "must fire" if exp.fires else "must not fire" + ("" if exp.explicit else " (not listed in expected)")
+    gap = f"; known gap: {exp.known_gap}" if exp.known_gap else ""
+    lines = [f"explain {case.id}[{entry.key}]: {det.path}", f"expected: {want}{gap}", *render_trace(why)]
+    print(safe_lines("\n".join(lines)))
+    return EXIT_OK
+
+
+def _shown(path: str) -> str:
+    """A path as the user reads it: relative to the working folder when it lies under it."""
+    p = Path(path)
+    return p.relative_to(Path.cwd()).as_posix() if p.is_absolute() and p.is_relative_to(Path.cwd()) else path
+
+
 # -- corpus -----------------------------------------------------------------------------
 
 
@@ -197,10 +289,11 @@ def add_corpus_parser(sub: Any) -> None:
     p = sub.add_parser(
         "corpus", help="validate and run every rule of a Sentinel rule corpus; print how many pass and why not"
     )
-    p.add_argument("folder", nargs="?", default="tests/data/sentinel-corpus", help="folder of Sentinel rule YAML")
-    p.add_argument("--json", help="also write per-rule results to this JSON file")
+    p.add_argument("folder", nargs="?", metavar="FOLDER", default="tests/data/sentinel-corpus",
+                   help="folder of Sentinel rule YAML")
+    p.add_argument("--json", metavar="FILE", help="also write per-rule results to this JSON file")
     p.add_argument("--no-execute", action="store_true", help="validate only")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (default: 2)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N", help="worker processes (default: 2)")
     p.set_defaults(func=corpus_command)
 
 
@@ -217,7 +310,7 @@ def corpus_command(args: argparse.Namespace) -> int:
 
 # -- the front door ---------------------------------------------------------------------
 
-COMMANDS = (add_run_parser, add_generate_parser, add_validate_parser, add_corpus_parser)
+COMMANDS = (add_run_parser, add_generate_parser, add_validate_parser, add_explain_parser, add_corpus_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

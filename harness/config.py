@@ -1,4 +1,8 @@
-"""Run settings: defaults, then `[tool.atomic-harness]` in pyproject.toml, then the command line."""
+"""Run settings: defaults, then `[tool.atomic-harness]` in pyproject.toml, then the command line.
+
+Every content setting (atomics, detections, expected, templates, and the workspace folders) is a list of
+folders, so upstream Atomic Red Team and a team's own atomics load side by side; a plain string is one folder.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,10 @@ DEFAULT_NOW = "2025-06-01T12:00:00Z"
 @dataclass
 class RunConfig:
     root: Path = Path(".")
-    atomics: Path = Path("atomics")
-    detections: Path = Path("detections")
-    expected: Path = Path("expected")
-    templates: Path = Path("synthetic/templates")
+    atomics: list[Path] = field(default_factory=lambda: [Path("atomics")])
+    detections: list[Path] = field(default_factory=lambda: [Path("detections")])
+    expected: list[Path] = field(default_factory=lambda: [Path("expected")])
+    templates: list[Path] = field(default_factory=lambda: [Path("synthetic/templates")])
     report_dir: Path = Path("reports")
     seed: int = 1608005
     now: str = DEFAULT_NOW
@@ -43,12 +47,15 @@ class RunConfig:
     def content_roots(self) -> list[Path]:
         """The content folders this configuration names: trusted roots, the only places content may
         make the harness read a file from (harness.formats.paths)."""
-        folders = [self.atomics, self.detections, self.expected, self.templates, *self.tables, *self.watchlists,
-                   *self.functions]
+        folders = [*self.atomics, *self.detections, *self.expected, *self.templates, *self.tables,
+                   *self.watchlists, *self.functions]
         return [self.resolve(p) for p in folders]
 
 
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(RunConfig)}
+#: Settings that name folders or files: a list of paths, or one path as a plain string.
+PATH_LISTS = {"atomics", "detections", "expected", "templates", "tables", "watchlists", "functions",
+              "background_recorded"}
 
 
 def load_config(root: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -80,9 +87,10 @@ def _set(cfg: RunConfig, name: str, value: Any, where: str) -> None:
     try:
         if isinstance(current, Path):
             value = Path(value)
+        elif name in PATH_LISTS:
+            value = _paths(value)
         elif isinstance(current, list):
-            value = [Path(v) if name in ("tables", "watchlists", "functions", "background_recorded") else v for v in
-                     (value if isinstance(value, list) else str(value).split(","))]
+            value = value if isinstance(value, list) else str(value).split(",")
         elif isinstance(current, bool):
             value = bool(value)
         elif isinstance(current, int):
@@ -92,6 +100,15 @@ def _set(cfg: RunConfig, name: str, value: Any, where: str) -> None:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name}: {exc}", file=where) from exc
     setattr(cfg, name, value)
+
+
+def _paths(value: Any) -> list[Path]:
+    """A path setting as a list: one folder as a plain string, or a list of them."""
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if not isinstance(item, str | Path) or not str(item):
+            raise ValueError(f"expected a folder name or a list of them, got {item!r}")
+    return [Path(item) for item in items]
 
 
 def parse_now(text: str | datetime) -> datetime:

@@ -215,18 +215,22 @@ def load_suite(config: RunConfig) -> Suite:
     return suite
 
 
-def _files(suite: Suite, configured: Path, what: str, list_files: Callable[[Path], list[Path]]) -> list[Path]:
-    """The files *list_files* finds in a configured folder; a folder that is not there, or that leads
-    outside itself (harness.formats.paths), is a problem of the suite."""
-    folder = suite.config.resolve(configured)
-    if not folder.is_dir():
-        suite.problems.append(UsageError(f"{what} folder does not exist", file=str(folder)))
-        return []
-    try:
-        return list_files(folder)
-    except HarnessError as exc:
-        suite.problems.append(exc)
-        return []
+def _files(suite: Suite, configured: list[Path], what: str, list_files: Callable[[Path], list[Path]]) -> list[Path]:
+    """The files *list_files* finds in each configured folder, in the order the folders are named; a
+    folder that is not there, or that leads outside itself (harness.formats.paths), is a problem of the
+    suite. A file reached through two of the folders is read once."""
+    found: list[Path] = []
+    for entry in configured:
+        folder = suite.config.resolve(entry)
+        if not folder.is_dir():
+            suite.problems.append(UsageError(f"{what} folder does not exist", file=str(folder)))
+            continue
+        try:
+            found += list_files(folder)
+        except HarnessError as exc:
+            suite.problems.append(exc)
+    seen: set[Path] = set()
+    return [p for p in found if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 
 def _read(suite: Suite, path: Path, kind: FileKind) -> None:
@@ -237,20 +241,31 @@ def _load_atomics(suite: Suite) -> None:
     paths = _files(suite, suite.config.atomics, "atomics",
                    lambda f: content_files(f, "T*.y*ml", recursive=True, what="Atomic Red Team file"))
     seen_guids: dict[str, str] = {}
+    defined: dict[str, str] = {}  # case id -> the file that numbers it (technique files in several folders)
     for path in paths:
         _read(suite, path, FileKind.ATOMIC)
         try:
-            suite.atomics.extend(load_atomic_file(path, seen_guids))
+            tests = load_atomic_file(path, seen_guids)
         except HarnessError as exc:
             suite.problems.append(exc)
+            continue
+        clash = next((defined[t.case_id] for t in tests if t.case_id in defined), None)
+        if clash is not None:
+            suite.problems.append(FormatError(
+                f"technique {tests[0].technique} is also defined in {clash}; one technique file per technique "
+                "across the atomics folders (its tests are numbered by their place in the file)", file=str(path)))
+            continue
+        defined.update((t.case_id, str(path)) for t in tests)
+        suite.atomics.extend(tests)
 
 
 def _load_detections(suite: Suite) -> None:
     """Sentinel rules, then Sigma rules; keys (file stems) are unique because tests are named by them."""
     cfg = suite.config
     files = [(p, FileKind.DETECTION) for p in _files(suite, cfg.detections, "detections", detection_files)]
-    if cfg.sigma and cfg.resolve(cfg.detections).is_dir():
-        files += [(p, FileKind.SIGMA) for p in _files(suite, cfg.detections, "detections", sigma_files)]
+    if cfg.sigma:
+        present = [f for f in cfg.detections if cfg.resolve(f).is_dir()]  # a missing folder is reported once
+        files += [(p, FileKind.SIGMA) for p in _files(suite, present, "detections", sigma_files)]
     for path, kind in files:
         _read(suite, path, kind)
         if not _rule_like(path, kind):

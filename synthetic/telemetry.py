@@ -53,10 +53,10 @@ class TelemetryGenerator:
             kind = step.get("kind")
             fn = STEP_KINDS.get(kind)
             if fn is None:
+                line, col = _locate(case.template_path, ["steps", index, "kind"])
                 raise FormatError(
                     f"step {index + 1}: unknown step kind {kind!r} (known: {', '.join(sorted(STEP_KINDS))})",
-                    file=case.template_path,
-                    case=case.id,
+                    file=case.template_path, case=case.id, line=line, column=col,
                 )
             try:
                 fn(step, ctx)
@@ -72,8 +72,9 @@ class TelemetryGenerator:
                     file=case.template_path, case=case.id, line=line, column=col,
                 ) from None
             except (KeyError, ValueError, TypeError) as exc:
+                line, col = _locate(case.template_path, ["steps", index])
                 raise FormatError(
-                    f"step {index + 1} ({kind}): {exc}", file=case.template_path, case=case.id
+                    f"step {index + 1} ({kind}): {exc}", file=case.template_path, case=case.id, line=line, column=col
                 ) from exc
         for check in CASE_CHECKS:
             try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.checks.sarif import Finding
+from harness.checks.templates import template_findings
 from harness.checks.value_lint import lint_values
 from harness.errors import CoverageError, HarnessError, MissingReference, UsageError
 from harness.formats.paths import content_files
@@ -50,11 +51,12 @@ class ValidationResult:
 
 
 def validate(suite: Suite, paths: list[Path] | None = None) -> ValidationResult:
-    """Findings for every file under *paths* (default: the project's detections, atomics, telemetry templates
-    and expected results). A folder that is not there is `run`'s concern: there is nothing in it to check."""
+    """Findings for every file under *paths* (default: the project's detections, atomics, telemetry
+    templates and expected results). A folder that is not there is `run`'s concern: there is nothing in it
+    to check."""
     cfg = suite.config
-    paths = paths or [p for p in (cfg.resolve(cfg.detections), cfg.resolve(cfg.atomics), cfg.resolve(cfg.templates),
-                                  cfg.resolve(cfg.expected)) if p.exists()]
+    paths = paths or [p for p in (cfg.resolve(f) for f in [*cfg.detections, *cfg.atomics, *cfg.templates,
+                                                            *cfg.expected]) if p.exists()]
     files = _files(paths)
     roots = [p.resolve() for p in paths]
     result = ValidationResult(files=len(files))
@@ -78,6 +80,7 @@ def validate(suite: Suite, paths: list[Path] | None = None) -> ValidationResult:
         if entry.detection is not None and _under(Path(entry.path), roots):
             result.findings += detection_findings(entry.detection, suite.context)
     result.findings += [_finding(problem, kind) for problem, kind in checked]
+    result.findings += template_findings(suite, lambda path: _under(path, roots))
     result.findings = sorted((replace(f, file=_shown(f.file)) for f in result.findings),
                              key=lambda x: (x.file, x.line or 0, x.column or 0))
     return result

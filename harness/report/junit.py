@@ -27,7 +27,7 @@ def _explanation_text(cell: dict[str, Any]) -> str:
         for s in p["stages"]:
             rows = "-" if s["rows"] is None else s["rows"]
             lines.append(
-                f"  {s['index']:>2}. query line {s['line']:<4} rows {rows!s:<6} {s['text']}"
+                f"  {s['index']:>2}. rows {rows!s:<6} {s['text']}  ({s['position']})"
                 + (f"  [{s['error']}]" if s["error"] else "")
             )
         for sub in p["subqueries"]:

@@ -29,11 +29,11 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
 
 def stage_table(pipeline: dict[str, Any]) -> str:
     rows = [
-        [md(s["index"]), md(s["line"]), md("-" if s["rows"] is None else s["rows"]), code(s["text"], in_table=True),
+        [md(s["index"]), md(s["position"]), md("-" if s["rows"] is None else s["rows"]), code(s["text"], in_table=True),
          md(s["error"] or "")]
         for s in pipeline["stages"]
     ]
-    return tabulate(rows, headers=["stage", "query line", "rows", "operator", "note"], tablefmt="github")
+    return tabulate(rows, headers=["stage", "at", "rows", "operator", "note"], tablefmt="github")
 
 
 def explanation_md(cell: dict[str, Any]) -> list[str]:

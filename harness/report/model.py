@@ -77,7 +77,11 @@ def expected_summary(exp: Any) -> dict[str, Any]:
 
 
 def technique_coverage(result: RunResult) -> list[dict[str, Any]]:
-    """Per ATT&CK technique: is it verified by a passing must-fire test, failing, or only mapped?"""
+    """Per ATT&CK technique: is it verified by a passing must-fire test, failing, or only mapped?
+
+    Sub-techniques roll up to their parent where the parent stands on its own (a detection maps to it,
+    or it has atomic tests): a rule tagged T1578 is verified by a passing test of T1578.002, and the
+    parent counts its sub-techniques' tests (listed under `sub_techniques`)."""
     case_technique = {c.id: c.technique for c in result.cases if c.kind != CaseKind.BENIGN and c.technique}
     tests: dict[str, set[str]] = {}
     for atomic in result.suite.atomics:
@@ -86,16 +90,33 @@ def technique_coverage(result: RunResult) -> list[dict[str, Any]]:
     for entry in result.detections:
         for t in entry.detection.techniques if entry.detection else []:
             per.setdefault(t, {}).setdefault(entry.key, {"passed": 0, "not_passed": 0})
+    parents = set(per) | set(tests)  # techniques that stand on their own, before any roll-up
+
+    def counted(technique: str) -> list[str]:
+        """The technique, and its parent when the parent stands on its own."""
+        parent = technique.split(".", 1)[0]
+        return [technique, parent] if parent != technique and parent in parents else [technique]
+
     for v in result.verdicts:
         t = case_technique.get(v.case_id)
         if t is None or not (v.expectation.fires and v.expectation.explicit):
             continue
-        counts = per.setdefault(t, {}).setdefault(v.detection_key, {"passed": 0, "not_passed": 0})
-        counts["passed" if v.status == Status.PASSED else "not_passed"] += 1
+        for tt in counted(t):
+            counts = per.setdefault(tt, {}).setdefault(v.detection_key, {"passed": 0, "not_passed": 0})
+            counts["passed" if v.status == Status.PASSED else "not_passed"] += 1
+    subs: dict[str, set[str]] = {}
+    for t in sorted(tests):
+        for tt in counted(t)[1:]:
+            tests.setdefault(tt, set()).update(tests[t])
+            subs.setdefault(tt, set()).add(t)
+    for t in list(per):
+        for tt in counted(t)[1:]:
+            subs.setdefault(tt, set()).add(t)
     covered_tests: dict[str, set[str]] = {}
     for entry in result.coverage():
         if entry["covered"]:
-            covered_tests.setdefault(entry["technique"], set()).add(entry["case"])
+            for tt in counted(entry["technique"]):
+                covered_tests.setdefault(tt, set()).add(entry["case"])
     out = []
     for t in sorted(set(per) | set(tests)):
         dets = []
@@ -119,6 +140,7 @@ def technique_coverage(result: RunResult) -> list[dict[str, Any]]:
                 "tests": len(tests.get(t, set())),
                 "covered": len(covered_tests.get(t, set())),
                 "detections": dets,
+                "sub_techniques": sorted(subs.get(t, set())),
             }
         )
     return out

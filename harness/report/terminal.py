@@ -14,44 +14,123 @@ import threading
 import time
 from typing import Any, TextIO
 
-from tabulate import tabulate
-
 from harness.report.escaping.terminal import safe
-from harness.report.matrix import explained_cells, matrix_rows, problem_cells
+from harness.report.matrix import explained_cells, problem_cells
 
 COLOURS = {"PASS": "\033[32m", "FAIL": "\033[31m", "ERROR": "\033[31;1m", "GAP": "\033[33m"}
 RESET = "\033[0m"
 
+#: The matrix fits a terminal this wide: one symbol per cell, detections numbered, details in the reports.
+WIDTH = 120
+#: A cell's symbol by status (a pass says whether the case had to fire), its colour, and the legend.
+SYMBOLS = {"failed": "F", "error": "E", "known_gap": "g"}
+SYMBOL_COLOURS = {"+": COLOURS["PASS"], ".": COLOURS["PASS"], "F": COLOURS["FAIL"], "E": COLOURS["ERROR"],
+                  "g": COLOURS["GAP"]}
+LEGEND = "+ fired, as required   . quiet, as required   F failed   E error   g known gap"
+#: Uncovered atomic tests without a telemetry template: at most this many techniques are named.
+NAMED_TECHNIQUES = 12
 
-def _colour(text: str) -> str:
-    for word, code in COLOURS.items():
-        if text.startswith(word):
-            return f"{code}{text}{RESET}"
-    return text
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _symbol(cell: dict[str, Any]) -> str:
+    if cell["status"] == "passed":
+        return "+" if cell["expected"]["fires"] else "."
+    return SYMBOLS[cell["status"]]
+
+
+def matrix_lines(report: dict[str, Any], colour: bool, width: int = WIDTH) -> list[str]:
+    """The matrix as one symbol per cell, cases down and detections (D1, D2, ...) across, in blocks of
+    columns that fit *width*; then the legend. Content is made safe before it is measured."""
+    dets = [safe(d["key"]) for d in report["detections"]]
+    labels = [f"D{i}" for i in range(1, len(dets) + 1)]
+    by = {(c["case"], c["detection"]): c for c in report["cells"]}
+    keys = [d["key"] for d in report["detections"]]
+    cases = [c["id"] for c in report["cases"]]
+    case_w = min(max([len("case"), *(len(safe(c)) for c in cases)]), 40)
+    col_w = max([2, *(len(x) for x in labels)])
+    per_block = max(1, (width - case_w - 1) // (col_w + 1))
+    lines: list[str] = []
+    for start in range(0, max(len(keys), 1), per_block):
+        block = range(start, min(start + per_block, len(keys)))
+        lines.append(" ".join(["case".ljust(case_w), *(labels[i].rjust(col_w) for i in block)]).rstrip())
+        for case in cases:
+            cells = []
+            for i in block:
+                cell = by.get((case, keys[i]))
+                sym = _symbol(cell) if cell else " "
+                text = sym.rjust(col_w)
+                cells.append(text.replace(sym, f"{SYMBOL_COLOURS[sym]}{sym}{RESET}") if colour and cell else text)
+            lines.append(" ".join([_fit(safe(case), case_w).ljust(case_w), *cells]).rstrip())
+        if start + per_block < len(keys):
+            lines.append("")
+    legend, line = [], ""
+    for label, key in zip(labels, dets, strict=True):
+        item = _fit(f"{label} {key}", width)
+        if line and len(line) + 3 + len(item) > width:
+            legend.append(line)
+            line = ""
+        line = f"{line}   {item}" if line else item
+    if line:
+        legend.append(line)
+    return [*lines, *legend, LEGEND]
+
+
+def coverage_lines(report: dict[str, Any]) -> list[str]:
+    """Technique states and uncovered atomic tests, per technique. Tests that no telemetry template
+    describes (most of an upstream Atomic Red Team checkout) are one line; the reports list each."""
+    cases = {c["id"] for c in report["cases"]}
+
+    def has_case(test: str) -> bool:
+        return test in cases or any(c.startswith(test + ".") for c in cases)
+
+    no_case: dict[str, int] = {}
+    uncovered: dict[str, list[dict[str, Any]]] = {}
+    for entry in report["coverage"]:
+        if entry["covered"]:
+            continue
+        if has_case(entry["case"]):
+            uncovered.setdefault(entry["technique"], []).append(entry)
+        else:
+            no_case[entry["technique"]] = no_case.get(entry["technique"], 0) + 1
+    tests = {}
+    for entry in report["coverage"]:
+        tests[entry["technique"]] = tests.get(entry["technique"], 0) + 1
+    lines = []
+    for t in report["techniques"]:
+        if t["state"] == "not_detected" and t["technique"] in no_case and t["technique"] not in uncovered:
+            continue  # folded into the line below
+        lines.append(f"TECHNIQUE {t['technique']}: {t['state'].replace('_', ' ')} "
+                     f"({t['covered']}/{t['tests']} atomic tests caught)")
+    for technique, entries in sorted(uncovered.items()):
+        reasons: dict[str, list[str]] = {}
+        for e in entries:
+            reasons.setdefault(e.get("reason", ""), []).append(e["case"])
+        for reason, ids in reasons.items():
+            lines.append(f"UNCOVERED {technique}: {len(ids)} of {tests[technique]} atomic test(s) "
+                         f"({', '.join(ids)}): {reason}")
+    if no_case:
+        total = sum(no_case.values())
+        named = [f"{t} ({n})" for t, n in sorted(no_case.items())[:NAMED_TECHNIQUES]]
+        more = len(no_case) - len(named)
+        lines.append(f"NO TEMPLATE: {total} atomic test(s) in {len(no_case)} technique(s) have no telemetry template: "
+                     f"{', '.join(named)}{f' and {more} more' if more else ''} (each is listed in the reports)")
+    return lines
 
 
 def render_terminal(report: dict[str, Any], colour: bool) -> str:
-    headers, rows = matrix_rows(report)
-    headers = [safe(h) for h in headers]
-    rows = [[safe(c) for c in r] for r in rows]
-    if colour:
-        rows = [[r[0]] + [_colour(c) for c in r[1:]] for r in rows]
     s = report["summary"]
-    lines = []
-    for t in report["techniques"]:
-        lines.append(
-            f"TECHNIQUE {t['technique']}: {t['state'].replace('_', ' ')} "
-            f"({t['covered']}/{t['tests']} atomic tests caught)"
-        )
-    for c in report["coverage"]:
-        if not c["covered"]:
-            lines.append(f"UNCOVERED {c['case']} ({c['name']}): {c.get('reason', '')}")
+    lines = coverage_lines(report)
     lines += problem_lines(report)
     for cell in explained_cells(report):
         lines.append(f"WHY {cell['case']}[{cell['detection']}] did not fire: {cell['explanation']['summary']}")
     for e in report["load_errors"]:
-        lines.append(f"LOAD ERROR {e['file'] or ''}{':' + str(e['line']) if e['line'] else ''}: {e['reason']}")
-    lines = [tabulate(rows, headers=headers, tablefmt="simple"), *(safe(line) for line in lines)]
+        where = f"{e['file'] or ''}{':' + str(e['line']) if e['line'] else ''}"
+        where += f":{e['column']}" if e["line"] and e.get("column") else ""
+        lines.append(f"LOAD ERROR {where}: {e['reason']}")
+    lines = [*matrix_lines(report, colour), *(safe(line) for line in lines)]
     verdict = "OK" if s["ok"] else "FAILED"
     line = (
         f"{verdict}: {s['cells']} cells ({s['detections']} detections x {s['cases']} cases): {s['passed']} "

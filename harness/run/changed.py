@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config import RunConfig
 from harness.errors import HarnessError, UsageError
 from harness.kql.text import identifiers
 from harness.model import Verdict
@@ -83,8 +84,12 @@ class Selection:
         return [v for v in verdicts if v.detection_key in self.detections or v.case_id in self.cases]
 
 
-def _under(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def _under(path: Path, folders: Path | list[Path]) -> bool:
+    return any(path == f or f in path.parents for f in (folders if isinstance(folders, list) else [folders]))
+
+
+def _folders(config: RunConfig, folders: list[Path]) -> list[Path]:
+    return [config.resolve(f).resolve() for f in folders]
 
 
 def select(suite: Suite, files: list[Path]) -> Selection:
@@ -92,8 +97,8 @@ def select(suite: Suite, files: list[Path]) -> Selection:
     config = suite.config
     root = config.root.resolve()
     sel = Selection(ref="")
-    det_dir, exp_dir = config.resolve(config.detections).resolve(), config.resolve(config.expected).resolve()
-    atom_dir, tmpl_dir = config.resolve(config.atomics).resolve(), config.resolve(config.templates).resolve()
+    det_dir, exp_dir = _folders(config, config.detections), _folders(config, config.expected)
+    atom_dir, tmpl_dir = _folders(config, config.atomics), _folders(config, config.templates)
     func_dirs = [config.resolve(p).resolve() for p in config.functions]
     table_dirs = [config.resolve(p).resolve() for p in config.tables]
     det_by_path = {Path(d.path).resolve(): d.key for d in suite.detections}

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.errors import HarnessError
-from harness.model import Status
+from harness.model import Detection, DetectionKind, Status
 from harness.run.runner import RunResult
 from harness.workspace.tables import SchemaRegistry
 from synthetic.arrow import merge_tables
@@ -198,18 +198,27 @@ def subqueries(lexed: Lexed, start: int, end: int, group: int) -> list[tuple[int
 
 
 QueryFn = Callable[[str], int]
+#: Where a query line:column is for the reader: "detections/x.yaml:68:5" (the rule file), by default "query 3:5".
+Where = Callable[[int, int], str]
+
+
+def query_where(line: int, column: int) -> str:
+    """A position in the query text, for a query read on its own (no rule file around it)."""
+    return f"query {line}:{column}"
 
 
 @dataclass
 class StageResult:
     index: int  # 1-based
     text: str
-    line: int
+    line: int  # in the query text
     rows: int | None = None
     error: str | None = None
+    column: int = 1  # in the query text
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "text": self.text, "line": self.line, "rows": self.rows, "error": self.error}
+    def as_dict(self, where: Where = query_where) -> dict[str, Any]:
+        return {"index": self.index, "text": self.text, "line": self.line, "column": self.column,
+                "position": where(self.line, self.column), "rows": self.rows, "error": self.error}
 
 
 @dataclass
@@ -233,15 +242,15 @@ class Pipeline:
     def failed_at(self) -> StageResult | None:
         return next((s for s in self.stages if s.error and not s.error.startswith("not run")), None)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, where: Where = query_where) -> dict[str, Any]:
         drop = self.dropped_at
         fail = self.failed_at
         return {
             "name": self.name,
-            "stages": [s.as_dict() for s in self.stages],
+            "stages": [s.as_dict(where) for s in self.stages],
             "dropped_at": drop.index if drop else None,
             "failed_at": fail.index if fail else None,
-            "subqueries": [c.as_dict() for c in self.children],
+            "subqueries": [c.as_dict(where) for c in self.children],
         }
 
 
@@ -253,6 +262,10 @@ def short(text: str, limit: int = 90) -> str:
 
 def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
+
+
+def _column(text: str, offset: int) -> int:
+    return offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def trace(query: str, run: QueryFn) -> list[Pipeline]:
@@ -297,7 +310,7 @@ def _trace_pipeline(
     spans = pipe_stages(lexed, start, end, group)
     broken: str | None = None
     for index, (s, e) in enumerate(spans, 1):
-        result = StageResult(index, short(text[s:e]), _line(text, s))
+        result = StageResult(index, short(text[s:e]), _line(text, s), column=_column(text, s))
         pipe.stages.append(result)
         if broken is not None:
             result.error = broken
@@ -332,22 +345,35 @@ def explain_case(
     registry: SchemaRegistry | None = None,
     functions: list[str] | None = None,
     timeout: float = 60.0,
+    where: Where = query_where,
 ) -> dict[str, Any]:
-    """Trace `query` on one case's rows, loaded alone into a fresh embedded engine."""
+    """Trace `query` on one case's rows, loaded alone into a fresh embedded engine. *where* names a
+    query position as the reader should see it (the rule file's line:column; by default the query's)."""
     registry = registry or SchemaRegistry()
     key = hashlib.sha256(
         json.dumps(
             [query, case_rows, now.isoformat(), functions or [], registry.names()], sort_keys=True, default=str
         ).encode()
     ).hexdigest()
-    if key in _CACHE:
-        return copy.deepcopy(_CACHE[key])
-    _CACHE[key] = _explain_case(query, case_rows, now=now, registry=registry, functions=functions, timeout=timeout)
-    return copy.deepcopy(_CACHE[key])
+    if key not in _CACHE:
+        _CACHE[key] = _explain_case(query, case_rows, now=now, registry=registry, functions=functions,
+                                    timeout=timeout)
+    loaded, pipelines, load_error = _CACHE[key]
+    result: dict[str, Any] = {"engine": "embedded", "loaded": dict(loaded)}
+    if load_error is not None:
+        result.update(pipelines=[], dropped_at=None, summary=f"could not load the case's rows: {load_error}")
+        return result
+    result["pipelines"] = [p.as_dict(where) for p in pipelines]
+    result["summary"] = summarise(pipelines, where)
+    main = next((p for p in pipelines if p.name == "query"), None)
+    drop = main.dropped_at if main else None
+    result["dropped_at"] = ({"stage": drop.index, "text": drop.text, "line": drop.line, "column": drop.column,
+                             "position": where(drop.line, drop.column)} if drop else None)
+    return copy.deepcopy(result)
 
 
-#: Explanations are pure functions of (query, rows, clock, functions, tables): reuse them in-process.
-_CACHE: dict[str, dict[str, Any]] = {}
+#: Traces are pure functions of (query, rows, clock, functions, tables): reuse them in-process.
+_CACHE: dict[str, tuple[dict[str, int], list[Pipeline], str | None]] = {}
 
 
 def _explain_case(
@@ -358,33 +384,27 @@ def _explain_case(
     registry: SchemaRegistry,
     functions: list[str] | None,
     timeout: float,
-) -> dict[str, Any]:
+) -> tuple[dict[str, int], list[Pipeline], str | None]:
+    """(rows loaded per table, the traced pipelines, why the rows could not be loaded)."""
     loaded = {t: len(r) for t, r in sorted(case_rows.items())}
-    result: dict[str, Any] = {"engine": "embedded", "loaded": loaded}
     backend = EmbeddedBackend(registry, functions)
     try:
         try:
             backend.load(merge_tables(registry, [case_rows]))
         except HarnessError as exc:
-            result.update(pipelines=[], summary=f"could not load the case's rows: {exc.reason}")
-            return result
+            return loaded, [], exc.reason
 
         def run(kql: str) -> int:
             return len(backend.query(kql, now=now, timeout=timeout).rows)
 
-        pipelines = trace(query, run)
+        return loaded, trace(query, run), None
     finally:
         backend.close()
-    result["pipelines"] = [p.as_dict() for p in pipelines]
-    result["summary"] = summarise(pipelines)
-    main = next((p for p in pipelines if p.name == "query"), None)
-    drop = main.dropped_at if main else None
-    result["dropped_at"] = {"stage": drop.index, "text": drop.text, "line": drop.line} if drop else None
-    return result
 
 
-def summarise(pipelines: list[Pipeline]) -> str:
-    """One sentence a reviewer can act on: where the rows went, and what dropped them upstream."""
+def summarise(pipelines: list[Pipeline], where: Where = query_where) -> str:
+    """One sentence a reviewer can act on: where the rows went (at *where*'s positions), and what
+    dropped them upstream."""
     main = next((p for p in pipelines if p.name == "query"), None)
     if main is None or not main.stages:
         return "the query has no tabular statement to trace"
@@ -392,7 +412,7 @@ def summarise(pipelines: list[Pipeline]) -> str:
     drop, fail = main.dropped_at, main.failed_at
     if drop is None and fail is not None:
         return (
-            f"stage {fail.index} `{fail.text}` (line {fail.line}) cannot run on its own: {fail.error}; "
+            f"stage {fail.index} `{fail.text}` ({where(fail.line, fail.column)}) cannot run on its own: {fail.error}; "
             f"rows per stage: {counts}"
         )
     if drop is None:
@@ -406,14 +426,14 @@ def summarise(pipelines: list[Pipeline]) -> str:
     else:
         before = main.stages[drop.index - 2].rows
         text = (
-            f"the case's rows are gone after stage {drop.index} `{drop.text}` (line {drop.line}), "
+            f"the case's rows are gone after stage {drop.index} `{drop.text}` ({where(drop.line, drop.column)}), "
             f"{before} → 0; rows per stage: {counts}"
         )
     notes = []
     for p in _upstream(main, drop.index) + [x for x in pipelines if x.name.startswith("let ")]:
         d = p.dropped_at
         if d is not None:
-            notes.append(f"{p.name}: stage {d.index} `{d.text}` (line {d.line}) leaves 0 rows")
+            notes.append(f"{p.name}: stage {d.index} `{d.text}` ({where(d.line, d.column)}) leaves 0 rows")
         elif p.failed_at is not None:
             notes.append(f"{p.name}: stage {p.failed_at.index} cannot run on its own: {p.failed_at.error}")
     if notes:
@@ -429,6 +449,21 @@ def _upstream(p: Pipeline, upto: int) -> list[Pipeline]:
             out.append(child)
             out.extend(_upstream(child, len(child.stages)))
     return out
+
+
+def rule_where(det: Detection) -> Where:
+    """Query positions as places in the rule file (`path:line:column`); a converted Sigma rule's KQL is not
+    the file's text, so its positions stay the query's, named as such."""
+
+    def where(line: int, column: int) -> str:
+        if det.kind == DetectionKind.SIGMA:
+            return f"{det.path} (KQL converted from it, {line}:{column})"
+        if det.query_origin is None:
+            return f"{det.path} (query {line}:{column})"
+        file_line, file_column = det.file_position(line, column)
+        return f"{det.path}:{file_line}:{file_column}"
+
+    return where
 
 
 def needs_explanation(verdict: Any) -> bool:
@@ -455,12 +490,14 @@ def explain_result(result: RunResult) -> dict[tuple[str, str], dict[str, Any]]:
                 "summary": "the case produced no telemetry",
             }
             continue
+        det = dets[v.detection_key]
         out[(v.case_id, v.detection_key)] = explain_case(
-            dets[v.detection_key].query,
+            det.query,
             tel.rows,
             now=result.now,
             registry=context.registry,
             functions=context.stored_functions(),
             timeout=timeout,
+            where=rule_where(det),
         )
     return out

@@ -1,0 +1,187 @@
+"""The verbs people expect (issue 20): `explain`, content flags on every verb that loads the suite,
+`validate` on telemetry templates and expected files, and several content folders side by side."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.config import load_config
+from harness.errors import ConfigError
+from harness.suite import load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = ROOT / "tests/data/atomics-library"  # technique files in Atomic Red Team's layout (NOTICE.md there)
+RULE = "detections/T1608.005/link_target_email.yaml"
+
+
+def cli(project: Path, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
+    monkeypatch.chdir(project)
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# -- explain ------------------------------------------------------------------------------
+
+
+def test_explain_prints_the_stage_trace_with_rule_file_positions(project_copy, monkeypatch, capsys) -> None:
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "explain", "T1608.005-3.junked", "link_target_email")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"explain T1608.005-3.junked[link_target_email]: {RULE}"
+    assert lines[1].startswith("expected: must fire; known gap: ")
+    rule = (project_copy / RULE).read_text().splitlines()
+    drop = next(line for line in lines if "where isnotempty(SenderFromAddress)" in line and "rows" in line)
+    assert " rows      0 " in drop
+    position = drop.rsplit("(", 1)[1].rstrip(")")
+    path, line, column = position.rsplit(":", 2)
+    assert path == RULE
+    assert rule[int(line) - 1][int(column) - 1:].startswith("where isnotempty(SenderFromAddress)")
+    right = next(line for line in lines if 'where DeliveryAction in ("Delivered", "DeliveredToJunk")' in line
+                 and " rows " in line)
+    assert " rows      0 " in right and f"({RULE}:68:9)" in right
+    assert lines[-1].startswith("summary: the case's rows are gone after stage 7") and f"{RULE}:73:5" in lines[-1]
+
+
+def test_explain_json_and_a_case_that_fires(project_copy, monkeypatch, capsys) -> None:
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "explain", "T1608.005-3", "link_target_email", "--json")
+    assert code == 0
+    why = json.loads(out)
+    main_query = next(p for p in why["pipelines"] if p["name"] == "query")
+    assert main_query["dropped_at"] is None and main_query["stages"][-1]["rows"] >= 1
+    assert all(s["position"].startswith(f"{RULE}:") for s in main_query["stages"])
+    assert why["summary"].startswith("1 row(s) survive every stage")
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["explain", "T1608.005-3", "no_such_rule"], "no detection 'no_such_rule' (known: link_target_app_service"),
+    (["explain", "T1608.005-99", "link_target_email"], "no case 'T1608.005-99'"),
+])
+def test_explain_unknown_names_are_usage_errors(project_copy, monkeypatch, capsys, argv, needle) -> None:
+    code, _, err = cli(project_copy, monkeypatch, capsys, *argv)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_explain_a_detection_that_does_not_load_says_why(project_copy, monkeypatch, capsys) -> None:
+    rule = project_copy / RULE
+    rule.write_text(rule.read_text().replace("query: |", "query: [", 1))
+    code, _, err = cli(project_copy, monkeypatch, capsys, "explain", "T1608.005-3", "link_target_email")
+    assert code != 0 and "link_target_email.yaml" in err and "Traceback" not in err
+
+
+# -- content flags ------------------------------------------------------------------------
+
+
+def test_generate_and_explain_take_the_content_flags(project_copy, monkeypatch, capsys) -> None:
+    moved = project_copy / "elsewhere"
+    moved.mkdir()
+    (project_copy / "synthetic/templates").rename(moved / "templates")
+    (project_copy / "atomics").rename(moved / "atomics")
+    out_dir = project_copy / "gen"
+    code, _, err = cli(project_copy, monkeypatch, capsys, "generate", "--case", "T1608.005-3", "--out", str(out_dir))
+    assert code == 2 and "no case 'T1608.005-3'" in err  # the configured folders are gone
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "generate", "--case", "T1608.005-3", "--out", str(out_dir),
+                       "--templates", "elsewhere/templates", "--atomics", "elsewhere/atomics")
+    assert code == 0 and "EmailEvents.jsonl\t1 rows" in out
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "explain", "T1608.005-3.junked", "link_target_email",
+                       "--templates", "elsewhere/templates", "--atomics", "elsewhere/atomics")
+    assert code == 0 and "summary: the case's rows are gone after stage 7" in out
+
+
+def test_generate_seed_flag_changes_the_rows(project_copy, monkeypatch, capsys) -> None:
+    def rows(seed: str) -> str:
+        out_dir = project_copy / f"gen-{seed}"
+        assert cli(project_copy, monkeypatch, capsys, "generate", "--case", "T1608.005-3", "--out", str(out_dir),
+                   "--seed", seed)[0] == 0
+        return (out_dir / "EmailEvents.jsonl").read_text()
+
+    assert rows("1") != rows("2")
+
+
+# -- validate -----------------------------------------------------------------------------
+
+
+def test_validate_checks_templates_by_default(project_copy, monkeypatch, capsys) -> None:
+    template = project_copy / "synthetic/templates/T1608.005-3.yaml"
+    text = template.read_text()
+    text = text.replace("    delivery_action: Delivered\n", "    delivery_action: Deliverd\n", 1)
+    text = text.replace("  - kind: web_request\n", "  - kind: web_requets\n", 1)
+    template.write_text(text)
+    code, out, err = cli(project_copy, monkeypatch, capsys, "validate")
+    assert code == 1
+    lines = text.splitlines()
+    found = [line for line in out.splitlines() if "[template]" in line]
+    assert len(found) == 2, out
+    for finding in found:
+        where, _, message = finding.partition(": error: ")
+        path, line, column = where.rsplit(":", 2)
+        assert path == "synthetic/templates/T1608.005-3.yaml"
+        shown = lines[int(line) - 1][int(column) - 1:]
+        assert shown.startswith("delivery_action: Deliverd") or shown.startswith("kind: web_requets"), finding
+    assert any("unknown step kind 'web_requets'" in f for f in found)
+    assert any("'Deliverd' is not a documented value" in f and "stops cases T1608.005-3," in f for f in found)
+    counted = int(err.split(" file(s) checked")[0].split()[-1])
+    folders = ["synthetic/templates", "detections", "expected", "atomics"]
+    assert counted == sum(len(list((project_copy / f).rglob("*.y*ml"))) for f in folders)
+
+
+def test_validate_checks_expected_links(project_copy, monkeypatch, capsys) -> None:
+    exp = project_copy / "expected/link_target_email.yaml"
+    exp.write_text(exp.read_text().replace("T1608.005-3.junked:", "T1608.005-3.jumked:", 1))
+    other = project_copy / "expected/link_target_dns.yaml"
+    other.write_text(other.read_text().replace("detection: link_target_dns", "detection: link_target_dsn", 1))
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "validate", "expected")
+    assert code == 1
+    assert "case 'T1608.005-3.jumked' is defined by no telemetry template [expected-reference]" in out
+    assert "names detection 'link_target_dsn', which no detection file defines [expected-reference]" in out
+
+
+# -- several content folders --------------------------------------------------------------
+
+
+def test_config_takes_a_list_of_folders_or_one(tmp_path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.atomic-harness]\natomics = ["lib", "own"]\ndetections = "rules"\n')
+    cfg = load_config(tmp_path)
+    assert cfg.atomics == [Path("lib"), Path("own")] and cfg.detections == [Path("rules")]
+    assert cfg.expected == [Path("expected")]
+    (tmp_path / "pyproject.toml").write_text("[tool.atomic-harness]\natomics = [1]\n")
+    with pytest.raises(ConfigError, match="expected a folder name or a list of them"):
+        load_config(tmp_path)
+
+
+def test_library_and_own_atomics_load_side_by_side(project_copy) -> None:
+    lib = project_copy / "library"
+    shutil.copytree(LIBRARY, lib)
+    pyproject = project_copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('atomics = "atomics"', 'atomics = ["library", "atomics"]'))
+    suite = load_suite(load_config(project_copy))
+    assert suite.problems == []
+    techniques = {a.technique for a in suite.atomics}
+    assert techniques == {"T1105", "T1566.001", "T1608.001", "T1608.005"}
+    assert {c.id for c in suite.cases} >= {"T1608.005-3", "T1608.005-3.junked"}  # templates found their tests
+    alone = load_suite(load_config(project_copy, {"atomics": ["library"]}))
+    assert any("no atomic test has auto_generated_guid" in p.reason for p in alone.problems)
+
+
+def test_the_same_technique_in_two_atomics_folders_is_refused(project_copy) -> None:
+    shutil.copytree(project_copy / "atomics", project_copy / "copy")
+    suite = load_suite(load_config(project_copy, {"atomics": ["atomics", "copy"]}))
+    assert any("is reused" in p.reason or "also defined in" in p.reason for p in suite.problems)
+
+
+def test_run_with_two_atomics_folders_summarises_uncovered_tests(project_copy, monkeypatch, capsys) -> None:
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "run", "--quiet", "--background", "100", "--report-dir",
+                       "out", "--atomics", str(LIBRARY), "--atomics", "atomics")
+    assert code == 0, out
+    assert ("NO TEMPLATE: 5 atomic test(s) in 3 technique(s) have no telemetry template: T1105 (3), T1566.001 (1), "
+            "T1608.001 (1) (each is listed in the reports)") in out
+    assert "UNCOVERED T1105" not in out and "TECHNIQUE T1105" not in out
+    assert max(len(line) for line in out.split("\nTECHNIQUE")[0].splitlines()) <= 120
+    md = (project_copy / "out/coverage.md").read_text()
+    assert "T1105-3" in md  # the full list stays in the reports
