@@ -307,7 +307,7 @@ def _rule_like(path: Path, kind: FileKind) -> bool:
 
 def _load_cases(suite: Suite) -> None:
     paths = _files(suite, suite.config.templates, "telemetry templates",
-                   lambda f: [p for p in content_files(f, "*", what="telemetry template")
+                   lambda f: [p for p in content_files(f, "*", recursive=True, what="telemetry template")
                               if p.suffix.lower() in YAML_SUFFIXES])
     by_guid = {a.guid: a for a in suite.atomics}
     defined: dict[str, str] = {}

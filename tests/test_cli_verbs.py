@@ -185,3 +185,44 @@ def test_run_with_two_atomics_folders_summarises_uncovered_tests(project_copy, m
     assert max(len(line) for line in out.split("\nTECHNIQUE")[0].splitlines()) <= 120
     md = (project_copy / "out/coverage.md").read_text()
     assert "T1105-3" in md  # the full list stays in the reports
+
+
+# -- readable output ----------------------------------------------------------------------
+
+
+def test_attack_coverage_rolls_sub_techniques_up_to_a_mapped_parent(project_copy, monkeypatch, capsys) -> None:
+    rule = project_copy / "detections/T1608.005/link_target_dns.yaml"
+    text = rule.read_text().replace("relevantTechniques:\n  - T1608.005\n", "relevantTechniques:\n  - T1608\n")
+    rule.write_text(text)
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "run", "--quiet", "--background", "100", "--report-dir",
+                       "out")
+    assert code == 0, out
+    report = json.loads((project_copy / "out/coverage.json").read_text())
+    parent = next(t for t in report["techniques"] if t["technique"] == "T1608")
+    assert parent["state"] == "verified" and parent["sub_techniques"] == ["T1608.005"]
+    assert parent["tests"] == 4 and parent["covered"] == 4
+    assert {d["detection"] for d in parent["detections"]} >= {"link_target_dns"}
+    assert "TECHNIQUE T1608: verified (4/4 atomic tests caught)" in out
+    sub = next(t for t in report["techniques"] if t["technique"] == "T1608.005")
+    assert sub["sub_techniques"] == [] and sub["tests"] == 4
+    layer = json.loads((project_copy / "out/navigator-layer.json").read_text())
+    assert any(t["techniqueID"] == "T1608" and t["score"] == 3 for t in layer["techniques"])
+
+
+def test_symlinked_folders_are_followed_or_refused_never_skipped(project_copy, tmp_path_factory, monkeypatch,
+                                                                  capsys) -> None:
+    templates = project_copy / "synthetic/templates"
+    inside = templates / "T1608.005"  # templates in a sub-folder are read too
+    inside.mkdir()
+    (templates / "T1608.005-3.yaml").rename(inside / "T1608.005-3.yaml")
+    (templates / "by-technique").symlink_to(inside, target_is_directory=True)  # a link within the folder
+    suite = load_suite(load_config(project_copy))
+    assert suite.problems == [] and "T1608.005-3.junked" in {c.id for c in suite.cases}  # followed, read once
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "x.yaml").write_text("case: benign.x\nsteps: []\n")
+    (templates / "elsewhere").symlink_to(outside, target_is_directory=True)
+    suite = load_suite(load_config(project_copy))
+    refused = [p for p in suite.problems if "resolves outside the content folders" in p.reason]
+    assert refused and refused[0].file.endswith("synthetic/templates/elsewhere")
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "run", "--quiet", "--background", "0", "--report-dir", "out")
+    assert code == 1 and "LOAD ERROR " in out and "synthetic/templates/elsewhere" in out

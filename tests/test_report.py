@@ -127,8 +127,13 @@ def test_matrix_cells_say_what_fired_against_what_was_expected(two_runs: tuple[P
     report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
     fired = next(c for c in report["cells"] if c["status"] == "passed" and c["actual"]["fired"])
     text = f"fired {fired['actual']['rows']}r {'/'.join(fired['actual']['categories'])}"
-    assert text in out and text in (a / "coverage.md").read_text(encoding="utf-8")
-    assert f"(want fire {fired['expected']['rows']}r" in out
+    md = (a / "coverage.md").read_text(encoding="utf-8")
+    assert text in md and f"(want fire {fired['expected']['rows']}r" in md
+    # the terminal keeps one symbol per cell (details stay in the reports): "+" where a must-fire case fired
+    keys = [d["key"] for d in report["detections"]]
+    row = next(line for line in out.splitlines() if line.startswith(fired["case"] + " "))
+    assert row.split()[1 + keys.index(fired["detection"])] == "+"
+    assert f"D{1 + keys.index(fired['detection'])} {fired['detection']}" in out
 
 
 def test_why_it_did_not_fire_is_in_every_format(two_runs: tuple[Path, Path, int, str]) -> None:

@@ -57,5 +57,6 @@ def load_expected_file(path: Path | str) -> ExpectedFile:
 
 
 def expected_files(folder: Path | str) -> list[Path]:
-    """`<detection-key>.yaml` files in the folder, each inside it once symlinks are followed."""
-    return content_files(folder, "*.yaml", what="expected-results file")
+    """`<detection-key>.yaml` files in the folder and its sub-folders (symlinked ones followed), each inside it
+    once symlinks are followed."""
+    return content_files(folder, "*.yaml", recursive=True, what="expected-results file")
