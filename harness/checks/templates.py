@@ -20,7 +20,8 @@ __all__ = ["template_findings"]
 
 def template_findings(suite: Suite, wanted: Callable[[Path], bool]) -> list[Finding]:
     """Generation errors of every case whose template *wanted* selects, one finding per problem."""
-    cases = [c for c in suite.cases if c.template_path and wanted(Path(c.template_path))]
+    cases = [c for c in suite.cases if c.template_path and wanted(Path(c.template_path))
+             and not suite.case_problems.get(c.id)]  # those the suite found are reported with its problems
     if not cases:
         return []
     dataset = suite.dataset(cases, background=0)
