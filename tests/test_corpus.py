@@ -25,7 +25,7 @@ BASELINE = json.loads((ROOT / "bench" / "corpus-baseline.json").read_text())
 
 #: The ratchet: the recorded figures may only go up. Raise these with the baseline, never lower them.
 VALIDATED_FLOOR = 186
-EXECUTED_FLOOR = 81
+EXECUTED_FLOOR = 98
 
 
 def _check(files: list[Path], tmp_path: Path) -> None:

@@ -41,8 +41,10 @@ from harness.errors import (
     UnsupportedConstruct,
 )
 from harness.kql.calls import functions_called
+from harness.kql.desugar import DesugarCache, Desugared
 from harness.kql.guard import refuse_query
 from harness.kql.text import locate_identifier
+from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
 
 LOAD_WORKERS = 2
@@ -89,6 +91,9 @@ class EmbeddedBackend:
         if not _MEMORY.match(self.memory_limit):
             raise ConfigError(f"engine memory limit {self.memory_limit!r} is not a size such as 4GB or 512MB")
         self.threads = int(threads or DEFAULT_THREADS)
+        # The engine runs an exactly equivalent form of each rule where duckdb-kql lacks its syntax
+        # (harness.kql.desugar); errors are reported at the rule's own positions.
+        self._desugar = DesugarCache(WorkspaceContext(registry=self.registry, functions=self.functions))
         self.sealed = False
         self.con = duckdb_kql.connect()
         self.con.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
@@ -177,19 +182,31 @@ class EmbeddedBackend:
                 self.con.execute(statement)
             self.sealed = True
 
-    def translate(self, kql: str, *, now: datetime) -> str:
+    def desugared(self, kql: str) -> Desugared:
+        """What this engine runs for *kql*: the rule's text, or an exactly equivalent desugared form
+        (harness.kql.desugar), with the desugarings applied. Raises `UnsupportedConstruct` when a
+        desugaring refuses the rule (running it would change its result)."""
         refuse(kql)
+        sugar = self._desugar.get(kql)
+        if sugar.refusals:
+            first = sugar.refusals[0]
+            span = (first.line, first.column) if first.line is not None else None
+            raise UnsupportedConstruct(f"unsupported error: {first}", construct=f"desugar:{first.name}", span=span)
+        return sugar
+
+    def translate(self, kql: str, *, now: datetime) -> str:
+        sugar = self.desugared(kql)
         try:
             with typed_unions(self._types):
                 return duckdb_kql.to_sql(
-                    kql,
+                    sugar.text,
                     schema={n: [c.name for c in self.registry[n].duckdb_columns] for n in self.registry.names()},
                     query_now=now,
-                    functions=self.functions_for(kql) or None,
+                    functions=self.functions_for(sugar.text) or None,
                     allow_write=False,
                 )
         except duckdb_kql.KqlError as exc:
-            raise kql_error(exc, kql) from exc
+            raise kql_error(exc, kql, sugar) from exc
 
     def out_of_memory(self) -> ResourceExhausted:
         """The error for a query that hit the memory limit (also raised by harness.run.windowed)."""
@@ -216,7 +233,7 @@ class EmbeddedBackend:
         return self.con.sql(str(translated), params=params) if params else self.con.sql(str(translated))
 
     def query(self, kql: str, *, now: datetime, timeout: float = 60.0) -> QueryResult:
-        refuse(kql)
+        sugar = self.desugared(kql)
         self.seal()
         timed_out = threading.Event()
         finished = threading.Event()
@@ -233,12 +250,12 @@ class EmbeddedBackend:
         watchdog = threading.Thread(target=fire, name="kql-timeout", daemon=True)
         watchdog.start()
         try:
-            rel = self._relation(kql, now)
+            rel = self._relation(sugar.text, now)
             columns = list(rel.columns)
             types = [kusto_type(t) for t in rel.types]
             raw = self._fetch(rel, timed_out, timeout)
         except duckdb_kql.KqlError as exc:
-            raise kql_error(exc, kql) from exc
+            raise kql_error(exc, kql, sugar) from exc
         except duckdb.OutOfMemoryException as exc:
             raise self.out_of_memory() from exc
         except duckdb.Error as exc:
@@ -298,8 +315,9 @@ _KQL_ERRORS: dict[type[Exception], type[EngineError]] = {
 }
 
 
-def kql_error(exc: Exception, kql: str) -> EngineError:
-    """duckdb-kql's translation-time refusals, typed, with their construct and KQL position."""
+def kql_error(exc: Exception, kql: str, sugar: Desugared | None = None) -> EngineError:
+    """duckdb-kql's translation-time refusals, typed, with their construct and KQL position (a position in
+    the desugared text *sugar* is reported where it is in the rule's own text *kql*)."""
     line = col = None
     span = getattr(exc, "span", None)
     if span is not None:
@@ -312,6 +330,8 @@ def kql_error(exc: Exception, kql: str) -> EngineError:
         if m:
             line, col = int(m.group(1)), int(m.group(2)) + 1
     construct = getattr(exc, "construct", "") or ""
+    if line is not None and sugar is not None and sugar.changed:
+        line, col = sugar.original_position(line, col if col is not None else 1)
     if line is None and ":" in construct:
         line, col = locate_identifier(kql, construct.split(":", 1)[1])
     error_type = _KQL_ERRORS.get(type(exc), EngineError)

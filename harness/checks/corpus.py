@@ -2,8 +2,9 @@
 
 For every rule file: load it (through the suite, as the project loads its own rules), resolve its tables and columns
 (harness.kql.resolver with the shipped schemas, ASIM parsers and the user's context), then
-run it unchanged with duckdb-kql over empty tables typed from the same schemas. A rule
-*executes* when translation, binding and execution succeed; the rows do not matter here.
+run it with duckdb-kql over non-empty tables of schema-typed filler rows (harness.checks.execution). A rule
+*executes* when translation, binding and execution on those rows succeed: that proves the SQL runs, not that
+rows reach the end.
 Failures are grouped by the construct that stopped them, so the figures say what to lift next.
 
 Rerun with `atomic-harness corpus tests/data/sentinel-corpus` or `python bench/corpus.py`.
@@ -15,22 +16,17 @@ import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.backends.embedded import EmbeddedBackend
+from harness.checks.execution import NOW, PROOF, classify_engine_error, execute, sample_backend
 from harness.config import RunConfig
-from harness.errors import EngineError, HarnessError, QuerySyntaxError, QueryTimeout, UnknownName
 from harness.formats.paths import content_files
 from harness.kql.resolver import resolve
 from harness.suite import FileKind, Suite
 from harness.workspace.context import WorkspaceContext
 
-__all__ = ["CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
-
-NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
-
+__all__ = ["PROOF", "CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
 
 @dataclass
 class RuleResult:
@@ -41,6 +37,7 @@ class RuleResult:
     validate_reason: str = ""
     execute_reason: str = ""
     detail: str = ""
+    desugarings: list[str] = field(default_factory=list)  # what the engine ran it with (harness.kql.desugar)
 
 
 @dataclass
@@ -78,47 +75,6 @@ class CorpusReport:
         }
 
 
-# -- why the engine refused ---------------------------------------------------------
-
-def classify_engine_error(exc: HarnessError) -> str:
-    """A short, stable reason group for an engine failure, naming the refused construct."""
-    text = exc.reason
-    construct = (exc.construct or "") if isinstance(exc, EngineError) else ""
-    low = text.lower()
-    if "externaldata" in low or construct.lower().startswith("externaldata"):
-        return "unsupported: externaldata"
-    if "named argument" in low:
-        return "unsupported: named arguments (ASIM parser calls)"
-    if construct == "function:_GetWatchlist":
-        return "watchlist not configured: _GetWatchlist"
-    if construct.startswith("function:"):
-        return f"unknown function: {construct.split(':', 1)[1]}"
-    if construct in ("ParenthesizedExpression",) or "parenthes" in low:
-        return "unsupported: parenthesised source"
-    if "arg_max" in low or "arg_min" in low:
-        return "unsupported: arg_max/arg_min form"
-    if construct:
-        return f"unsupported: {construct}"
-    if isinstance(exc, QuerySyntaxError):
-        return "syntax error (engine)"
-    if "differ only in case" in low:
-        return "engine: columns differing only in case (DuckDB identifiers are case-insensitive)"
-    if "regexp_matches(varchar[]" in low:
-        return "engine: string operator (has, contains, ...) on a dynamic array"
-    if "json_object() keys must be varchar" in low:
-        return "engine: pack()/bag_pack() with a non-string key"
-    if "unknown table" in low:
-        return "unknown table"
-    if "unknown column" in low:
-        return "unknown column (engine)"
-    if isinstance(exc, QueryTimeout):
-        return "timeout"
-    if "binder error" in low:
-        return "engine: DuckDB binder error: " + text.split("Binder Error:", 1)[-1].strip()[:60]
-    first = text.split(":", 1)[0] if type(exc) is EngineError else exc.kind
-    return f"engine error: {first}"[:80]
-
-
 def _validate_reason(report: Any) -> str:
     errors = report.errors
     kinds = {p.kind for p in errors}
@@ -143,7 +99,7 @@ def _init(context: WorkspaceContext, execute: bool) -> None:
     _STATE["context"] = context
     _STATE["backend"] = None
     if execute:
-        _STATE["backend"] = EmbeddedBackend(registry=context.registry, functions=context.functions, threads=1)
+        _STATE["backend"] = sample_backend(context, now=NOW)
 
 
 def _check_one(rule: tuple[str, str]) -> RuleResult:
@@ -156,14 +112,15 @@ def _check_one(rule: tuple[str, str]) -> RuleResult:
     backend = _STATE["backend"]
     if backend is None:
         return result
-    try:
-        backend.query(query, now=NOW, timeout=30)
-        result.executes = True
-    except HarnessError as exc:
-        result.executes = False
-        result.execute_reason = classify_engine_error(exc)
-        result.detail = exc.reason[:300]
-        if not validates and type(exc) in (UnknownName, EngineError) and "unknown" in result.validate_reason:
+    run = execute(backend, query, now=NOW)
+    result.executes = run.executes
+    result.desugarings = list(run.desugarings)
+    if not run.executes:
+        result.execute_reason = run.reason
+        result.detail = run.detail
+        if not validates and "unknown" in result.validate_reason and (
+            run.reason.startswith(("unknown", "engine: DuckDB binder error"))
+        ):
             # The engine only echoes the static finding (often as a bare DuckDB binder error).
             result.execute_reason = f"does not validate ({result.validate_reason})"
     return result
@@ -210,9 +167,23 @@ def format_summary(report: CorpusReport) -> str:
     ran = [r for r in report.rules if r.executes is not None]
     if ran or any(not r.loaded for r in report.rules):
         lines.append(f"  execute:  {report.executed}/{report.total} ({100 * report.executed / n:.1f} %)")
+        lines.append(f"  ({PROOF})")
     lines.append("  not validating, by reason:")
     lines += [f"    {count:4d}  {reason}" for reason, count in report.validate_reasons().most_common()]
     if ran:
         lines.append("  not executing, by reason:")
         lines += [f"    {count:4d}  {reason}" for reason, count in report.execute_reasons().most_common()]
+        desugared = [r for r in report.rules if r.desugarings]
+        if desugared:
+            used = Counter(d.split(" at ", 1)[0] for r in desugared for d in r.desugarings)
+            ran_with = sum(bool(r.executes) for r in desugared)
+            lines.append(
+                f"  desugared (harness.kql.desugar): {len(desugared)} rules, {ran_with} of them executing;"
+                " desugarings used:"
+            )
+            lines += [f"    {count:4d}  {name}" for name, count in used.most_common()]
+            lines.append("  desugarings per rule:")
+            for r in desugared:
+                state = "executes" if r.executes else "does not execute"
+                lines.append(f"    {r.file} ({state}): {'; '.join(r.desugarings)}")
     return "\n".join(lines)

@@ -148,6 +148,9 @@ class FunctionCall:
     kind: FunctionKind
     span: Span
     via: str | None = None
+    #: A stored function called from the query text: its declared parameters in order, as
+    #: (name, default value as written or None); None when not a stored function or overloaded.
+    parameters: tuple[tuple[str, str | None], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -540,7 +543,14 @@ def analysis_from_json(text: str, raw: dict[str, Any]) -> Analysis:
         has_command=bool(raw["has_command"]),
         tables=tuple(TableRef(t["name"], span(t["span"]), t.get("via")) for t in raw["tables"]),
         functions=tuple(
-            FunctionCall(f["name"], FunctionKind(f["kind"]), span(f["span"]), f.get("via")) for f in raw["functions"]
+            FunctionCall(
+                f["name"],
+                FunctionKind(f["kind"]),
+                span(f["span"]),
+                f.get("via"),
+                None if f.get("parameters") is None else tuple((p[0], p[1]) for p in f["parameters"]),
+            )
+            for f in raw["functions"]
         ),
         pipelines=tuple(
             Pipeline(

@@ -398,7 +398,9 @@ var __kqlf = (function () {
 
   Walker.prototype.call = function (n, sym, name, via, depth, site) {
     var kind = this.functionKind(sym);
-    this.out.functions.push({ name: sym ? sym.Name : name, kind: kind, span: span(site || n), via: via });
+    var entry = { name: sym ? sym.Name : name, kind: kind, span: span(site || n), via: via };
+    if (kind === "stored" && !via) entry.parameters = parameters(sym);
+    this.out.functions.push(entry);
     if (kind === "builtin" && sym.Name === "table" && n.ResultType) this.addTable(n.ResultType, n, via, site);
     if (!via && kind === "builtin" && TIME_FUNCTIONS[sym.Name]) this.timeWindow(n, sym.Name);
     if (kind !== "stored" || depth >= MAX_FUNCTION_DEPTH) return;
@@ -407,6 +409,20 @@ var __kqlf = (function () {
     this.expanded.add(body);
     this.walk(body, via || sym.Name, depth + 1, site || n);
   };
+
+  // A stored function's declared parameters, in order: [name, default value as written, or null].
+  function parameters(sym) {
+    var sigs = sym && sym.Signatures;
+    if (!sigs || sigs.Count !== 1) return null; // overloads: no single order to speak of
+    var out = [];
+    var ps = sigs.getItem(0).Parameters;
+    for (var i = 0; i < ps.Count; i++) {
+      var p = ps.getItem(i);
+      var d = p.DefaultValue;
+      out.push([p.Name, d === null || d === undefined ? null : String(d.toString()).trim()]);
+    }
+    return out;
+  }
 
   // -- comparisons, lists and time literals --------------------------------------------------
 

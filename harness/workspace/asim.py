@@ -20,13 +20,15 @@ Sources (parameters and aliases):
 - File event: https://learn.microsoft.com/azure/sentinel/normalization-schema-file-event
   (`imFileEvent`, the parameterless unifying parser, with its documented aliases)
 
-The `*_has_any_prefix` IP filters are accepted but not applied (ASIM's own parsers use
-`has_any_ipv4_prefix`, which duckdb-kql does not map); they only narrow a result the
-harness's synthetic data is already shaped for.
+Parameters these parsers declare but do not apply are listed in `UNHONOURED` (the
+`*_has_any_prefix` IP filters: ASIM's own parsers use `has_any_ipv4_prefix`, which duckdb-kql
+does not map; `hostname_has_any` of the network session parser; `pack`). A call that passes one
+of them a value other than its default is refused (harness.kql.desugar), never run as if the
+filter had been applied.
 
 Named arguments (`_Im_Dns(starttime=...)`) are how the corpus calls them; duckdb-kql 1.1.2
-refuses named arguments, so those calls validate but do not execute. Positional calls
-and calls without arguments execute.
+refuses named arguments, so the embedded engine runs them positionally (harness.kql.desugar's
+`named arguments`, with the declared defaults written out).
 """
 
 from __future__ import annotations
@@ -101,6 +103,15 @@ IM_FILEEVENT = """.create-or-alter function imFileEvent()
              FilePath = TargetFilePath, Src = SrcIpAddr, IpAddr = SrcIpAddr,
              Url = TargetUrl, Application = TargetAppName, Dvc = DvcHostname
 }"""
+
+#: Parameters each parser declares but does not apply: a call giving one a non-default value is refused.
+UNHONOURED: dict[str, frozenset[str]] = {
+    "_Im_Dns": frozenset({"response_has_any_prefix", "pack"}),
+    "_Im_WebSession": frozenset({"srcipaddr_has_any_prefix", "ipaddr_has_any_prefix", "pack"}),
+    "_Im_NetworkSession": frozenset(
+        {"srcipaddr_has_any_prefix", "dstipaddr_has_any_prefix", "ipaddr_has_any_prefix", "hostname_has_any", "pack"}
+    ),
+}
 
 #: Stored function definitions, in duckdb-kql's `functions=` form.
 ASIM_FUNCTIONS: list[str] = [IM_DNS, IM_WEBSESSION, IM_NETWORKSESSION, IM_FILEEVENT]

@@ -1,0 +1,547 @@
+"""Exactly equivalent forms of a rule for an engine that lacks some KQL syntax (duckdb-kql 1.1.2).
+
+The rule's own text is what is analysed, reported and compared with expectations. The embedded
+engine may run another text, made here, when the difference is syntax the engine lacks and never
+meaning. Every rewrite is one of the named desugarings below (`DESUGARINGS`), found on Microsoft's
+syntax tree (harness.kql.analyzer with tree=True: node types, spans, symbols, result types; no
+regular expression reads the query), and applied as edits of exact text spans. After each pass the
+desugared text is analysed again and must bind without new errors to the very same result schema
+(names, types, order) as the original, with the same binding errors if the rule has any (a rule
+with a syntax error is left as it is); if not, nothing is desugared and the reason says why.
+
+Desugarings (each exact; each has tests that run both forms on the engine where both run):
+
+- `outer parentheses`: `(T | where ...) | op` -> `T | where ... | op`. A pipeline is left-associative,
+  so the parentheses around a pipeline's source change nothing. Each bracket becomes a space, so
+  every other position in the text stays where it was.
+- `named arguments`: `F(b = 2, a = 1)` for a stored function F whose signature is declared ->
+  `F(1, 2)`, the declared defaults written out for the parameters skipped before the last one given.
+  Defaults must be literals (nothing in them can resolve differently at the call site).
+- `deprecated alias`: `parsejson` -> `parse_json`, `extractjson` -> `extract_json`, `arraylength` ->
+  `array_length` (documented as deprecated aliases of the same function); `makeset(x)` ->
+  `make_set(x, 128)` and `makelist(x)` -> `make_list(x, 128)` (the
+  deprecated versions' documented default maxSize is 128, the current ones' 1048576).
+- `project-reorder`: `| project-reorder ...` -> `| project <every output column, in the order the
+  analyzer computes>`; refused when the analyzer cannot list the columns (an open schema).
+- `mv-expand name`: `mv-expand todynamic(C)` (or parse_json / parsejson of a column C) ->
+  `mv-expand C = todynamic(C)`: Kusto names the expanded column after C and keeps it in C's place.
+
+Refusals (the engine never runs the rule; the reason is reported): a call to an ASIM parser with a
+value for a parameter the harness's parser does not honour (harness.workspace.asim.UNHONOURED), since
+ignoring a filter would change the result.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from harness.errors import HarnessError
+from harness.kql.analyzer import Workspace, analyze
+from harness.kql.model import Analysis, FunctionKind, Stage, SyntaxNode
+from harness.workspace.asim import UNHONOURED
+from harness.workspace.context import WorkspaceContext
+
+__all__ = [
+    "DESUGARINGS",
+    "Applied",
+    "Desugared",
+    "Desugaring",
+    "Refusal",
+    "desugar",
+]
+
+#: Rewrite passes at most (one desugaring can expose another: an alias inside parentheses).
+MAX_PASSES = 4
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One desugaring applied, at a position of the rule's own query text."""
+
+    name: str
+    line: int
+    column: int
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.line}:{self.column}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the rule must not run on this engine although its syntax could be desugared."""
+
+    name: str
+    line: int | None
+    column: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f" at {self.line}:{self.column}" if self.line is not None else ""
+        return f"{self.name}{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class _Edit:
+    start: int
+    end: int
+    text: str
+
+
+class _Offsets:
+    """Maps offsets of an edited text back to the text before the edits."""
+
+    def __init__(self, edits: list[_Edit]) -> None:
+        self._new_starts: list[int] = []
+        self._edits = sorted(edits, key=lambda e: e.start)
+        delta = 0
+        for e in self._edits:
+            self._new_starts.append(e.start + delta)
+            delta += len(e.text) - (e.end - e.start)
+
+    def back(self, offset: int) -> int:
+        i = bisect.bisect_right(self._new_starts, offset) - 1
+        if i < 0:
+            return offset
+        e, new_start = self._edits[i], self._new_starts[i]
+        if offset < new_start + len(e.text):
+            return e.start + min(offset - new_start, e.end - e.start)
+        return e.end + (offset - new_start - len(e.text))
+
+
+@dataclass(frozen=True)
+class Desugared:
+    """A rule's query and the text the engine runs. `applied` is empty when nothing was rewritten;
+    `refusals` non-empty means the engine must not run the rule at all."""
+
+    original: str
+    text: str
+    applied: tuple[Applied, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    _passes: tuple[_Offsets, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+    @property
+    def names(self) -> list[str]:
+        """The desugarings applied, each name once, in order of first use."""
+        return list(dict.fromkeys(a.name for a in self.applied))
+
+    def summary(self) -> str:
+        """E.g. "ran with 2 desugarings: outer parentheses, named arguments" ("" when none)."""
+        if not self.applied:
+            return ""
+        n = len(self.applied)
+        return f"ran with {n} desugaring{'s' if n != 1 else ''}: {', '.join(self.names)}"
+
+    def original_offset(self, offset: int) -> int:
+        """An offset into `text` as an offset into the rule's own query."""
+        for offsets in reversed(self._passes):
+            offset = offsets.back(offset)
+        return offset
+
+    def original_position(self, line: int, column: int) -> tuple[int, int]:
+        """A 1-based line:column of `text` as one of the rule's own query."""
+        starts = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
+        offset = starts[min(max(line, 1), len(starts)) - 1] + max(column, 1) - 1
+        return _line_column(self.original, self.original_offset(offset))
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+# -- the tree ---------------------------------------------------------------------------------
+
+
+class _Tree:
+    """The syntax tree of one analysis, with children per node."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.a = analysis
+        self.text = analysis.text
+        self.nodes: tuple[SyntaxNode, ...] = analysis.tree or ()
+        self.children: dict[int, list[int]] = {}
+        for n in self.nodes:
+            self.children.setdefault(n.parent, []).append(n.index)
+
+    def kids(self, node: SyntaxNode) -> list[SyntaxNode]:
+        return [self.nodes[i] for i in self.children.get(node.index, [])]
+
+    def parent(self, node: SyntaxNode) -> SyntaxNode | None:
+        return self.nodes[node.parent] if node.parent >= 0 else None
+
+    def of_type(self, *types: str) -> Iterable[SyntaxNode]:
+        return (n for n in self.nodes if n.type in types)
+
+    def source(self, node: SyntaxNode) -> str:
+        return node.span.text(self.text)
+
+    def elements(self, node: SyntaxNode) -> list[SyntaxNode]:
+        """The elements of a separated list (SyntaxList of SeparatedElement), without separators."""
+        out = []
+        for k in self.kids(node):
+            if k.type == "SeparatedElement":
+                out.extend(c for c in self.kids(k) if c.token is None)
+            elif k.token is None:
+                out.append(k)
+        return out
+
+    def descendants(self, node: SyntaxNode) -> Iterable[SyntaxNode]:
+        stack = [node.index]
+        while stack:
+            i = stack.pop()
+            yield self.nodes[i]
+            stack.extend(reversed(self.children.get(i, [])))
+
+    def position(self, offset: int) -> tuple[int, int]:
+        return _line_column(self.text, offset)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A desugaring's finding in one pass: the edits, where to report it, or a refusal."""
+
+    name: str
+    at: int  # offset in the pass's text
+    edits: tuple[_Edit, ...] = ()
+    detail: str = ""
+    refusal: str | None = None
+
+
+Finder = Callable[[_Tree], list[_Found]]
+
+
+@dataclass(frozen=True)
+class Desugaring:
+    name: str
+    doc: str
+    find: Finder
+
+
+# -- the desugarings ----------------------------------------------------------------------------
+
+
+_BRACKETS = ("(", ")")
+
+
+def _outer_parentheses(t: _Tree) -> list[_Found]:
+    found = []
+    for n in t.of_type("ParenthesizedExpression"):
+        parent = t.parent(n)
+        if parent is None:
+            continue
+        if parent.type == "PipeExpression" and t.kids(parent)[0].index == n.index:
+            pass  # the source of a pipeline
+        elif parent.type == "ExpressionStatement" and t.a.result is not None:
+            pass  # a whole tabular query statement
+        else:
+            continue
+        kids = t.kids(n)
+        if len(kids) != 3 or (kids[0].token, kids[2].token) != _BRACKETS:
+            continue
+        edits = (_Edit(kids[0].span.start, kids[0].span.end, " "), _Edit(kids[2].span.start, kids[2].span.end, " "))
+        found.append(_Found("outer parentheses", n.span.start, edits))
+    return found
+
+
+def _literal_only(text: str) -> bool:
+    """A default value that is a literal: nothing in it can resolve to another name at a call site."""
+    try:
+        a = analyze(f"print __default = {text}", tree=True)
+    except HarnessError:
+        return False
+    if a.errors or a.tree is None:
+        return False
+    return not any(n.type == "NameReference" for n in a.tree)
+
+
+def _named_arguments(t: _Tree) -> list[_Found]:
+    found = []
+    stored = {
+        (f.span.start, f.span.end): f
+        for f in t.a.functions
+        if f.kind == FunctionKind.STORED and f.via is None and f.parameters is not None
+    }
+    for n in t.of_type("FunctionCallExpression"):
+        call = stored.get((n.span.start, n.span.end))
+        if call is None or call.name != n.symbol:
+            continue
+        params = list(call.parameters or ())
+        arglist = next((k for k in t.kids(n) if k.type == "ExpressionList"), None)
+        if arglist is None:
+            continue
+        inner = next((k for k in t.kids(arglist) if k.type == "SyntaxList"), None)
+        args = t.elements(inner) if inner is not None else []
+        given: dict[int, str] = {}
+        named = False
+        problem = None
+        for i, arg in enumerate(args):
+            if arg.type == "SimpleNamedExpression":
+                named = True
+                kids = [k for k in t.kids(arg) if k.token is None]
+                name_node, value = kids[0], kids[-1]
+                name = t.source(name_node).strip()
+                index = next((j for j, (p, _) in enumerate(params) if p == name), None)
+                if index is None or index in given:
+                    problem = f"argument {name!r} does not match the declared parameters"
+                    break
+                given[index] = t.source(value)
+            elif named:
+                problem = "a positional argument after a named one"
+                break
+            else:
+                given[i] = t.source(arg)
+        if problem is None:
+            ignored = UNHONOURED.get(call.name, frozenset())
+            for index, value in given.items():
+                pname, default = params[index] if index < len(params) else (None, None)
+                if pname in ignored and value.strip() != (default or "").strip():
+                    problem = (
+                        f"parameter {pname!r} of {call.name} is not honoured by the harness's parser"
+                        " (ignoring it would change the result)"
+                    )
+                    break
+        if problem is not None:
+            found.append(_Found("named arguments", n.span.start, refusal=problem))
+            continue
+        if not named:
+            continue
+        values = []
+        for j in range(max(given) + 1 if given else 0):
+            if j in given:
+                values.append(given[j].strip())
+                continue
+            default = params[j][1]
+            if default is None or not _literal_only(default):
+                problem = f"parameter {params[j][0]!r} has no literal default to write out"
+                break
+            values.append(default)
+        if problem is not None:
+            found.append(_Found("named arguments", n.span.start, refusal=problem))
+            continue
+        edit = _Edit(inner.span.start, inner.span.end, ", ".join(values))
+        found.append(_Found("named arguments", n.span.start, (edit,), detail=call.name))
+    return found
+
+
+#: Deprecated name -> (current name, maxSize to write out when the call gives none).
+ALIASES: dict[str, tuple[str, int | None]] = {
+    "parsejson": ("parse_json", None),
+    "extractjson": ("extract_json", None),
+    "arraylength": ("array_length", None),
+    "makeset": ("make_set", 128),
+    "makelist": ("make_list", 128),
+}
+
+
+def _deprecated_aliases(t: _Tree) -> list[_Found]:
+    found = []
+    calls = {
+        (f.span.start, f.span.end)
+        for f in t.a.functions
+        if f.kind in (FunctionKind.BUILTIN, FunctionKind.AGGREGATE) and f.via is None and f.name in ALIASES
+    }
+    for n in t.of_type("FunctionCallExpression"):
+        if (n.span.start, n.span.end) not in calls:
+            continue
+        name_ref = t.kids(n)[0]
+        token = next((d for d in t.descendants(name_ref) if d.token is not None), None)
+        if token is None or token.token not in ALIASES:
+            continue
+        current, max_size = ALIASES[token.token]
+        edits = [_Edit(token.span.start, token.span.end, current)]
+        if max_size is not None:
+            arglist = next((k for k in t.kids(n) if k.type == "ExpressionList"), None)
+            inner = next((k for k in t.kids(arglist) if k.type == "SyntaxList"), None) if arglist else None
+            args = t.elements(inner) if inner is not None else []
+            if len(args) == 1:
+                edits.append(_Edit(args[0].span.end, args[0].span.end, f", {max_size}"))
+            elif len(args) != 2:
+                continue
+        found.append(_Found("deprecated alias", n.span.start, tuple(edits), detail=f"{token.token} -> {current}"))
+    return found
+
+
+def _quote_column(name: str) -> str:
+    if name.isidentifier() and name.isascii():
+        return name
+    return "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+
+def _stage_at(t: _Tree, node: SyntaxNode) -> Stage | None:
+    return next((s for s in t.a.stages if (s.span.start, s.span.end) == (node.span.start, node.span.end)), None)
+
+
+def _project_reorder(t: _Tree) -> list[_Found]:
+    found = []
+    for n in t.of_type("ProjectReorderOperator"):
+        stage = _stage_at(t, n)
+        if stage is None or stage.columns is None:
+            found.append(_Found("project-reorder", n.span.start, refusal="the analyzer cannot list its columns"))
+            continue
+        if t.a.result is not None and t.a.result.open:
+            found.append(_Found("project-reorder", n.span.start, refusal="the columns are not all known (open schema)"))
+            continue
+        text = "project " + ", ".join(_quote_column(c.name) for c in stage.columns)
+        found.append(_Found("project-reorder", n.span.start, (_Edit(n.span.start, n.span.end, text),)))
+    return found
+
+
+_TO_DYNAMIC = frozenset({"todynamic", "parse_json", "parsejson", "toobject"})
+
+
+def _mv_expand_name(t: _Tree) -> list[_Found]:
+    found = []
+    for n in t.of_type("MvExpandExpression"):
+        kids = [k for k in t.kids(n) if k.token is None]
+        if not kids or kids[0].type != "FunctionCallExpression" or kids[0].symbol not in _TO_DYNAMIC:
+            continue
+        call = kids[0]
+        arglist = next((k for k in t.kids(call) if k.type == "ExpressionList"), None)
+        inner = next((k for k in t.kids(arglist) if k.type == "SyntaxList"), None) if arglist else None
+        args = t.elements(inner) if inner is not None else []
+        if len(args) != 1 or args[0].type != "NameReference" or args[0].symbol_kind != "ColumnSymbol":
+            continue
+        column = args[0].symbol or ""
+        op = t.parent(n)
+        while op is not None and op.type != "MvExpandOperator":
+            op = t.parent(op)
+        stage = _stage_at(t, op) if op is not None else None
+        if stage is None or stage.columns is None or column not in [c.name for c in stage.columns]:
+            continue  # the analyzer does not confirm the name: leave it to the engine
+        edit = _Edit(call.span.start, call.span.start, f"{_quote_column(column)} = ")
+        found.append(_Found("mv-expand name", n.span.start, (edit,), detail=column))
+    return found
+
+
+DESUGARINGS: tuple[Desugaring, ...] = (
+    Desugaring("outer parentheses", "parentheses around a pipeline's source removed", _outer_parentheses),
+    Desugaring("named arguments", "named arguments to a declared stored function made positional", _named_arguments),
+    Desugaring("deprecated alias", "a deprecated function name replaced by its documented equivalent",
+               _deprecated_aliases),
+    Desugaring("project-reorder", "project-reorder written as project of the analyzer's column order",
+               _project_reorder),
+    Desugaring("mv-expand name", "an mv-expand of todynamic(C) named C, as Kusto names it", _mv_expand_name),
+)
+
+
+# -- driving -------------------------------------------------------------------------------------
+
+
+def _apply(text: str, edits: list[_Edit]) -> str:
+    out, last = [], 0
+    for e in sorted(edits, key=lambda e: e.start):
+        out.append(text[last : e.start])
+        out.append(e.text)
+        last = e.end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _overlaps(a: _Edit, taken: list[_Edit]) -> bool:
+    return any(a.start < b.end and b.start < a.end or (a.start == a.end == b.start) for b in taken)
+
+
+def _schema(a: Analysis) -> object:
+    return None if a.result is None else (a.result.columns, a.result.open)
+
+
+def _syntax_error(code: str) -> bool:
+    """Kusto.Language's syntax diagnostics are KS0xx; binding ones (unknown name, wrong type) KS1xx on."""
+    return code.startswith("KS0")
+
+
+def _errors(a: Analysis) -> list[tuple[str, str]]:
+    """The errors as (code, message), without positions (which desugaring moves)."""
+    return sorted((d.code, d.message) for d in a.errors)
+
+
+def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> Desugared:
+    """The text the embedded engine runs for *query*, with what was desugared or refused.
+
+    Never raises for the query's own content: an analyzer failure leaves the text unchanged."""
+    try:
+        original = analyze(query, context, tree=True, stage_columns=True)
+    except HarnessError:
+        return Desugared(query, query)
+    if any(_syntax_error(d.code) for d in original.errors):
+        return Desugared(query, query)  # the engine's own error, on the rule's own text, says more
+    text, analysis = query, original
+    applied: list[Applied] = []
+    refusals: list[Refusal] = []
+    passes: list[_Offsets] = []
+
+    def where(offset: int) -> tuple[int, int]:
+        for offsets in reversed(passes):
+            offset = offsets.back(offset)
+        return _line_column(query, offset)
+
+    for _ in range(MAX_PASSES):
+        tree = _Tree(analysis)
+        edits: list[_Edit] = []
+        found_now: list[_Found] = []
+        for d in DESUGARINGS:
+            for f in d.find(tree):
+                if f.refusal is not None:
+                    line, col = where(f.at)
+                    if not any(r.line == line and r.column == col and r.name == f.name for r in refusals):
+                        refusals.append(Refusal(f.name, line, col, f.refusal))
+                    continue
+                if any(_overlaps(e, edits) for e in f.edits):
+                    continue  # the next pass sees it again
+                edits.extend(f.edits)
+                found_now.append(f)
+        if refusals or not edits:
+            break
+        new_text = _apply(text, edits)
+        try:
+            new = analyze(new_text, context, tree=True, stage_columns=True)
+        except HarnessError as exc:
+            refusals.append(Refusal("desugaring", None, None, f"the desugared text cannot be analysed: {exc}"))
+            break
+        if _errors(new) != _errors(original) or _schema(new) != _schema(original):
+            extra = [m for m in _errors(new) if m not in _errors(original)]
+            why = extra[0][1] if extra else "its result schema differs from the rule's"
+            names = ", ".join(dict.fromkeys(f.name for f in found_now))
+            refusals.append(Refusal("desugaring", None, None, f"{names} would change the query: {why}"))
+            break
+        for f in found_now:
+            line, col = where(f.at)
+            applied.append(Applied(f.name, line, col, f.detail))
+        passes.append(_Offsets(edits))
+        text, analysis = new_text, new
+    if refusals:
+        return Desugared(query, query, tuple(applied), tuple(refusals))
+    return Desugared(query, text, tuple(applied), (), tuple(passes))
+
+
+class DesugarCache:
+    """Desugared texts per query for one workspace (an engine translates a rule once per run, but
+    the windowed engine and the backend may both ask)."""
+
+    def __init__(self, context: WorkspaceContext | Workspace | None, size: int = 256) -> None:
+        self.context = context
+        self._size = size
+        self._cache: OrderedDict[str, Desugared] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, query: str) -> Desugared:
+        with self._lock:
+            hit = self._cache.get(query)
+            if hit is not None:
+                self._cache.move_to_end(query)
+                return hit
+        result = desugar(query, self.context)
+        with self._lock:
+            self._cache[query] = result
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return result
