@@ -226,3 +226,24 @@ def test_symlinked_folders_are_followed_or_refused_never_skipped(project_copy, t
     assert refused and refused[0].file.endswith("synthetic/templates/elsewhere")
     code, out, _ = cli(project_copy, monkeypatch, capsys, "run", "--quiet", "--background", "0", "--report-dir", "out")
     assert code == 1 and "LOAD ERROR " in out and "synthetic/templates/elsewhere" in out
+
+
+def test_terminal_matrix_fits_120_columns_with_many_detections() -> None:
+    from harness.report.terminal import matrix_lines
+
+    keys = [f"a_rather_long_detection_key_number_{i:02d}" for i in range(60)]
+    cases = [f"T1608.005-{i}.a-variant-with-a-very-long-name-indeed" for i in range(5)] + ["benign.x"]
+    statuses = ["passed", "failed", "error", "known_gap"]
+    cells = [{"case": c, "detection": k, "status": statuses[(i + j) % 4], "expected": {"fires": (i + j) % 5 == 0}}
+             for i, c in enumerate(cases) for j, k in enumerate(keys)]
+    report = {"detections": [{"key": k} for k in keys], "cases": [{"id": c} for c in cases], "cells": cells}
+    lines = matrix_lines(report, colour=False)
+    assert max(len(line) for line in lines) <= 120
+    headers = [line for line in lines if line.startswith("case")]
+    assert len(headers) > 1  # the columns come in blocks
+    assert sum(len(h.split()) - 1 for h in headers) == 60
+    assert all(f"D{i + 1} {k}" in "\n".join(lines) for i, k in enumerate(keys))
+    row = next(line for line in lines if line.startswith("benign.x"))
+    assert row.split()[1:4] == ["F", "E", "g"]  # benign.x is case 5: statuses start at index 5 % 4 = 1
+    coloured = matrix_lines(report, colour=True)
+    assert len(coloured) == len(lines) and "\033[31mF\033[0m" in "\n".join(coloured)

@@ -44,7 +44,8 @@ def chromium() -> str:
 
 
 class Matrix(HTMLParser):
-    """The cells of table#matrix as the browser left them: (data-status, text)."""
+    """The page as the browser left it: the cells of table#matrix (data-status, text) with their attributes,
+    the order of the tables, the rows of table#detections, the badges and the detail panel."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,39 +55,98 @@ class Matrix(HTMLParser):
         self.id = ""
         self.cells: list[tuple[str, str]] = []
         self.by_id: dict[str, str] = {}
+        self.attrs: dict[str, dict[str, str | None]] = {}
         self.problem_count = None
         self.in_count = False
         self.rendered = False
+        self.tables: list[str] = []
+        self.detection_rows: list[list[str]] = []
+        self.row: list[str] | None = None
+        self.td: list[str] | None = None
+        self.in_detections = False
+        self.badges: list[tuple[str, str]] = []
+        self.badge: tuple[str, list[str]] | None = None
+        self.panel: list[str] | None = None
+        self.panel_attrs: dict[str, str | None] = {}
+        self.panel_depth = 0
+        self.panel_text = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
+        classes = (a.get("class") or "").split()
         if tag == "body" and a.get("data-rendered") == "1":
             self.rendered = True
-        if tag == "table" and a.get("id") == "matrix":
-            self.in_matrix = True
-        if self.in_matrix and tag == "td" and "cell" in (a.get("class") or "").split():
+        if tag == "table":
+            self.tables.append(a.get("id") or "")
+            self.in_matrix = a.get("id") == "matrix"
+            self.in_detections = a.get("id") == "detections"
+        if self.in_detections and tag == "tr":
+            self.row = []
+        if self.row is not None and tag == "td":
+            self.td = []
+        if self.in_matrix and tag == "td" and "cell" in classes:
             self.cell, self.status, self.id = [], a.get("data-status") or "", a.get("id") or ""
+            self.attrs[self.id] = a
         if tag == "br" and self.cell is not None:
             self.cell.append(" ")
+        if tag == "br" and self.td is not None:
+            self.td.append(" ")
         if tag == "span" and a.get("id") == "problem-count":
             self.in_count = True
+        if tag == "span" and "badge" in classes:
+            self.badge = (" ".join(c for c in classes if c != "badge"), [])
+        if tag == "div" and a.get("id") == "cell-detail":
+            self.panel, self.panel_attrs, self.panel_depth = [], a, 0
+        elif self.panel is not None and tag == "div":
+            self.panel_depth += 1
+            self.panel.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "table":
-            self.in_matrix = False
+            self.in_matrix = self.in_detections = False
         if tag == "td" and self.cell is not None:
             text = " ".join("".join(self.cell).split())
             self.cells.append((self.status, text))
             self.by_id[self.id] = text
             self.cell = None
+        if tag == "td" and self.td is not None and self.row is not None:
+            self.row.append(" ".join("".join(self.td).split()))
+            self.td = None
+        if tag == "tr" and self.row is not None:
+            if self.row:
+                self.detection_rows.append(self.row)
+            self.row = None
         if tag == "span":
             self.in_count = False
+            if self.badge is not None:
+                self.badges.append((self.badge[0], "".join(self.badge[1]).strip()))
+                self.badge = None
+        if tag == "div" and self.panel is not None:
+            if self.panel_depth == 0:
+                self.panel_text, self.panel = "".join(self.panel).strip(), None
+            else:
+                self.panel_depth -= 1
 
     def handle_data(self, data: str) -> None:
         if self.cell is not None:
             self.cell.append(data)
+        if self.td is not None:
+            self.td.append(data)
         if self.in_count:
             self.problem_count = (self.problem_count or "") + data
+        if self.badge is not None:
+            self.badge[1].append(data)
+        if self.panel is not None:
+            self.panel.append(data)
+
+
+def dump_dom(base: list[str], url: str) -> Matrix:
+    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    parsed = Matrix()
+    parsed.feed(dom.stdout)
+    assert parsed.rendered, "the page's script did not run"
+    return parsed
 
 
 def test_rendered_matrix_in_headless_chromium(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -99,21 +159,42 @@ def test_rendered_matrix_in_headless_chromium(tmp_path: Path, tmp_path_factory: 
 
     profile = tmp_path / "profile"
     base = [browser, *FLAGS, f"--user-data-dir={profile}"]
-    dom = subprocess.run([*base, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    parsed = Matrix()
-    parsed.feed(dom.stdout)
-    assert parsed.rendered, "the page's script did not run"
+    parsed = dump_dom(base, html.as_uri())
     assert (
         len(parsed.cells) == report["summary"]["cells"] == report["summary"]["detections"] * report["summary"]["cases"]
     )
     shown = [text for status, text in parsed.cells if status == "failed"]
-    assert len(shown) == len(failing)
+    assert len(shown) == len(failing) and set(shown) == {"F"}  # a heat map: one symbol per cell
     cell = next(c for c in failing if c["case"] == "T1608.005-3" and c["detection"] == "link_target_email")
     assert cell["actual"]["fired"] is False
-    assert parsed.by_id[cell_id("T1608.005-3", "link_target_email")] == "FAIL - want fire 1r URLShortener s=1"
+    target = cell_id("T1608.005-3", "link_target_email")
+    assert parsed.by_id[target] == "F"
+    assert parsed.attrs[target]["title"] == "T1608.005-3 × link_target_email: FAIL - (want fire 1r URLShortener s=1)"
+    passed = next(c for c in report["cells"] if c["status"] == "passed" and c["expected"]["fires"])
+    quiet = next(c for c in report["cells"] if c["status"] == "passed" and not c["expected"]["fires"])
+    assert parsed.by_id[cell_id(passed["case"], passed["detection"])] == "+"
+    assert parsed.by_id[cell_id(quiet["case"], quiet["detection"])] == "."
     problems = len(failing) + sum(c["status"] == "error" for c in report["cells"])
     assert parsed.problem_count == f"{problems} failing or erroring cell{'' if problems == 1 else 's'}"
+
+    # the page leads with one row per detection, problems first; unmeasured figures are "—"
+    assert parsed.tables.index("detections") < parsed.tables.index("matrix")
+    assert len(parsed.detection_rows) == report["summary"]["detections"]
+    first = parsed.detection_rows[0]
+    assert first[0].startswith("link_target_email ") and first[1].endswith("failed")
+    assert {row[4] for row in parsed.detection_rows} == {"—"}  # near-misses: not measured by this run
+    assert all(row[1] == "passed" for row in parsed.detection_rows[1:])
+    # badges are coloured by value: a count of 0 is neutral, never red
+    badges = dict((text, kind) for kind, text in parsed.badges)
+    assert badges[f"{report['summary']['failed']} failed"] == "failed"
+    assert badges["0 errors"] == "zero" and report["summary"]["error"] == 0
+
+    # the detail of a cell, on click or by a link to it: the panel shows it as text
+    assert parsed.panel_attrs.get("hidden") is not None and parsed.panel_text == ""
+    linked = dump_dom(base, f"{html.as_uri()}#{target}")
+    assert "hidden" not in linked.panel_attrs and linked.panel_attrs.get("data-cell") == target
+    assert linked.panel_text.splitlines()[:4] == [
+        "T1608.005-3 × link_target_email", "verdict: FAIL", "fired: -", "wanted: fire 1r URLShortener s=1"]
 
     shot = reports / "coverage.png"
     snap = subprocess.run(

@@ -177,3 +177,6 @@ def test_html_is_standalone(two_runs: tuple[Path, Path, int, str]) -> None:
     html = (a / "coverage.html").read_text(encoding="utf-8")
     for needle in ("http://", "https://", "<link", "src="):
         assert needle not in html, f"coverage.html must not load anything ({needle!r})"
+    # the matrix scrolls in its own box, its header row and case column stay in view
+    assert ".heat{max-height:80vh;overflow:auto" in html
+    assert "#matrix thead th{position:sticky;top:0" in html and "#matrix tbody th{position:sticky;left:0" in html

@@ -27,6 +27,7 @@ from harness.checks.sarif import to_sarif
 from harness.checks.validate import validate
 from harness.cli import main
 from harness.config import load_config
+from harness.report.html import cell_id
 from harness.report.terminal import COLOURS, RESET, render_terminal
 from harness.suite import load_suite
 from tests.test_html_browser import FLAGS, chromium
@@ -125,9 +126,20 @@ def test_html_runs_no_script_from_content_in_a_real_browser(hostile_run, tmp_pat
     assert not {"svg", "img", "iframe", "object", "embed"} & set(parsed.tags), "content became markup"
     assert parsed.tags.count("script") == 2  # the page's data island and its own script
     text = "".join(parsed.text)
-    for shown in (KEY, ERROR_COLUMN, CATEGORY, "\\x1b[31mred", "\\x1b]0;pwned\\x07<b>@team.yaml"):
+    for shown in (KEY, ERROR_COLUMN, "\\x1b[31mred", "\\x1b]0;pwned\\x07<b>@team.yaml"):
         assert shown in text, f"{shown!r} must be shown as text"
     assert NAME in parsed.attributes  # the rule's name is its column's tooltip, an attribute value
+    assert any(CATEGORY in a for a in parsed.attributes)  # what fired is the cell's tooltip
+    # a cell's detail panel (shown on click, or by a link to the cell) copies the cell's content as text
+    cell = cell_id("T1608.005-3", "zz_category")
+    dom = subprocess.run([browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=2000",
+                          "--dump-dom", f"{page.as_uri()}#{cell}"], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    linked = Dom()
+    linked.feed(dom.stdout)
+    assert linked.body.get("data-rendered") == "1" and "data-pwned" not in linked.body
+    assert not {"svg", "img", "iframe", "object", "embed"} & set(linked.tags), "content became markup"
+    assert f"fired: fired 1r {CATEGORY}" in "".join(linked.text)
     problems = sum(c["status"] in ("failed", "error") for c in report["cells"])
     assert f"{problems} failing or erroring cell" in text
 
