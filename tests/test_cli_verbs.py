@@ -247,3 +247,16 @@ def test_terminal_matrix_fits_120_columns_with_many_detections() -> None:
     assert row.split()[1:4] == ["F", "E", "g"]  # benign.x is case 5: statuses start at index 5 % 4 = 1
     coloured = matrix_lines(report, colour=True)
     assert len(coloured) == len(lines) and "\033[31mF\033[0m" in "\n".join(coloured)
+
+
+def test_load_errors_show_file_line_and_column_everywhere(project_copy, monkeypatch, capsys) -> None:
+    template = project_copy / "synthetic/templates/benign.web3-ipfs.yaml"
+    template.write_text(template.read_text() + "bogus_key: 1\n")
+    line = len(template.read_text().splitlines())
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "run", "--quiet", "--background", "0", "--report-dir", "out")
+    assert code == 1
+    where = f"synthetic/templates/benign.web3-ipfs.yaml:{line}:1"
+    assert f"LOAD ERROR {where}: " in out
+    assert f"**LOAD ERROR** {where}: " in (project_copy / "out/coverage.md").read_text()
+    assert f"LOAD ERROR {where}: " in (project_copy / "out/coverage.html").read_text()
+    assert f'name="1: {where}"' in (project_copy / "out/junit.xml").read_text()

@@ -30,7 +30,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from harness.report.escaping import visible
-from harness.report.matrix import SYMBOL, explained_cells, got_text, problem_cells, want_text
+from harness.report.matrix import SYMBOL, explained_cells, got_text, located, problem_cells, want_text
 
 JS = """
 (function(){
@@ -184,6 +184,7 @@ def render_html(report: dict[str, Any]) -> str:
         cell_id=cell_id,
         symbol=SYMBOL,
         heat=heat_symbol,
+        located=located,
         got_text=got_text,
         want_text=want_text,
         missing=MISSING,

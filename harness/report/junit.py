@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.escaping.xml import sanitize
-from harness.report.matrix import cell_text
+from harness.report.matrix import cell_text, located
 
 
 def _explanation_text(cell: dict[str, Any]) -> str:
@@ -95,7 +95,7 @@ def render_junit(report: dict[str, Any]) -> str:
             },
         )
         for i, e in enumerate(report["load_errors"], 1):
-            case = ET.SubElement(suite, "testcase", {"classname": "atomic.load", "name": f"{i}: {e['file'] or ''}"})
+            case = ET.SubElement(suite, "testcase", {"classname": "atomic.load", "name": f"{i}: {located(e)}"})
             ET.SubElement(case, "error", {"message": e["reason"], "type": e.get("kind") or "error"}).text = e["reason"]
     sanitize(root)
     ET.indent(root)

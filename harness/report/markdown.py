@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from harness.report.escaping.markdown import code
 from harness.report.escaping.markdown import text as md
-from harness.report.matrix import SYMBOL, explained_cells, matrix_rows, problem_cells
+from harness.report.matrix import SYMBOL, explained_cells, located, matrix_rows, problem_cells
 
 #: GitHub rejects comments over 65,536 characters; leave room for a bot's header.
 MARKDOWN_LIMIT = 60_000
@@ -92,7 +92,7 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     out += ["", "## Failures and errors", ""]
     out += [f"- **{c['status'].upper()}** {code(c['case'])} × {code(c['detection'])}: {md(c['message'])}"
             for c in problems]
-    out += [f"- **LOAD ERROR** {md(e['file'] or '')}: {md(e['reason'])}" for e in report["load_errors"]]
+    out += [f"- **LOAD ERROR** {md(located(e))}: {md(e['reason'])}" for e in report["load_errors"]]
     if not problems and not report["load_errors"]:
         out.append("None.")
     explained = explained_cells(report)

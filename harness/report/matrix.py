@@ -60,3 +60,11 @@ def problem_cells(report: dict[str, Any]) -> list[dict[str, Any]]:
 def explained_cells(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Must-fire cells that did not fire, with the stage trace that says why."""
     return [c for c in report["cells"] if c.get("explanation")]
+
+
+def located(error: dict[str, Any]) -> str:
+    """Where an error is, as a user opens it: `file:line:column` (as much of it as is known)."""
+    where = str(error.get("file") or "")
+    if error.get("line"):
+        where += f":{error['line']}" + (f":{error['column']}" if error.get("column") else "")
+    return where

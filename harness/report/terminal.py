@@ -15,7 +15,7 @@ import time
 from typing import Any, TextIO
 
 from harness.report.escaping.terminal import safe
-from harness.report.matrix import explained_cells, problem_cells
+from harness.report.matrix import explained_cells, located, problem_cells
 
 COLOURS = {"PASS": "\033[32m", "FAIL": "\033[31m", "ERROR": "\033[31;1m", "GAP": "\033[33m"}
 RESET = "\033[0m"
@@ -127,9 +127,7 @@ def render_terminal(report: dict[str, Any], colour: bool) -> str:
     for cell in explained_cells(report):
         lines.append(f"WHY {cell['case']}[{cell['detection']}] did not fire: {cell['explanation']['summary']}")
     for e in report["load_errors"]:
-        where = f"{e['file'] or ''}{':' + str(e['line']) if e['line'] else ''}"
-        where += f":{e['column']}" if e["line"] and e.get("column") else ""
-        lines.append(f"LOAD ERROR {where}: {e['reason']}")
+        lines.append(f"LOAD ERROR {located(e)}: {e['reason']}")
     lines = [*matrix_lines(report, colour), *(safe(line) for line in lines)]
     verdict = "OK" if s["ok"] else "FAILED"
     line = (
