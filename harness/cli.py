@@ -206,13 +206,17 @@ def add_validate_parser(sub: Any) -> None:
     p.add_argument("--format", choices=["text", "sarif"], default="text", help="output format (default: text)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to this file instead of stdout")
     p.add_argument("--warnings-as-errors", action="store_true", help="exit 1 on warnings too")
-    p.add_argument("--show-notes", action="store_true", help="also print notes (where resolution stopped)")
+    p.add_argument("--show-notes", action="store_true",
+                   help="also print notes (analyzer errors the harness accepts, with the reason)")
+    p.add_argument("--kql-warnings", action="store_true",
+                   help="also report every warning of Microsoft's KQL analyzer, not only the promoted ones "
+                        "(its suggestions as notes)")
     p.set_defaults(func=validate_command)
 
 
 def validate_command(args: argparse.Namespace) -> int:
     suite = load_suite(load_config(Path.cwd(), content_overrides(args)))
-    result = validate(suite, [Path(p) for p in args.paths] or None)
+    result = validate(suite, [Path(p) for p in args.paths] or None, kql_warnings=args.kql_warnings)
     shown = [f for f in result.findings if f.severity != Severity.NOTE or args.show_notes]
     if args.format == "sarif":
         text = json.dumps(to_sarif(shown, tool_version=__version__), indent=2)

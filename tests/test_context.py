@@ -9,7 +9,8 @@ import pytest
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.errors import HarnessError
-from harness.kql.resolver import resolve
+from harness.kql.analyzer import analyze
+from harness.kql.diagnostics import unknown_watchlists
 from harness.workspace.context import WorkspaceContext
 
 
@@ -30,7 +31,7 @@ def folders(tmp_path):
     return t, w, f
 
 
-def test_context_feeds_resolver_and_engine(folders):
+def test_context_feeds_analyzer_and_engine(folders):
     t, w, f = folders
     ctx = WorkspaceContext.from_folders([t], [w], [f])
     assert "App_CL" in ctx.registry
@@ -38,14 +39,14 @@ def test_context_feeds_resolver_and_engine(folders):
     assert ctx.watchlists["vip"].to_pylist() == [{"Upn": "alice@contoso.com", "Tier": "1"}]
     assert any("_Im_Dns" in d for d in ctx.functions)  # ASIM parsers are included
 
-    r = resolve("AppErrors | project Msg, Nope", ctx.registry, functions=ctx.functions)
-    assert [(p.kind, p.name) for p in r.problems] == [("unknown-column", "Nope")]
-    r = resolve("Longer(5) | project L", ctx.registry, functions=ctx.functions)
-    assert r.problems == [] and r.output_names == ["L"]
-    r = resolve("_GetWatchlist('vip') | project Upn, SearchKey, Bad", ctx.registry, watchlists=ctx.watchlist_columns)
-    assert [p.name for p in r.problems] == ["Bad"]
-    r = resolve("_GetWatchlist('nope')", ctx.registry, watchlists=ctx.watchlist_columns)
-    assert [(p.kind, p.name) for p in r.problems] == [("unknown-table", "nope")]
+    a = analyze("AppErrors | project Msg, Nope", ctx)
+    assert [(d.code, d.span.text(a.text)) for d in a.errors] == [("KS142", "Nope")]
+    a = analyze("Longer(5) | project L", ctx)
+    assert a.ok and a.result.names == ["L"]
+    a = analyze("_GetWatchlist('vip') | project Upn, SearchKey, Bad", ctx)
+    assert [d.span.text(a.text) for d in a.errors] == ["Bad"]
+    a = analyze("_GetWatchlist('nope')", ctx)
+    assert [w.alias for w in unknown_watchlists(a, ctx)] == ["nope"]
 
     backend = EmbeddedBackend(registry=ctx.registry, functions=ctx.functions)
     try:

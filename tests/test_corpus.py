@@ -17,15 +17,29 @@ import pytest
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.checks.corpus import check_corpus, classify_engine_error, format_summary
+from harness.config import load_config
 from harness.errors import EngineError, UnknownName, UnsupportedConstruct
+from harness.workspace.context import WorkspaceContext
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "sentinel-corpus"
 BASELINE = json.loads((ROOT / "bench" / "corpus-baseline.json").read_text())
 
 #: The ratchet: the recorded figures may only go up. Raise these with the baseline, never lower them.
-VALIDATED_FLOOR = 186
+#: (Validation moved from the hand-written resolver to Microsoft's analyzer, Kusto.Language: 186 -> 181,
+#: the rules below.)
+VALIDATED_FLOOR = 181
 EXECUTED_FLOOR = 98
+
+#: Rules the old resolver passed and Kusto.Language rejects, with who is right (from reading the rule).
+REBASELINED = {
+    "06c52a66": ("KS142", "its WireData leg reads Type after a summarize removed it; WireData is a shipped table, "
+                 "and isfuzzy only forgives missing sources (Kusto fails the query)"),
+    "19abc034": ("KS142", "its VMConnection leg reads DestinationIP; the table has DestinationIp (case matters)"),
+    "43ca7ed8": ("KS142", "find ... | where Timestamp: Device* tables in Log Analytics have TimeGenerated"),
+    "aad219ab": ("KS142", "find ... | where Timestamp: Device* tables in Log Analytics have TimeGenerated"),
+    "543e1ec6": ("KS107", "count(truncatedDomain): Kusto's count() takes no argument (countif takes a predicate)"),
+}
 
 
 def _check(files: list[Path], tmp_path: Path) -> None:
@@ -54,6 +68,18 @@ def test_baseline_only_goes_up():
     assert BASELINE["executed"] >= EXECUTED_FLOOR
     assert sum(r["validates"] for r in BASELINE["rules"].values()) == BASELINE["validated"]
     assert sum(r["executes"] for r in BASELINE["rules"].values()) == BASELINE["executed"]
+
+
+def test_rebaselined_rules_are_rejected_by_the_analyzer():
+    from harness.kql.diagnostics import check
+    from harness.suite import FileKind, Suite
+
+    suite = Suite(load_config(CORPUS), WorkspaceContext())
+    for prefix, (code, _why) in REBASELINED.items():
+        (path,) = CORPUS.glob(f"{prefix}*.yaml")
+        assert not BASELINE["rules"][path.name]["validates"]
+        det = suite.load_file(path, FileKind.DETECTION).detection
+        assert code in {d.code for d in check(det.query, suite.context).errors}, prefix
 
 
 def test_engine_refusals_are_named_by_construct():

@@ -84,7 +84,8 @@ def test_unknown_watchlist_column_is_a_schema_error_in_the_rule_file(project_cop
     cells = [v for v in result.verdicts if v.detection_key == "watchlist_staging_api"]
     assert cells and all(v.status == "error" for v in cells)
     err = cells[0].error
-    assert err["kind"] == "schema" and err["reason"].startswith("unknown column 'Operatr'")
+    assert err["kind"] == "schema" and err["reason"].startswith("The name 'Operatr' does not refer to any known column")
+    assert "does not refer to any known column, table, variable or function. [KS142]" in err["reason"]
     assert "watchlist_staging_api.yaml" in cells[0].message
     assert "Operatr" in rule.read_text().splitlines()[err["line"] - 1]
     line = rule.read_text().splitlines()[err["line"] - 1]
@@ -98,7 +99,7 @@ def test_unknown_watchlist_alias_is_a_schema_error(project_copy: Path) -> None:
     assert err.kind == "schema" and "unknown watchlist 'staging_api'" in err.reason
 
 
-def test_preflight_names_the_problem_and_lets_unresolved_queries_through(project_copy: Path) -> None:
+def test_preflight_reports_what_kusto_would_refuse(project_copy: Path) -> None:
     context = load_suite(load_config(project_copy)).context
     det = Detection(
         key="k",
@@ -110,10 +111,16 @@ def test_preflight_names_the_problem_and_lets_unresolved_queries_through(project
     )
     err = preflight(det, context)
     assert err is not None and err.kind == "schema"
-    assert err.reason.startswith("unknown column 'Subjectt'") and "'NoSuchTable'" in err.reason
+    assert err.reason.startswith("The name 'Subjectt' does not refer to any known column")
+    assert "'NoSuchTable'" in err.reason
     assert (err.line, err.column) == (1, 21)
-    # Without configured watchlists the resolver cannot know the columns: no pre-flight error.
+    # Without configured watchlists nobody can know a watchlist's columns: no pre-flight error.
     det.query = "_GetWatchlist('vip') | project Upn"
     assert preflight(det, context) is None
     det.query = "NoSuchFunction(3) | count"
-    assert "unknown function 'NoSuchFunction'" in preflight(det, context).reason
+    assert "The name 'NoSuchFunction' does not refer to any known function. [KS211]" == preflight(det, context).reason
+    det.query = "DnsEvents | where Name > 5"  # a type error Kusto refuses, which the engine would run
+    assert preflight(det, context).reason.startswith("The operator '>' is not defined for the operand types")
+    det.query = "DnsEvents | where Name == 'x' |"
+    err = preflight(det, context)
+    assert (err.kind, err.line, err.column, err.reason) == ("syntax", 1, 32, "Query operator expected. [KS176]")

@@ -13,6 +13,7 @@ from harness.checks.sarif import Finding, to_sarif
 from harness.checks.validate import validate
 from harness.cli import main
 from harness.config import load_config
+from harness.kql.analyzer import ANALYZER_VERSION
 from harness.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ def test_rule_findings_located_in_file(tmp_path):
     rule = tmp_path / "r.yaml"
     rule.write_text(RULE)
     found = {(f.rule, f.severity, f.line, f.column) for f in validate_paths([rule]).findings if f.severity != "note"}
-    assert ("unknown-column", "error", 11, 47) in found  # Subjekt: query line 3 col 45, + 2 spaces of indent
+    assert ("KS142", "error", 11, 47) in found  # Subjekt: query line 3 col 45, + 2 spaces of indent
     assert ("enum-value", "warning", 11, 29) in found  # "Quarantined"
     assert ("query-period", "warning", 10, 27) in found  # ago(1d) vs queryPeriod 1h
     assert ("entity-mapping", "error", 17, 9) in found  # RecipientEmailAddress is projected away
@@ -115,11 +116,88 @@ def test_sarif_validates_against_schema(tmp_path, monkeypatch):
     schema = json.loads((resources.files("harness") / "data/formats/sarif-schema-2.1.0.json").read_text())
     jsonschema.Draft4Validator(schema).validate(log)
     results = log["runs"][0]["results"]
-    assert {r["ruleId"] for r in results} >= {"unknown-column", "enum-value", "entity-mapping"}
-    region = next(r for r in results if r["ruleId"] == "unknown-column")["locations"][0]["physicalLocation"]["region"]
+    assert {r["ruleId"] for r in results} >= {"KS142", "enum-value", "entity-mapping"}
+    region = next(r for r in results if r["ruleId"] == "KS142")["locations"][0]["physicalLocation"]["region"]
     assert region == {"startLine": 11, "startColumn": 47}
+    (analyzer,) = log["runs"][0]["tool"]["extensions"]
+    assert (analyzer["name"], analyzer["version"]) == ("Kusto.Language", ANALYZER_VERSION)
     # and a log the schema must reject, so the check above is not vacuous
     bad = to_sarif([Finding("f", "format", "error", "m", 1, 1)])
     bad["runs"][0]["results"][0]["level"] = "fatal"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(schema).validate(bad)
+
+
+def one_line_rule(tmp_path: Path, query: str, extra: str = "") -> Path:
+    rule = tmp_path / "one.yaml"
+    header = "id: one-line\nname: one line\nkind: Scheduled\nseverity: Low\nqueryFrequency: 1d\nqueryPeriod: 1d\n"
+    rule.write_text(f"{header}triggerOperator: gt\ntriggerThreshold: 0\nquery: {query}\n{extra}")
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "column", "words"),
+    [
+        ("DnsEvents | where Name > 5", "KS106", 24, "'>' is not defined for the operand types string and long"),
+        ("DnsEvents | extend n = strlen(ClientIP, 1)", "KS119", 24, "'strlen' expects 1 argument"),
+        ("DnsEvents | summarize count() by bin(Name, 1h)", "KS127", 34, "'bin' is not compatible"),
+        ("DnsEvents | mv-expand Name", "KS141", 23, "must have the type dynamic"),
+        ("DnsEvents | where isnotempty(Name) and Name", "KS106", 36, "'and' is not defined for the operand types"),
+        ("DnsEvents | extend d = datetime_diff('hour', TimeGenerated)", "KS119", 24, "expects 3 arguments"),
+        ("DnsEvents | where parse_ipv4(ClientIP) contains '10.'", "KS106", 40, "'contains' is not defined"),
+    ],
+)
+def test_issue_examples_are_errors_at_their_place_in_the_file(tmp_path, query, code, column, words):
+    """The seven one-line rules on DnsEvents the hand-written resolver passed: each is Microsoft's
+    error, with its code, at the rule file's line:column (the query starts on line 9, column 8)."""
+    findings = validate_paths([one_line_rule(tmp_path, query)]).findings
+    errors = [(f.rule, f.severity, f.line, f.column) for f in findings if f.severity == "error"]
+    assert errors == [(code, "error", 9, 7 + column)]
+    assert words in next(f.message for f in findings if f.rule == code)
+
+
+def test_promoted_warnings_by_default_and_the_rest_on_request(tmp_path, monkeypatch, capsys):
+    query = "let Name = 'x'; DnsEvents | join (DnsEvents) on ClientIP | where Name == Name"
+    rule = one_line_rule(tmp_path, query)
+    found = {(f.rule, f.severity) for f in validate_paths([rule]).findings}
+    assert found == {("KS510", "warning")}  # a column silently replaces the let: promoted
+    suite = load_suite(load_config(tmp_path))
+    more = {(f.rule, f.severity) for f in validate(suite, [rule], kql_warnings=True).findings}
+    assert more == {("KS510", "warning"), ("KS508", "warning")}  # join without kind: on request
+    assert run([str(rule), "--kql-warnings"], monkeypatch) == 0
+    assert "[KS508]" in capsys.readouterr().out
+
+
+def test_todynamic_of_a_dynamic_value_is_accepted_with_a_note(tmp_path):
+    query = "let d = toscalar(DnsEvents | summarize make_set(Name)); DnsEvents | where Name in (todynamic(d))"
+    findings = validate_paths([one_line_rule(tmp_path, query)]).findings
+    assert [(f.rule, f.severity) for f in findings] == [("KS107", "note")]
+    assert "accepted: todynamic()/parse_json() of a dynamic value" in findings[0].message
+    bad = validate_paths([one_line_rule(tmp_path, "DnsEvents | where Name in (todynamic(5))")]).findings
+    assert [(f.rule, f.severity) for f in bad] == [("KS107", "error")]  # a long is not accepted
+
+
+def test_output_columns_are_checked_with_exact_case(tmp_path):
+    """Sentinel's AccountUPN-vs-AccountUpn class of bug: the mapping names a column whose case differs."""
+    extra = """entityMappings:
+  - entityType: Account
+    fieldMappings:
+      - identifier: FullName
+        columnName: clientIP
+customDetails:
+  Lookups: Name
+  Where: Computer
+alertDetailsOverride:
+  alertDisplayNameFormat: "Lookup of {{Name}} from {{ ClientIp }}"
+  alertSeverityColumnName: Severity
+"""
+    rule = one_line_rule(tmp_path, "DnsEvents | project Name, ClientIP", extra)
+    found = sorted((f.line, f.column, f.message) for f in validate_paths([rule]).findings)
+    assert found == [
+        (14, 9, "entityMappings column 'clientIP' is not in the query's output, which has 'ClientIP' "
+                "(column names are case-sensitive)"),
+        (17, 3, "customDetails 'Where': column 'Computer' is not in the query's output"),
+        (19, 3, "alertDetailsOverride.alertDisplayNameFormat placeholder 'ClientIp' is not in the query's output, "
+                "which has 'ClientIP' (column names are case-sensitive)"),
+        (20, 3, "alertDetailsOverride.alertSeverityColumnName 'Severity' is not in the query's output"),
+    ]

@@ -1,14 +1,14 @@
 """Value lint: undocumented literals on enumerated columns, with a suggestion that is not
-just edit distance."""
+just edit distance (comparisons from Microsoft's analyzer, no mocks)."""
 
 from __future__ import annotations
 
 from harness.checks.value_lint import enum_values, lint_values, suggest
-from harness.kql.resolver import resolve
+from harness.kql.analyzer import analyze
 
 
 def lint(kql: str):
-    return lint_values(resolve(kql))
+    return lint_values(analyze(kql))
 
 
 def test_delivered_to_junk_suggests_junked():
@@ -28,6 +28,16 @@ def test_value_flows_through_let_and_extend():
         'let acts = dynamic(["Blocked", "Quarantined"]); EmailEvents | extend a = DeliveryAction | where a in (acts)'
     )
     assert f.value == "Quarantined"
+
+
+def test_value_flows_through_a_rename_and_a_union():
+    kql = 'union (EmailEvents | project-rename Act = DeliveryAction), (EmailEvents | project Act = DeliveryAction)'
+    (f,) = lint(kql + ' | where Act !in~ ("junked", "Deliverd")')
+    assert (f.value, f.suggestion) == ("Deliverd", "Delivered")
+
+
+def test_only_whole_value_comparisons_are_linted():
+    assert lint('EmailEvents | where DeliveryAction has "Junk" or DeliveryAction startswith "Deliv"') == []
 
 
 def test_ui_label_mapping_for_locations():

@@ -1,8 +1,9 @@
 """Real-world corpus check: how many Sentinel rules validate and execute, and why the rest do not.
 
-For every rule file: load it (through the suite, as the project loads its own rules), resolve its tables and columns
-(harness.kql.resolver with the shipped schemas, ASIM parsers and the user's context), then
-run it with duckdb-kql over non-empty tables of schema-typed filler rows (harness.checks.execution). A rule
+For every rule file: load it (through the suite, as the project loads its own rules), check it with
+Microsoft's analyzer (harness.kql.diagnostics: Kusto.Language with the shipped schemas, ASIM parsers and
+the user's context; a rule *validates* when Kusto would report no error), then run it with duckdb-kql over
+non-empty tables of schema-typed filler rows (harness.checks.execution). A rule
 *executes* when translation, binding and execution on those rows succeed: that proves the SQL runs, not that
 rows reach the end.
 Failures are grouped by the construct that stopped them, so the figures say what to lift next.
@@ -13,6 +14,7 @@ Rerun with `atomic-harness corpus tests/data/sentinel-corpus` or `python bench/c
 from __future__ import annotations
 
 import multiprocessing
+import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -21,8 +23,9 @@ from typing import Any
 
 from harness.checks.execution import NOW, PROOF, classify_engine_error, execute, sample_backend
 from harness.config import RunConfig
+from harness.errors import HarnessError
 from harness.formats.paths import content_files
-from harness.kql.resolver import resolve
+from harness.kql.diagnostics import Checked, check
 from harness.suite import FileKind, Suite
 from harness.workspace.context import WorkspaceContext
 
@@ -75,19 +78,22 @@ class CorpusReport:
         }
 
 
-def _validate_reason(report: Any) -> str:
-    errors = report.errors
-    kinds = {p.kind for p in errors}
-    if "syntax" in kinds:
+_NAME = re.compile(r"The name '([^']*)'")
+#: Kusto.Language codes for a name that does not resolve, by what it should have named.
+_UNKNOWN = {"KS204": "unknown table", "KS211": "unknown function", "KS142": "unknown column"}
+
+
+def _validate_reason(checked: Checked) -> str:
+    """A short, stable reason group for a rule Kusto.Language rejects."""
+    errors = checked.errors
+    if any(d.syntax for d in errors):
         return "syntax error"
-    if "unknown-table" in kinds:
-        names = sorted({p.name for p in errors if p.kind == "unknown-table"})
-        return "unknown table: " + ", ".join(names)
-    if "unknown-function" in kinds:
-        names = sorted({p.name for p in errors if p.kind == "unknown-function"})
-        return "unknown function: " + ", ".join(names)
-    names = sorted({p.name for p in errors if p.kind == "unknown-column"})
-    return "unknown column: " + ", ".join(names)
+    for code, what in _UNKNOWN.items():
+        names = sorted({m.group(1) for d in errors if d.code == code and (m := _NAME.search(d.message))})
+        if names:
+            return f"{what}: " + ", ".join(names)
+    first = errors[0]
+    return f"{first.code}: {first.message}"[:100]
 
 
 # -- workers ------------------------------------------------------------------------
@@ -103,12 +109,18 @@ def _init(context: WorkspaceContext, execute: bool) -> None:
 
 
 def _check_one(rule: tuple[str, str]) -> RuleResult:
-    """Resolve and run one loaded rule's query (file name, query)."""
+    """Check and run one loaded rule's query (file name, query)."""
     name, query = rule
     ctx: WorkspaceContext = _STATE["context"]
-    report = resolve(query, ctx.registry, functions=ctx.functions, watchlists=ctx.watchlist_columns)
-    validates = report.ok
-    result = RuleResult(name, True, validates, None, "" if validates else _validate_reason(report))
+    try:
+        checked = check(query, ctx)
+    except HarnessError as exc:  # a bound passed (size, nesting, time) or the analyzer failed
+        checked = None
+        reason = f"{exc.kind}: {exc.reason}"[:100]
+    validates = checked is not None and checked.ok
+    if checked is not None and not validates:
+        reason = _validate_reason(checked)
+    result = RuleResult(name, True, validates, None, "" if validates else reason)
     backend = _STATE["backend"]
     if backend is None:
         return result
@@ -135,7 +147,8 @@ def check_corpus(folder: Path, suite: Suite | None = None, *, execute: bool = Tr
     rules = [(f.path.name, f.detection.query) for f in loaded if f.detection is not None]
     report = CorpusReport(str(folder))
     if jobs > 1:
-        # spawn, not fork: a forked DuckDB/ANTLR process state is not safe to reuse.
+        # spawn, not fork: a forked DuckDB/ANTLR process state is not safe to reuse, and V8 (the analyzer)
+        # does not survive a fork.
         mp = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             jobs, mp_context=mp, initializer=_init, initargs=(suite.context, execute)

@@ -1,7 +1,9 @@
 """Validation findings as SARIF 2.1.0 and as readable text.
 
 SARIF is what code-scanning UIs (GitHub, Azure DevOps) read, so a CI run can annotate the
-offending line of a rule in review; the text form is the same findings for a terminal.
+offending line of a rule in review; the text form is the same findings for a terminal. Findings
+from Microsoft's KQL analyzer carry its diagnostic code as their rule (KS142, ...); the analyzer and
+its version are named in the tool block (`tool.extensions`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.kql.engine import ANALYZER_VERSION
 from harness.model import Severity
 
 __all__ = ["Finding", "RULES", "format_text", "to_sarif"]
@@ -19,18 +22,26 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 #: rule id -> short description (also the SARIF reportingDescriptor list).
 RULES: dict[str, str] = {
     "format": "The file does not match its format's JSON Schema, or cannot be read",
-    "syntax": "The KQL query does not parse",
-    "unknown-table": "The query reads a table (or watchlist) that is not in the schema registry",
-    "unknown-column": "The query reads a column its input does not have",
-    "unknown-function": "The query calls a function that is neither built in, let-bound nor stored",
+    "not-a-query": "The detection's text is more than a query (a control command, a set statement, ...)",
     "enum-value": "A string literal compared with an enumerated column is not a documented value",
-    "entity-mapping": "An entityMappings column is not in the query's output",
+    "entity-mapping": "A column named by entityMappings, customDetails or alertDetailsOverride is not in the "
+    "query's output (exact case)",
     "query-period": "The query looks back further (ago) than the rule's queryPeriod",
     "atomic": "Atomic Red Team rule broken (placeholders, GUIDs, schema)",
     "expected-reference": "An expected-results file names a detection or case that does not exist",
     "coverage": "A detection lacks its proof: an expected-results file with a must-fire and a must-not-fire case",
-    "unresolved": "Resolution stopped at a construct the resolver does not model (names after it unchecked)",
 }
+
+ANALYZER_NAME = "Kusto.Language"
+
+
+def describe(rule: str) -> str:
+    """A rule's short description; Kusto.Language's codes (KS142, ...) are described by their findings."""
+    if rule in RULES:
+        return RULES[rule]
+    if rule.startswith("KS"):
+        return f"{ANALYZER_NAME} (Microsoft's KQL analyzer) diagnostic {rule}"
+    return rule
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,16 @@ def to_sarif(findings: list[Finding], *, tool_version: str = "0.0.0") -> dict[st
                     "driver": {
                         "name": "atomic-harness validate",
                         "version": tool_version,
-                        "rules": [{"id": r, "shortDescription": {"text": RULES.get(r, r)}} for r in rule_ids],
-                    }
+                        "rules": [{"id": r, "shortDescription": {"text": describe(r)}} for r in rule_ids],
+                    },
+                    "extensions": [
+                        {
+                            "name": ANALYZER_NAME,
+                            "version": ANALYZER_VERSION,
+                            "organization": "Microsoft",
+                            "informationUri": "https://github.com/microsoft/Kusto-Query-Language",
+                        }
+                    ],
                 },
                 "columnKind": "unicodeCodePoints",
                 "results": results,

@@ -3,15 +3,18 @@
 It starts from the loaded suite (harness/suite.py): the suite's problems (a file that breaks its JSON
 Schema or Atomic Red Team's rules, expected results naming a detection or case that does not exist, a
 detection without a must-fire and a must-not-fire case) are reported where they are. To that it adds
-what only static analysis of the query can say: the KQL parses, every table and column it reads exists
-(harness.kql.resolver), entityMappings name output columns, queryPeriod covers the `ago()` windows, and
-compared string literals are documented values (harness.checks.value_lint). Files outside the project's
-folders are loaded the way the suite loads its own. Findings carry file + line:column *in the YAML
-file*, not the query.
+what only static analysis of the query can say, from Microsoft's analyzer (Kusto.Language, through
+harness.kql.diagnostics): every error it reports (parse, unknown names, types, arity: the finding's rule
+is Kusto's code, e.g. KS142) and the warnings `PROMOTED_WARNINGS` lists (the rest with `kql_warnings`);
+the columns entityMappings, customDetails and alertDetailsOverride name are in the query's inferred
+result with their exact case; queryPeriod covers the `ago()` windows; compared string literals are
+documented values (harness.checks.value_lint). Files outside the project's folders are loaded the way
+the suite loads its own. Findings carry file + line:column *in the YAML file*, not the query.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,9 +26,9 @@ from harness.errors import CoverageError, HarnessError, MissingReference, UsageE
 from harness.formats.paths import content_files
 from harness.formats.sigma import sigma_files
 from harness.formats.yamlio import read_yaml
-from harness.kql.calls import functions_called
+from harness.kql.diagnostics import Checked, check
 from harness.kql.guard import refuse_query
-from harness.kql.resolver import ResolveReport, resolve
+from harness.kql.model import Diagnostic, ResultSchema
 from harness.model import Detection, DetectionKind, Severity
 from harness.suite import FileKind, Suite, kind_of
 from harness.timespan import format_timespan
@@ -50,10 +53,11 @@ class ValidationResult:
         return [f for f in self.findings if f.severity == Severity.WARNING]
 
 
-def validate(suite: Suite, paths: list[Path] | None = None) -> ValidationResult:
+def validate(suite: Suite, paths: list[Path] | None = None, *, kql_warnings: bool = False) -> ValidationResult:
     """Findings for every file under *paths* (default: the project's detections, atomics, telemetry
     templates and expected results). A folder that is not there is `run`'s concern: there is nothing in it
-    to check."""
+    to check. *kql_warnings*: also every Kusto.Language warning (and suggestion, as a note) not promoted by
+    default."""
     cfg = suite.config
     paths = paths or [p for p in (cfg.resolve(f) for f in [*cfg.detections, *cfg.atomics, *cfg.templates,
                                                             *cfg.expected]) if p.exists()]
@@ -69,7 +73,7 @@ def validate(suite: Suite, paths: list[Path] | None = None) -> ValidationResult:
         item = suite.load_file(f, kinds[f.resolve()], guids=guids, detections=loose_keys)
         checked += [(p, item.kind) for p in item.problems]
         if item.detection is not None:
-            result.findings += detection_findings(item.detection, suite.context)
+            result.findings += detection_findings(item.detection, suite.context, kql_warnings=kql_warnings)
     # A template's problem is every case of it (variants too): shown once.
     once = {(p.file, p.line, p.column, p.reason): p for ps in suite.case_problems.values() for p in ps}
     case_problems = list(once.values())
@@ -78,7 +82,7 @@ def validate(suite: Suite, paths: list[Path] | None = None) -> ValidationResult:
             checked.append((problem, suite.files.get(Path(problem.file).resolve())))
     for entry in suite.detections:
         if entry.detection is not None and _under(Path(entry.path), roots):
-            result.findings += detection_findings(entry.detection, suite.context)
+            result.findings += detection_findings(entry.detection, suite.context, kql_warnings=kql_warnings)
     result.findings += [_finding(problem, kind) for problem, kind in checked]
     result.findings += template_findings(suite, lambda path: _under(path, roots))
     result.findings = sorted((replace(f, file=_shown(f.file)) for f in result.findings),
@@ -125,61 +129,111 @@ def _finding(problem: HarnessError, kind: FileKind | None) -> Finding:
                    problem.detection)
 
 
+def _diagnostic(d: Diagnostic, severity: Severity, path: str, locate: Locate, detection: str | None,
+                suffix: str = "") -> Finding:
+    line, col = locate(d.span.line, d.span.column) if d.span else (None, None)
+    return Finding(path, d.code, severity, " ".join(d.message.split()) + suffix, line, col, detection)
+
+
 def query_findings(
-    query: str, path: str, locate: Locate, context: WorkspaceContext, *, detection: str | None = None
-) -> tuple[list[Finding], ResolveReport]:
-    """Resolver problems and value-lint findings for one query, located in its file."""
-    report = resolve(query, context.registry, functions=functions_called(query, context.functions),
-                     watchlists=context.watchlist_columns)
-    out: list[Finding] = []
-    for p in report.problems:
-        line, col = locate(p.line, p.column)
-        out.append(Finding(path, p.kind, Severity(p.severity), p.message, line, col, detection))
-    for u in report.unresolved:
-        line, col = locate(u.line, u.column)
-        msg = f"not resolved past `{u.construct}` ({u.reason}); names read after it are not checked"
-        out.append(Finding(path, "unresolved", Severity.NOTE, msg, line, col, detection))
-    for v in lint_values(report):
+    query: str, path: str, locate: Locate, context: WorkspaceContext, *, detection: str | None = None,
+    kql_warnings: bool = False,
+) -> tuple[list[Finding], Checked]:
+    """Microsoft's diagnostics and value-lint findings for one query, located in its file."""
+    checked = check(query, context, analyzers=True)
+    out = [_diagnostic(d, Severity.ERROR, path, locate, detection) for d in checked.errors]
+    out += [_diagnostic(d, Severity.WARNING, path, locate, detection) for d in checked.warnings]
+    if kql_warnings:
+        out += [_diagnostic(d, Severity.WARNING if d.severity == "warning" else Severity.NOTE, path, locate, detection)
+                for d in checked.other]
+    out += [_diagnostic(a.diagnostic, Severity.NOTE, path, locate, detection, f" (accepted: {a.reason})")
+            for a in checked.accepted]
+    for v in lint_values(checked.analysis):
         line, col = locate(v.line, v.column)
         out.append(Finding(path, "enum-value", Severity.WARNING, v.message, line, col, detection))
-    return out, report
+    return out, checked
 
 
-def detection_findings(det: Detection, context: WorkspaceContext) -> list[Finding]:
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def _output_columns(det: Detection) -> list[tuple[list[str | int], str, str]]:
+    """(where in the file, what names it, column) for every column the rule's alert settings name."""
+    out: list[tuple[list[str | int], str, str]] = []
+    for i, mapping in enumerate(det.entity_mappings):
+        for j, fm in enumerate((mapping or {}).get("fieldMappings") or []):
+            col = (fm or {}).get("columnName")
+            if isinstance(col, str) and col:
+                out.append((["entityMappings", i, "fieldMappings", j, "columnName"], "entityMappings column", col))
+    details = det.raw.get("customDetails")
+    if isinstance(details, dict):
+        for key, col in details.items():
+            if isinstance(col, str) and col:
+                out.append((["customDetails", key], f"customDetails {key!r}: column", col))
+    override = det.raw.get("alertDetailsOverride")
+    if isinstance(override, dict):
+        for name in ("alertDisplayNameFormat", "alertDescriptionFormat"):
+            text = override.get(name)
+            if isinstance(text, str):
+                out += [(["alertDetailsOverride", name], f"alertDetailsOverride.{name} placeholder", m.group(1))
+                        for m in _PLACEHOLDER.finditer(text)]
+        for name in ("alertSeverityColumnName", "alertTacticsColumnName"):
+            col = override.get(name)
+            if isinstance(col, str) and col:
+                out.append((["alertDetailsOverride", name], f"alertDetailsOverride.{name}", col))
+        for k, prop in enumerate(override.get("alertDynamicProperties") or []):
+            col = (prop or {}).get("value") if isinstance(prop, dict) else None
+            if isinstance(col, str) and col:
+                out.append((["alertDetailsOverride", "alertDynamicProperties", k, "value"],
+                            "alertDetailsOverride.alertDynamicProperties value", col))
+    return out
+
+
+def _mapping_findings(det: Detection, result: ResultSchema) -> list[Finding]:
+    """Columns named by entityMappings, customDetails and alertDetailsOverride that the query's result
+    does not have, with exact case (Sentinel reads `AccountUPN` and `AccountUpn` as different columns)."""
+    names = result.names
+    missing = []
+    for json_path, what, col in _output_columns(det):
+        if col in names:
+            continue
+        same = [n for n in names if n.lower() == col.lower()]
+        if same:
+            msg = (f"{what} {col!r} is not in the query's output, which has {same[0]!r} "
+                   "(column names are case-sensitive)")
+        else:
+            msg = f"{what} {col!r} is not in the query's output"
+        missing.append((json_path, msg))
+    if not missing:
+        return []
+    doc = read_yaml(Path(det.path))
+    out = []
+    for json_path, msg in missing:
+        line, c = doc.line_of(json_path)
+        out.append(Finding(det.path, "entity-mapping", Severity.ERROR, msg, line, c, det.key))
+    return out
+
+
+def detection_findings(det: Detection, context: WorkspaceContext, *, kql_warnings: bool = False) -> list[Finding]:
     """What static analysis says of one loaded rule: its query, entity mappings and look-back."""
     refusal = refuse_query(det.query)
     if refusal is not None:  # the engines refuse it too (harness.kql.guard); nothing else to check
         line, col = det.file_position(refusal.line, refusal.column)
         return [Finding(det.path, "not-a-query", Severity.ERROR, refusal.message, line, col, det.key)]
-    findings, report = query_findings(det.query, det.path, det.file_position, context, detection=det.key)
+    findings, checked = query_findings(det.query, det.path, det.file_position, context, detection=det.key,
+                                       kql_warnings=kql_warnings)
     if det.kind == DetectionKind.SIGMA:  # positions are the converted KQL's, not the file's
         return [Finding(f.file, f.rule, f.severity, f"{f.message} (in the KQL converted from this Sigma rule)",
                         None, None, f.detection) for f in findings]
-    output = set(report.output_names or [])
-    if report.output is not None and not report.output_open and not report.unresolved:
-        missing: list[tuple[list[str | int], str]] = []
-        for i, mapping in enumerate(det.entity_mappings):
-            for j, fm in enumerate((mapping or {}).get("fieldMappings") or []):
-                col = (fm or {}).get("columnName")
-                if col and col not in output:
-                    missing.append((["entityMappings", i, "fieldMappings", j, "columnName"],
-                                    f"entityMappings column {col!r} is not in the query's output"))
-        details = det.raw.get("customDetails")
-        if isinstance(details, dict):
-            for key, col in details.items():
-                if isinstance(col, str) and col not in output:
-                    missing.append((["customDetails", key],
-                                    f"customDetails {key!r} names column {col!r}, which is not in the query's output"))
-        doc = read_yaml(Path(det.path)) if missing else None
-        for json_path, msg in missing:
-            line, c = doc.line_of(json_path) if doc is not None else (None, None)
-            findings.append(Finding(det.path, "entity-mapping", Severity.ERROR, msg, line, c, det.key))
+    if checked.result is not None and not checked.result.open:
+        findings += _mapping_findings(det, checked.result)
     if det.query_period is not None and det.kind != DetectionKind.HUNTING:
-        for w in report.ago_windows:
-            if w.span > det.query_period:
-                line, c = det.file_position(w.line, w.column)
+        for w in checked.analysis.ago_windows:
+            span = w.span_value
+            if span is not None and span > det.query_period:
+                line, c = det.file_position(w.span.line, w.span.column)
                 msg = (
-                    f"ago({format_timespan(w.span)}) looks back further than queryPeriod "
+                    f"ago({format_timespan(span)}) looks back further than queryPeriod "
                     f"{format_timespan(det.query_period)}: the rule only ever sees queryPeriod of data"
                 )
                 findings.append(Finding(det.path, "query-period", Severity.WARNING, msg, line, c, det.key))

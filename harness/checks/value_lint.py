@@ -6,11 +6,15 @@ harness/data/schemas/enums.json. The suggestion is not plain edit distance (whic
 `Delivered`): the literal is also matched, token by token, against the portal's UI labels
 (`Delivered to junk`), each mapped to the column value it stands for.
 
+The comparisons come from Microsoft's analyzer (harness.kql.analyzer: `Analysis.comparisons`),
+which follows a column through lets, renames, joins, unions and stored functions to the table
+column its values come from.
+
 Example::
 
-    >>> from harness.kql.resolver import resolve
-    >>> r = resolve('EmailEvents | where DeliveryAction in ("Delivered", "DeliveredToJunk")')
-    >>> [f.message for f in lint_values(r)]
+    >>> from harness.kql.analyzer import analyze
+    >>> a = analyze('EmailEvents | where DeliveryAction in ("Delivered", "DeliveredToJunk")')
+    >>> [f.message for f in lint_values(a)]
     ['`DeliveredToJunk` is not a documented EmailEvents.DeliveryAction value; did you mean `Junked`?']
 """
 
@@ -24,11 +28,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from harness.kql.resolver import ResolveReport
+from harness.kql.model import Analysis
 
 __all__ = ["ValueFinding", "enum_values", "lint_values", "suggest"]
 
 _CASE_INSENSITIVE = {"=~", "!~", "in~", "!in~"}
+#: Equality operators: a literal compared with one of these must be a whole value of the column
+#: (`has`, `contains`, `startswith`, ... compare parts of values and are not linted).
+_EQUALITY = {"==", "!=", "in", "!in", *_CASE_INSENSITIVE}
 #: Lists or structured text in practice (enums.json _notes): a literal compared with one of
 #: these may legitimately be a combination, so they are not linted.
 _MULTI_VALUED = {"ThreatTypes", "DetectionMethods", "ThreatNames", "ConfidenceLevel", "AuthenticationDetails"}
@@ -141,22 +148,28 @@ def suggest(literal: str, enum: EnumColumn) -> str | None:
     return best[2]
 
 
-def lint_values(report: ResolveReport) -> list[ValueFinding]:
-    """One finding per literal that is not a documented value of the column it is compared with."""
+def lint_values(analysis: Analysis) -> list[ValueFinding]:
+    """One finding per string literal, compared for equality with an enumerated table column, that is
+    not one of its documented values (line:column of the literal, in the query)."""
     enums = enum_values()
     out: list[ValueFinding] = []
-    for cmp in report.comparisons:
-        enum = enums.get((cmp.table, cmp.column))
-        if enum is None:
+    for cmp in analysis.comparisons:
+        value = cmp.literal.value
+        if cmp.operator not in _EQUALITY or not isinstance(value, str):
             continue
-        if cmp.operator in _CASE_INSENSITIVE:
-            known = any(v.lower() == cmp.value.lower() for v in enum.values)
-        else:
-            known = cmp.value in enum.values
-        if known:
-            continue
-        hint = suggest(cmp.value, enum)
-        message = f"`{cmp.value}` is not a documented {cmp.table}.{cmp.column} value"
-        message += f"; did you mean `{hint}`?" if hint else f" (documented: {', '.join(enum.values)})"
-        out.append(ValueFinding(cmp.table, cmp.column, cmp.value, hint, cmp.line, cmp.column_number, message))
+        for origin in dict.fromkeys(cmp.column.origins):
+            enum = enums.get((origin.table, origin.column))
+            if enum is None:
+                continue
+            if cmp.operator in _CASE_INSENSITIVE:
+                known = any(v.lower() == value.lower() for v in enum.values)
+            else:
+                known = value in enum.values
+            if known:
+                continue
+            hint = suggest(value, enum)
+            message = f"`{value}` is not a documented {origin.table}.{origin.column} value"
+            message += f"; did you mean `{hint}`?" if hint else f" (documented: {', '.join(enum.values)})"
+            span = cmp.literal_span
+            out.append(ValueFinding(origin.table, origin.column, value, hint, span.line, span.column, message))
     return out

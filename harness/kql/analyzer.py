@@ -68,12 +68,16 @@ class Analyzer:
     once per run)."""
 
     _CONTEXTS = 16  # contexts remembered (held, so their ids cannot be reused while cached)
+    #: Analyses remembered: validation, the pre-flight, explain and the schema differential all ask
+    #: about the same queries; an Analysis is immutable, so it is shared.
+    _ANALYSES = 512
 
     def __init__(self, kusto: KustoEngine | None = None) -> None:
         self._engine = kusto or engine()
         self._lock = threading.Lock()
         self._workspaces: dict[str, Workspace] = {}
         self._contexts: OrderedDict[int, tuple[object, SchemaRegistry | None, Workspace]] = OrderedDict()
+        self._analyses: OrderedDict[tuple[str, str, bool, bool, bool], Analysis] = OrderedDict()
 
     @property
     def version(self) -> str:
@@ -125,9 +129,20 @@ class Analyzer:
         Raises `QueryLimitExceeded` for a bound passed, `AnalyzerFailure` if the analyzer fails."""
         check_query(query)
         ws = context if isinstance(context, Workspace) else self.workspace(context)
+        key = (ws.key, query, tree, stage_columns, analyzers)
+        with self._lock:
+            cached = self._analyses.get(key)
+            if cached is not None:
+                self._analyses.move_to_end(key)
+                return cached
         options = {"tree": tree, "stage_columns": stage_columns, "analyzers": analyzers}
         raw = self._engine.analyze(ws.key, query, options, timeout)
-        return analysis_from_json(query, raw)
+        analysis = analysis_from_json(query, raw)
+        with self._lock:
+            self._analyses[key] = analysis
+            while len(self._analyses) > self._ANALYSES:
+                self._analyses.popitem(last=False)
+        return analysis
 
 
 _ANALYZER: Analyzer | None = None

@@ -93,6 +93,8 @@ class Diagnostic:
     span: Span | None  # None: the diagnostic has no location
     #: From one of Kusto.Language's analyzers (KS5xx advice, analyze(analyzers=True)), not from binding.
     from_analyzer: bool = False
+    #: Reported by the parser (the text is not KQL), not by binding (names, types, arity).
+    syntax: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -488,6 +490,7 @@ def analysis_from_json(text: str, raw: dict[str, Any]) -> Analysis:
             d["message"],
             span([d["start"], d["start"] + d["length"]]) if d.get("start") is not None else None,
             bool(d.get("analyzer")),
+            bool(d.get("syntax")),
         )
         for d in raw["diagnostics"]
     )

@@ -235,6 +235,13 @@ var __kqlf = (function () {
   };
 
   Walker.prototype.diagnostics = function () {
+    // Which diagnostics the parser reports (the rest come from binding: names, types, arity).
+    var syntax = this.code.GetSyntaxDiagnostics();
+    this.syntaxKeys = {};
+    for (var i = 0; i < syntax.Count; i++) {
+      var s = syntax.getItem(i);
+      this.syntaxKeys[s.Code + "@" + s.Start + ":" + s.Length] = true;
+    }
     this.addDiagnostics(this.code.GetDiagnostics(), false);
     // Kusto.Language's analyzers (KS5xx: performance and correctness advice, as the portal's editor shows).
     if (this.options.analyzers) {
@@ -248,6 +255,7 @@ var __kqlf = (function () {
       var d = ds.getItem(i);
       this.out.diagnostics.push({
         analyzer: analyzer,
+        syntax: !analyzer && !!this.syntaxKeys[d.Code + "@" + d.Start + ":" + d.Length],
         code: d.Code,
         severity: d.Severity,
         category: d.Category,
