@@ -90,14 +90,15 @@ def errors_for(project: Path, detection: str) -> list[dict]:
         (
             "| extend ParsedHost = tostring(parse_url(Url).Host)",
             "| extend ParsedHost = tostring(parse_url(Url).Host",
-            "syntax",
+            "Expected: ) [KS005]",
         ),
         (
             "| where isnotempty(SenderFromAddress)",
             "| where isnotempty(SenderAddress)",
-            "unknown column 'SenderAddress'",
+            "The name 'SenderAddress' does not refer to any known column",
         ),
-        ("EmailUrlInfo\n  | where TimeGenerated", "EmailUrlInfos\n  | where TimeGenerated", "unknown table"),
+        ("EmailUrlInfo\n  | where TimeGenerated", "EmailUrlInfos\n  | where TimeGenerated",
+         "The name 'EmailUrlInfos' does not refer to any known table"),
         ('tostring(parse_url(Url)["Path"])', 'url_decode(tostring(parse_url(Url)["Path"]))', "unsupported"),
     ],
     ids=["syntax", "unknown-column", "unknown-table", "unsupported"],

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from harness.errors import HarnessError, QuerySyntaxError, SchemaError
 from harness.kql.diagnostics import check, unknown_watchlists
+from harness.kql.guard import refuse_query
 from harness.model import Detection
 from harness.workspace.context import WorkspaceContext
 
 
 def preflight(det: Detection, context: WorkspaceContext) -> HarnessError | None:
-    """The first error Kusto would report in *det*'s query (others named after it), or None."""
+    """The first error Kusto would report in *det*'s query (others named after it), or None. A query the
+    engines refuse outright (a control command, `set`, ...: harness.kql.guard) is left to them, so it
+    is refused with the same words everywhere."""
+    if refuse_query(det.query) is not None:
+        return None
     checked = check(det.query, context)
     problems = [(d.code, d.message, d.span.line if d.span else None, d.span.column if d.span else None, d.syntax)
                 for d in checked.errors]
