@@ -168,6 +168,8 @@ def add_generate_parser(sub: Any) -> None:
     add_clock_flags(p)
     p.add_argument("--background", type=int, default=0, metavar="N",
                    help="also write N generated benign rows in all, across tables (default 0)")
+    p.add_argument("--background-recorded", action="append", metavar="FILE",
+                   help="real exported rows (Log Analytics CSV/JSON) to write as background; repeatable")
     p.add_argument("--format", choices=FORMATS, default="jsonl")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--root", type=Path, default=None, metavar="DIR", help="project root (default: current folder)")
@@ -177,7 +179,8 @@ def add_generate_parser(sub: Any) -> None:
 def generate_command(args: argparse.Namespace) -> int:
     if args.background < 0:
         raise UsageError("--background must be >= 0")
-    suite = load_suite(load_config(args.root, content_overrides(args)))
+    overrides = {**content_overrides(args), "background_recorded": args.background_recorded}
+    suite = load_suite(load_config(args.root, overrides))
     dataset = suite.dataset([suite.case(args.case)], background=args.background)
     error = dataset.errors.get(args.case)
     if error is not None:

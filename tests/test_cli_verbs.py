@@ -260,3 +260,24 @@ def test_load_errors_show_file_line_and_column_everywhere(project_copy, monkeypa
     assert f"**LOAD ERROR** {where}: " in (project_copy / "out/coverage.md").read_text()
     assert f"LOAD ERROR {where}: " in (project_copy / "out/coverage.html").read_text()
     assert f'name="1: {where}"' in (project_copy / "out/junit.xml").read_text()
+
+
+def test_generate_takes_recorded_background_like_run(project_copy, monkeypatch, capsys) -> None:
+    (project_copy / "recorded.csv").write_text(
+        "TimeGenerated [UTC],Computer,Name,ClientIP,Type\n"
+        "3/30/2022 10:52:35 AM,dc-recorded,example.org,10.9.9.9,DnsEvents\n", encoding="utf-8")
+    out_dir = project_copy / "gen"
+    code, _, _ = cli(project_copy, monkeypatch, capsys, "generate", "--case", "T1608.005-2", "--out", str(out_dir))
+    assert code == 0 and "dc-recorded" not in (out_dir / "DnsEvents.jsonl").read_text()
+    code, _, _ = cli(project_copy, monkeypatch, capsys, "generate", "--case", "T1608.005-2", "--out", str(out_dir),
+                     "--background-recorded", "recorded.csv")
+    assert code == 0 and "dc-recorded" in (out_dir / "DnsEvents.jsonl").read_text()
+
+
+def test_explain_a_sigma_rule_names_the_converted_query_positions(project_copy, monkeypatch, capsys) -> None:
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "explain", "T1608.005-1",
+                       "link_target_network_connection_sigma")
+    assert code == 0
+    stages = [line for line in out.splitlines() if line.lstrip()[:3].rstrip(".").strip().isdigit()]
+    assert stages and all(
+        "(detections/T1608.005/sigma/link_target_network_connection_sigma.yml, converted KQL " in s for s in stages)

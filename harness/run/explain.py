@@ -457,9 +457,9 @@ def rule_where(det: Detection) -> Where:
 
     def where(line: int, column: int) -> str:
         if det.kind == DetectionKind.SIGMA:
-            return f"{det.path} (KQL converted from it, {line}:{column})"
+            return f"{det.path}, converted KQL {line}:{column}"
         if det.query_origin is None:
-            return f"{det.path} (query {line}:{column})"
+            return f"{det.path}, query {line}:{column}"
         file_line, file_column = det.file_position(line, column)
         return f"{det.path}:{file_line}:{file_column}"
 
