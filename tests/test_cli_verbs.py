@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -278,6 +279,6 @@ def test_explain_a_sigma_rule_names_the_converted_query_positions(project_copy, 
     code, out, _ = cli(project_copy, monkeypatch, capsys, "explain", "T1608.005-1",
                        "link_target_network_connection_sigma")
     assert code == 0
-    stages = [line for line in out.splitlines() if line.lstrip()[:3].rstrip(".").strip().isdigit()]
+    stages = [line for line in out.splitlines() if re.match(r"\s*\d+\. rows ", line)]
     assert stages and all(
         "(detections/T1608.005/sigma/link_target_network_connection_sigma.yml, converted KQL " in s for s in stages)
