@@ -282,3 +282,22 @@ def test_explain_a_sigma_rule_names_the_converted_query_positions(project_copy, 
     stages = [line for line in out.splitlines() if re.match(r"\s*\d+\. rows ", line)]
     assert stages and all(
         "(detections/T1608.005/sigma/link_target_network_connection_sigma.yml, converted KQL " in s for s in stages)
+
+
+def test_uncovered_tests_are_summarised_per_technique() -> None:
+    from harness.report.terminal import NAMED_TECHNIQUES, coverage_lines
+
+    coverage = [{"case": "T1608.005-1", "technique": "T1608.005", "covered": False, "reason": "no rule reads Syslog",
+                 "detections": []},
+                {"case": "T1608.005-2", "technique": "T1608.005", "covered": True, "detections": ["d"]}]
+    coverage += [{"case": f"T{1000 + t}-{n}", "technique": f"T{1000 + t}", "covered": False, "detections": [],
+                  "reason": "no telemetry template produces rows for this test"} for t in range(20) for n in (1, 2)]
+    techniques = [{"technique": "T1608.005", "state": "verified", "covered": 1, "tests": 2}]
+    techniques += [{"technique": f"T{1000 + t}", "state": "not_detected", "covered": 0, "tests": 2} for t in range(20)]
+    cases = [{"id": "T1608.005-1", "kind": "atomic"}, {"id": "T1608.005-2.variant", "kind": "atomic"}]
+    lines = coverage_lines({"coverage": coverage, "techniques": techniques, "cases": cases})
+    assert lines[0] == "TECHNIQUE T1608.005: verified (1/2 atomic tests caught)"
+    assert lines[1] == "UNCOVERED T1608.005: 1 of 2 atomic test(s) (T1608.005-1): no rule reads Syslog"
+    assert len(lines) == 3 and lines[2].startswith(
+        "NO TEMPLATE: 40 atomic test(s) in 20 technique(s) have no telemetry template: T1000 (2), T1001 (2), ")
+    assert lines[2].endswith(f" and {20 - NAMED_TECHNIQUES} more (each is listed in the reports)")
