@@ -18,6 +18,7 @@ from typing import Any
 
 from harness import __version__
 from harness.checks.corpus import check_corpus, format_summary
+from harness.checks.execution import PROOF, engine_check
 from harness.checks.sarif import format_text, to_sarif
 from harness.checks.validate import validate
 from harness.config import load_config
@@ -214,12 +215,20 @@ def add_validate_parser(sub: Any) -> None:
     p.add_argument("--kql-warnings", action="store_true",
                    help="also report every warning of Microsoft's KQL analyzer, not only the promoted ones "
                         "(its suggestions as notes)")
+    p.add_argument(
+        "--engine", action="store_true",
+        help="also translate and run each detection on the embedded engine over schema-typed filler rows "
+        "(proves the SQL runs, not that rows reach the end)",
+    )
     p.set_defaults(func=validate_command)
 
 
 def validate_command(args: argparse.Namespace) -> int:
     suite = load_suite(load_config(Path.cwd(), content_overrides(args)))
     result = validate(suite, [Path(p) for p in args.paths] or None, kql_warnings=args.kql_warnings)
+    if args.engine:
+        ran, executed = engine_check(suite, [Path(p) for p in args.paths] or None)
+        result.findings += ran
     shown = [f for f in result.findings if f.severity != Severity.NOTE or args.show_notes]
     if args.format == "sarif":
         text = json.dumps(to_sarif(shown, tool_version=__version__), indent=2)
@@ -230,6 +239,9 @@ def validate_command(args: argparse.Namespace) -> int:
     elif text:
         print(text)
     errors, warnings = len(result.errors), len(result.warnings)
+    if args.engine:
+        total = sum(1 for f in ran if f.rule == "engine")
+        print(f"engine: {executed}/{total} detection(s) execute ({PROOF})", file=sys.stderr)
     print(f"{result.files} file(s) checked: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
     return EXIT_FAILED if errors or (args.warnings_as_errors and warnings) else EXIT_OK
 

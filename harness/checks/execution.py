@@ -18,11 +18,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 
 from harness.backends.embedded import EmbeddedBackend
+from harness.checks.sarif import Finding
 from harness.errors import EngineError, HarnessError, QuerySyntaxError, QueryTimeout, UnknownName
+from harness.formats.paths import content_files
+from harness.model import Detection, Severity
+from harness.suite import FileKind, Suite, kind_of
 from harness.workspace.context import WorkspaceContext
 from synthetic.filler import RowFiller
 
@@ -32,6 +37,8 @@ __all__ = [
     "ROWS_PER_TABLE",
     "Execution",
     "classify_engine_error",
+    "engine_check",
+    "engine_findings",
     "execute",
     "sample_backend",
     "sample_tables",
@@ -95,6 +102,85 @@ def execute(backend: EmbeddedBackend, query: str, *, now: datetime = NOW, timeou
     except HarnessError as exc:
         return Execution(False, classify_engine_error(exc), _detail(exc.reason), desugarings=applied)
     return Execution(True, rows=len(result.rows), desugarings=applied)
+
+
+def engine_findings(detections: list[Detection], context: WorkspaceContext) -> tuple[list[Finding], int]:
+    """`validate --engine`: each detection translated and run on the sample rows. An `engine` error
+    where it does not run (at the rule file's line:column where the engine names one), a note saying
+    what it ran with where it does. Returns the findings and how many detections executed."""
+    findings: list[Finding] = []
+    executed = 0
+    if not detections:
+        return findings, executed
+    backend = sample_backend(context)
+    try:
+        for det in detections:
+            run = execute(backend, det.query)
+            with_ = _desugarings(backend, det)
+            if run.executes:
+                executed += 1
+                findings.append(Finding(det.path, "engine", Severity.NOTE,
+                                        f"executes on schema-typed rows{with_}", None, None, det.key))
+                continue
+            line, column = _position(backend, det)
+            findings.append(Finding(det.path, "engine", Severity.ERROR,
+                                    f"does not execute on the embedded engine: {run.reason}: {run.detail}{with_}",
+                                    line, column, det.key))
+    finally:
+        backend.close()
+    return findings, executed
+
+
+def engine_check(suite: Suite, paths: list[Path] | None = None) -> tuple[list[Finding], int]:
+    """`engine_findings` for the suite's detections under *paths* (default: all of them); rule files
+    under *paths* that are not the project's are loaded the way the suite loads its own."""
+    if paths is None:
+        chosen = [e.detection for e in suite.detections if e.detection is not None]
+        return engine_findings(chosen, suite.context)
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += [f for f in content_files(p, "*", recursive=True) if f.suffix.lower() in (".yaml", ".yml")]
+        elif p.is_file():
+            files.append(p)
+    known = {Path(e.path).resolve(): e.detection for e in suite.detections}
+    chosen = []
+    for f in dict.fromkeys(files):
+        resolved = f.resolve()
+        if resolved in known:
+            if known[resolved] is not None:
+                chosen.append(known[resolved])
+        elif kind_of(f) == FileKind.DETECTION:
+            det = suite.load_file(f, FileKind.DETECTION).detection
+            if det is not None:
+                chosen.append(det)
+    return engine_findings(chosen, suite.context)
+
+
+def _desugarings(backend: EmbeddedBackend, det: Detection) -> str:
+    """" (ran with 2 desugarings: outer parentheses at 4:1, ...)", positions in the rule file."""
+    try:
+        sugar = backend.desugared(det.query)
+    except HarnessError:
+        return ""
+    if not sugar.applied:
+        return ""
+    places = []
+    for a in sugar.applied:
+        line, column = det.file_position(a.line, a.column)
+        places.append(f"{a.name} at {line}:{column}" if line is not None else a.name)
+    n = len(places)
+    return f" (ran with {n} desugaring{'s' if n != 1 else ''}: {'; '.join(places)})"
+
+
+def _position(backend: EmbeddedBackend, det: Detection) -> tuple[int | None, int | None]:
+    """Where the engine's refusal is, in the rule file (None when the engine names no place)."""
+    try:
+        backend.query(det.query, now=NOW, timeout=30)
+    except HarnessError as exc:
+        if exc.line is not None:
+            return det.file_position(exc.line, exc.column)
+    return None, None
 
 
 _CONVERSION_COLUMN = re.compile(r'when casting from source column "?([^"\s]+)"?', re.I)
