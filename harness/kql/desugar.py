@@ -7,7 +7,8 @@ syntax tree (harness.kql.analyzer with tree=True: node types, spans, symbols, re
 regular expression reads the query), and applied as edits of exact text spans. After each pass the
 desugared text is analysed again and must bind without new errors to the very same result schema
 (names, types, order) as the original, with the same binding errors if the rule has any (a rule
-with a syntax error is left as it is); if not, nothing is desugared and the reason says why.
+with a syntax error is left as it is); if not, that pass is declined (`Desugared.declined` says why)
+and the engine runs the text as it stood before it, at worst the rule's own.
 
 Desugarings (each exact; each has tests that run both forms on the engine where both run):
 
@@ -25,6 +26,15 @@ Desugarings (each exact; each has tests that run both forms on the engine where 
   analyzer computes>`; refused when the analyzer cannot list the columns (an open schema).
 - `mv-expand name`: `mv-expand todynamic(C)` (or parse_json / parsejson of a column C) ->
   `mv-expand C = todynamic(C)`: Kusto names the expanded column after C and keeps it in C's place.
+- `inlined function`: a `let` function (or view) whose body is a tabular pipeline is removed and each
+  call replaced by its body in parentheses, each parameter read as a fresh `let __inlinedN_<param> =
+  <argument or declared literal default>;` placed before the statement that calls it (a scalar let is
+  evaluated once, as an argument is). Only where nothing can resolve differently at the call site:
+  every parameter scalar and typed as its argument, no argument reading a column or calling rand() or
+  new_guid(), no name the body reads bound again between the definition and the call, no statements
+  inside the body, no call from inside another function's body (a later pass inlines those once the
+  outer function is inlined), and no view when a wildcard union could read it. Otherwise the function
+  is left as written and the engine says what it lacks.
 
 Refusals (the engine never runs the rule; the reason is reported): a call to an ASIM parser with a
 value for a parameter the harness's parser does not honour (harness.workspace.asim.UNHONOURED), since
@@ -97,7 +107,7 @@ class _Offsets:
 
     def __init__(self, edits: list[_Edit]) -> None:
         self._new_starts: list[int] = []
-        self._edits = sorted(edits, key=lambda e: e.start)
+        self._edits = sorted(edits, key=lambda e: (e.start, e.end))
         delta = 0
         for e in self._edits:
             self._new_starts.append(e.start + delta)
@@ -122,6 +132,9 @@ class Desugared:
     text: str
     applied: tuple[Applied, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+    #: Rewrites found but not made, and why: the desugared text would not have been provably the same
+    #: (the engine then runs what was desugared before, at worst the rule's own text).
+    declined: tuple[str, ...] = ()
     _passes: tuple[_Offsets, ...] = field(default=(), repr=False, compare=False)
 
     @property
@@ -422,6 +435,227 @@ def _mv_expand_name(t: _Tree) -> list[_Found]:
     return found
 
 
+_NUMERIC_WIDENING = {("int", "long")}  # an int argument to a long parameter: the same values
+_VOLATILE = frozenset({"rand", "new_guid"})  # evaluated once as an argument, once per use if substituted
+
+
+@dataclass
+class _Function:
+    """A tabular `let` function of the query statement list, as declared."""
+
+    name: str
+    let: SyntaxNode  # the LetStatement
+    semicolon: SyntaxNode | None
+    index: int  # its position among the top-level statements
+    params: list[tuple[str, str, str | None]]  # (name, type, default text)
+    body: SyntaxNode  # the body's expression
+    view: bool
+    problem: str | None = None
+
+
+def _is(node: SyntaxNode, token: str) -> bool:
+    return node.token == token
+
+
+def _top_statements(t: _Tree) -> list[tuple[SyntaxNode, SyntaxNode | None]]:
+    """The query's top-level statements in order, each with the `;` that ends it (if any)."""
+    root = t.nodes[0] if t.nodes else None
+    out: list[tuple[SyntaxNode, SyntaxNode | None]] = []
+    if root is None:
+        return out
+    for lst in t.kids(root):
+        if lst.type != "SyntaxList":
+            continue
+        for el in t.kids(lst):
+            if el.type != "SeparatedElement":
+                continue
+            kids = t.kids(el)
+            stmt = next((k for k in kids if k.token is None), None)
+            semi = next((k for k in kids if _is(k, ";")), None)
+            if stmt is not None:
+                out.append((stmt, semi))
+    return out
+
+
+def _functions(t: _Tree, statements: list[tuple[SyntaxNode, SyntaxNode | None]]) -> dict[str, _Function]:
+    found: dict[str, _Function] = {}
+    for index, (stmt, semi) in enumerate(statements):
+        if stmt.type != "LetStatement":
+            continue
+        kids = [k for k in t.kids(stmt) if k.token is None]
+        decl = next((k for k in kids if k.type == "FunctionDeclaration"), None)
+        name = next((k for k in kids if k.type == "NameDeclaration"), None)
+        if decl is None or name is None or name.symbol is None:
+            continue
+        view = any(_is(k, "view") for k in t.kids(decl))
+        params: list[tuple[str, str, str | None]] = []
+        problem = None
+        body_node = next((k for k in t.kids(decl) if k.type == "FunctionBody"), None)
+        plist = next((k for k in t.kids(decl) if k.type == "FunctionParameters"), None)
+        for fp in (d for d in t.descendants(plist) if d.type == "FunctionParameter") if plist else ():
+            nat = next((k for k in t.kids(fp) if k.type == "NameAndTypeDeclaration"), None)
+            pname = next((k for k in t.kids(nat) if k.type == "NameDeclaration"), None) if nat else None
+            ptype = next((k for k in t.kids(nat) if k.type.endswith("TypeExpression")), None) if nat else None
+            if pname is None or ptype is None or ptype.type != "PrimitiveTypeExpression" or not pname.result_type:
+                problem = "a tabular or untyped parameter"
+                break
+            default = next((k for k in t.kids(fp) if k.type == "DefaultValueDeclaration"), None)
+            dtext = None
+            if default is not None:
+                value = [k for k in t.kids(default) if k.token is None]
+                dtext = t.source(value[0]).strip() if value else None
+            params.append((pname.symbol or t.source(pname).strip(), pname.result_type, dtext))
+        if body_node is None:
+            continue
+        body_kids = [k for k in t.kids(body_node) if k.token is None]
+        inner_lets = [k for k in body_kids if k.type == "SyntaxList" and k.span.length > 0]
+        exprs = [k for k in body_kids if k.type != "SyntaxList"]
+        if inner_lets or len(exprs) != 1:
+            problem = problem or "statements inside the body"
+            expr = body_node
+        else:
+            expr = exprs[0]
+            core = expr
+            while core.type == "ParenthesizedExpression":
+                core = next(k for k in t.kids(core) if k.token is None)
+            if core.type != "PipeExpression":
+                continue  # a scalar body (duckdb-kql runs those), or not plainly tabular
+        found[name.symbol] = _Function(name.symbol, stmt, semi, index, params, expr, view, problem)
+    return found
+
+
+def _statement_of(statements: list[tuple[SyntaxNode, SyntaxNode | None]], node: SyntaxNode) -> int | None:
+    for i, (stmt, _) in enumerate(statements):
+        if stmt.span.start <= node.span.start and node.span.end <= stmt.span.end:
+            return i
+    return None
+
+
+def _inside_function_body(t: _Tree, node: SyntaxNode) -> bool:
+    p = t.parent(node)
+    while p is not None:
+        if p.type == "FunctionBody":
+            return True
+        p = t.parent(p)
+    return False
+
+
+def _call_arguments(t: _Tree, call: SyntaxNode) -> list[SyntaxNode] | None:
+    if call.type != "FunctionCallExpression":
+        return []
+    arglist = next((k for k in t.kids(call) if k.type == "ExpressionList"), None)
+    inner = next((k for k in t.kids(arglist) if k.type == "SyntaxList"), None) if arglist else None
+    return t.elements(inner) if inner is not None else []
+
+
+def _inline_functions(t: _Tree) -> list[_Found]:
+    statements = _top_statements(t)
+    functions = _functions(t, statements)
+    if not functions:
+        return []
+    wildcard = any(n.type == "WildcardedName" for n in t.nodes)
+    names = {n.token for n in t.nodes if n.token}
+    counter = 0
+    found: list[_Found] = []
+    for f in functions.values():
+        refs = [
+            n for n in t.of_type("FunctionCallExpression", "NameReference")
+            if n.symbol == f.name and n.symbol_kind == "FunctionSymbol"
+            and not (n.type == "NameReference" and t.parent(n) is not None
+                     and t.parent(n).type == "FunctionCallExpression" and t.kids(t.parent(n))[0].index == n.index)
+        ]
+        why = f.problem
+        if why is None and f.view and wildcard:
+            why = "a view, and a wildcard union could read it"
+        free = {
+            n.symbol for n in t.descendants(f.body)
+            if n.type == "NameReference" and n.symbol_kind in ("VariableSymbol", "FunctionSymbol")
+            and n.symbol is not None
+        }
+        hoists: dict[int, list[str]] = {}
+        calls: list[_Edit] = []
+        for ref in refs if why is None else ():
+            if _inside_function_body(t, ref):
+                why = "called inside another function's body"
+                break
+            at = _statement_of(statements, ref)
+            if at is None or at <= f.index:
+                why = "called where its definition is not in scope"
+                break
+            rebound = [
+                s for s, _ in statements[f.index + 1 : at]
+                if s.type == "LetStatement" and any(
+                    k.type == "NameDeclaration" and k.symbol in free | {f.name} for k in t.kids(s))
+            ]
+            if rebound:
+                why = "a name its body reads is bound again before the call"
+                break
+            args = _call_arguments(t, ref) or []
+            given: dict[str, SyntaxNode] = {}
+            for i, arg in enumerate(args):
+                if arg.type == "SimpleNamedExpression":
+                    kids = [k for k in t.kids(arg) if k.token is None]
+                    given[t.source(kids[0]).strip()] = kids[-1]
+                elif i < len(f.params):
+                    given[f.params[i][0]] = arg
+                else:
+                    why = "more arguments than parameters"
+            if why is not None or set(given) - {p for p, _, _ in f.params}:
+                why = why or "an argument names no parameter"
+                break
+            lets: list[str] = []
+            subst: dict[str, str] = {}
+            for pname, ptype, default in f.params:
+                arg = given.get(pname)
+                if arg is None:
+                    if default is None or not _literal_only(default):
+                        why = f"parameter {pname!r} has no literal default"
+                        break
+                    value = default
+                else:
+                    inner = list(t.descendants(arg))
+                    if any(d.symbol_kind == "ColumnSymbol" for d in inner):
+                        why = "an argument reads a column"
+                        break
+                    if any(d.type == "FunctionCallExpression" and d.symbol in _VOLATILE for d in inner):
+                        why = "an argument is not deterministic"
+                        break
+                    if arg.result_type != ptype and (arg.result_type, ptype) not in _NUMERIC_WIDENING:
+                        why = f"argument {pname!r} is {arg.result_type}, the parameter {ptype}"
+                        break
+                    value = t.source(arg).strip()
+                counter += 1
+                fresh = f"__inlined{counter}_{pname}"
+                while fresh in names:
+                    counter += 1
+                    fresh = f"__inlined{counter}_{pname}"
+                names.add(fresh)
+                lets.append(f"let {fresh} = {value};")
+                subst[pname] = fresh
+            if why is not None:
+                break
+            body_edits = [
+                _Edit(n.span.start, n.span.end, subst[n.symbol])
+                for n in t.descendants(f.body)
+                if n.type == "NameReference" and n.symbol_kind == "ParameterSymbol" and n.symbol in subst
+            ]
+            base = f.body.span.start
+            body_text = _apply(
+                t.text[base : f.body.span.end], [_Edit(e.start - base, e.end - base, e.text) for e in body_edits]
+            )
+            wrapped = t.parent(ref) is not None and t.parent(ref).type == "ParenthesizedExpression"
+            calls.append(_Edit(ref.span.start, ref.span.end, body_text if wrapped else f"({body_text}\n)"))
+            if lets:
+                hoists.setdefault(statements[at][0].span.start, []).extend(lets)
+        if why is not None:
+            continue  # left as written: the engine says what it lacks
+        end = f.semicolon.span.end if f.semicolon is not None else f.let.span.end
+        edits = [_Edit(f.let.span.start, end, ""), *calls]
+        edits += [_Edit(at, at, " ".join(lets) + "\n") for at, lets in sorted(hoists.items())]
+        found.append(_Found("inlined function", f.let.span.start, tuple(edits), detail=f.name))
+    return found
+
+
 DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("outer parentheses", "parentheses around a pipeline's source removed", _outer_parentheses),
     Desugaring("named arguments", "named arguments to a declared stored function made positional", _named_arguments),
@@ -430,6 +664,7 @@ DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("project-reorder", "project-reorder written as project of the analyzer's column order",
                _project_reorder),
     Desugaring("mv-expand name", "an mv-expand of todynamic(C) named C, as Kusto names it", _mv_expand_name),
+    Desugaring("inlined function", "a tabular let function's calls replaced by its body", _inline_functions),
 )
 
 
@@ -438,7 +673,7 @@ DESUGARINGS: tuple[Desugaring, ...] = (
 
 def _apply(text: str, edits: list[_Edit]) -> str:
     out, last = [], 0
-    for e in sorted(edits, key=lambda e: e.start):
+    for e in sorted(edits, key=lambda e: (e.start, e.end)):  # an insertion before a replacement at its place
         out.append(text[last : e.start])
         out.append(e.text)
         last = e.end
@@ -477,6 +712,7 @@ def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> 
     text, analysis = query, original
     applied: list[Applied] = []
     refusals: list[Refusal] = []
+    declined: list[str] = []
     passes: list[_Offsets] = []
 
     def where(offset: int) -> tuple[int, int]:
@@ -505,13 +741,18 @@ def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> 
         try:
             new = analyze(new_text, context, tree=True, stage_columns=True)
         except HarnessError as exc:
-            refusals.append(Refusal("desugaring", None, None, f"the desugared text cannot be analysed: {exc}"))
+            declined.append(f"the desugared text cannot be analysed: {exc}")
             break
         if _errors(new) != _errors(original) or _schema(new) != _schema(original):
             extra = [m for m in _errors(new) if m not in _errors(original)]
-            why = extra[0][1] if extra else "its result schema differs from the rule's"
+            if extra:
+                why = f"the analyzer then reports {extra[0][1]!r}"
+            elif _schema(new) != _schema(original):
+                why = "its result schema differs from the rule's"
+            else:
+                why = "the analyzer then reports the rule's own errors differently"
             names = ", ".join(dict.fromkeys(f.name for f in found_now))
-            refusals.append(Refusal("desugaring", None, None, f"{names} would change the query: {why}"))
+            declined.append(f"not desugared ({names}): {why}")
             break
         for f in found_now:
             line, col = where(f.at)
@@ -519,8 +760,8 @@ def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> 
         passes.append(_Offsets(edits))
         text, analysis = new_text, new
     if refusals:
-        return Desugared(query, query, tuple(applied), tuple(refusals))
-    return Desugared(query, text, tuple(applied), (), tuple(passes))
+        return Desugared(query, query, tuple(applied), tuple(refusals), declined=tuple(declined))
+    return Desugared(query, text, tuple(applied), (), tuple(declined), tuple(passes))
 
 
 class DesugarCache:
