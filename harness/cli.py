@@ -41,6 +41,7 @@ from harness.report.trace import render_trace
 from harness.run.changed import select_changes
 from harness.run.explain import explain_case, explain_result, rule_where
 from harness.run.runner import Runner
+from harness.scaffold import scaffold_rule, write_scaffold
 from harness.suite import load_suite
 from synthetic.export import FORMATS, write_tables
 
@@ -327,9 +328,57 @@ def corpus_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- new --------------------------------------------------------------------------------
+
+
+def add_new_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "new",
+        help="scaffold an atomic, a telemetry template and an expected file from a Sentinel rule",
+        description="Read a Sentinel rule's query with Microsoft's analyzer and write a starter set: an Atomic Red "
+        "Team file, a telemetry template with a must-fire case (rows meeting the rule's literal filters and "
+        "thresholds, spaced inside its time windows) and one near-miss variant per filter, and an expected file. "
+        "A rule outside the detections folder is copied there. Existing files are never overwritten. What the "
+        "scaffold could not infer is listed as TODOs, in the files and here. `atomic-harness run` then runs the "
+        "real query on the rows to judge.",
+    )
+    p.add_argument("--rule", required=True, type=Path, help="a Sentinel analytic rule or hunting query (YAML)")
+    p.add_argument("--technique", help="ATT&CK technique for the atomic (default: the rule's first relevantTechnique)")
+    p.set_defaults(func=new_command)
+
+
+def new_command(args: argparse.Namespace) -> int:
+    config = load_config(Path.cwd())
+    suite = load_suite(config)
+    scaffold = scaffold_rule(args.rule, config, suite.context, technique=args.technique)
+    written = write_scaffold(scaffold)
+    root = config.root.resolve()
+    for path in written:
+        try:
+            shown = path.resolve().relative_to(root)
+        except ValueError:
+            shown = path
+        print(f"wrote {shown}")
+    print(f"must-fire case: {scaffold.case_id}")
+    for line in scaffold.near_misses:
+        print(safe(f"near-miss case: {line}"))
+    if scaffold.todos:
+        print("TODO (could not infer from the query; also written in the files):")
+        for todo in scaffold.todos:
+            print(safe(f"  - {todo}"))
+    result = validate(load_suite(config), written)
+    problems = [f for f in result.findings if f.severity == Severity.ERROR]
+    if problems:
+        print(safe_lines(format_text(problems)))
+        return EXIT_FAILED
+    print(f"next: atomic-harness run   (validate: {result.files} file(s), no errors)")
+    return EXIT_OK
+
+
 # -- the front door ---------------------------------------------------------------------
 
-COMMANDS = (add_run_parser, add_generate_parser, add_validate_parser, add_explain_parser, add_corpus_parser)
+COMMANDS = (add_run_parser, add_generate_parser, add_validate_parser, add_explain_parser, add_corpus_parser,
+            add_new_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
