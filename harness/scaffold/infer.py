@@ -29,7 +29,9 @@ CONTAINS = {"has", "has_cs", "contains", "contains_cs", "has_any", "has_all", "h
             "hassuffix", "hassuffix_cs", "startswith", "startswith_cs", "endswith", "endswith_cs"}
 ORDER = {">", ">=", "<", "<="}
 NEGATED = {"!=", "!~", "!in", "!in~", "!has", "!has_cs", "!contains", "!contains_cs", "!startswith",
-           "!startswith_cs", "!endswith", "!endswith_cs", "!hasprefix", "!hassuffix"}
+           "!startswith_cs", "!endswith", "!endswith_cs", "!hasprefix", "!hassuffix", "!has_any", "!has_all",
+           "!matches regex", "!between"}
+REGEX = {"matches regex"}
 #: Functions that only change case or type: `tolower(Col) in ("a")` is met by writing `a` into Col.
 TRANSPARENT = {"tolower", "toupper", "tostring", "trim", "trim_start", "trim_end", "toint", "tolong"}
 
@@ -46,6 +48,7 @@ class Filter:
     line: int  # in the query
     alternative: bool = False  # under an `or`: another branch may let rows through without it
     wrapped: str | None = None  # `tolower` in `tolower(Col) in (...)`
+    group: int | None = None  # the `or` it is an alternative of (its position): near-misses change the whole group
 
     @property
     def negated(self) -> bool:
@@ -78,6 +81,11 @@ class RuleShape:
     todos: list[str] = field(default_factory=list)
 
 
+def _tree(a: Analysis) -> tuple[SyntaxNode, ...]:
+    """The syntax tree (infer always asks for it)."""
+    return a.tree or ()
+
+
 def _ancestors(tree: tuple[SyntaxNode, ...], index: int) -> list[SyntaxNode]:
     out = []
     while index >= 0:
@@ -105,15 +113,21 @@ class _Context:
     negated: bool = False
     alternative: bool = False
     excluded: bool = False
+    group: int | None = None  # start of the outermost `or` above it
+
+
+def short(text: str, limit: int = 90) -> str:
+    """A predicate's text on one line, cut to *limit* characters (for comments and TODOs)."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
 def _context(a: Analysis, span: Span) -> _Context:
-    assert a.tree is not None
     ctx = _Context()
-    index = _node_at(a.tree, span)
+    index = _node_at(_tree(a), span)
     if index is None:
         return ctx
-    for node in _ancestors(a.tree, index)[1:]:
+    for node in _ancestors(_tree(a), index)[1:]:
         if node.type == "FilterOperator":
             ctx.in_filter = True
         elif node.type in ("ExtendOperator", "SummarizeOperator", "ProjectOperator"):
@@ -123,6 +137,7 @@ def _context(a: Analysis, span: Span) -> _Context:
             ctx.negated = not ctx.negated
         elif node.type == "BinaryExpression" and node.symbol == "Or":
             ctx.alternative = True
+            ctx.group = node.span.start
     ctx.excluded = _in_anti_join(a, span)
     return ctx
 
@@ -137,18 +152,16 @@ def _in_anti_join(a: Analysis, span: Span) -> bool:
 
 
 def _columns_in(a: Analysis, span: Span) -> list[str]:
-    assert a.tree is not None
     return list(dict.fromkeys(
-        n.symbol for n in a.tree
+        n.symbol for n in _tree(a)
         if n.symbol_kind == "ColumnSymbol" and n.type == "NameReference" and n.symbol
         and span.start <= n.span.start and n.span.end <= span.end
     ))
 
 
 def _functions_in(a: Analysis, span: Span) -> set[str]:
-    assert a.tree is not None
     return {
-        n.symbol for n in a.tree
+        n.symbol for n in _tree(a)
         if n.type == "FunctionCallExpression" and n.symbol and span.start <= n.span.start and n.span.end <= span.end
     }
 
@@ -180,50 +193,21 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
     direct = [t.name for t in a.tables if t.via is None and registry.get(t.name) is not None]
     shape = RuleShape(tables=[])
     shape.aggregated = bool(a.aggregations)
-    line = lambda s: s.line  # noqa: E731
+    read = _Reader(a, tables, context, shape)
 
-    filters: list[Filter] = []
-    # Comparisons (one per list item for lists; taken once per list below).
-    seen_lists: set[int] = set()
     for c in a.comparisons:
-        if c.column.aggregate is not None:
-            continue
-        if c.list_index is not None:
-            seen_lists.add(c.list_index)
-            continue
-        _add_comparison(a, c, tables, context, filters, shape)
-    for i, lst in enumerate(a.lists):
-        _add_list(a, i, lst, tables, context, filters, shape)
-    shape.filters = filters
-
-    # Thresholds: a number compared with an aggregate's output.
-    for c in a.thresholds:
-        ctx = _context(a, c.span)
-        if ctx.excluded or not ctx.in_filter:
-            continue
-        agg = next((g for g in a.aggregations if g.stage == c.column.aggregate.stage), None) if c.column.aggregate \
-            else None
-        function, argument = "count", None
-        if agg is not None:
-            named = list(zip(agg.columns[len(agg.by):], agg.aggregates, strict=False))
-            match = next((e for n, e in named if n == c.column.name), None)
-            if match is not None:
-                function = match.function or "count"
-                cols = _columns_in(a, match.span)
-                if function.startswith("dcount") and cols:
-                    found = _table_of(cols[0], tables, context, [])
-                    argument = found[0] if found else None
-        if function not in ("count", "dcount", "countif", "dcountif", "count_distinct"):
-            shape.todos.append(f"threshold `{c.span.text(q)}` (line {c.span.line}) counts with {function}(); "
-                               "set the rows' values so it is met")
-            continue
-        value = _value(c.literal)
-        if not isinstance(value, (int, float)) or ctx.negated:
-            continue
-        shape.thresholds.append(Threshold(c.operator, int(value), function, argument, c.span.text(q), line(c.span)))
+        if c.column.aggregate is None and c.list_index is None:
+            read.comparison(c)
+    for lst in a.lists:
+        read.list(lst)
+    read.emptiness()
+    read.thresholds()
+    read.time()
+    read.unread()
+    shape.filters = read.filters
 
     # Which tables to write: those a filter names, and those the query reads directly.
-    named = [f.table for f in filters] + [t.argument[0] for t in shape.thresholds if t.argument]
+    named = [f.table for f in shape.filters] + [t.argument[0] for t in shape.thresholds if t.argument]
     shape.tables = [t for t in tables if t in named or t in direct]
     if not shape.tables:
         raise ValueError("the query reads no table of the workspace's schemas")
@@ -234,120 +218,221 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
         keys += a.result.names
     for agg in a.aggregations:
         keys += [e.name for e in agg.by if e.name]
+    known = {n for t in tables for n in registry[t].names}
     for join in a.joins:
         for on in join.on:
-            keys += _columns_in(a, on)
+            cols = _columns_in(a, on)
+            keys += cols
+            computed = [c for c in cols if c not in known]
+            if computed:
+                shape.todos.append(f"`{short(on.text(q))}` (line {on.line}): the join matches on computed values "
+                                   f"({', '.join(computed)}); make both sides' rows produce the same value by hand")
     shape.keys = list(dict.fromkeys(keys))
     if a.result is None:
         shape.todos.append("the query's result is not a table; nothing to attribute to the case")
-
-    # Time: the shortest span the query names (the rows go inside it), and the filter's lower bound.
-    spans = [w.span_value for w in a.time_windows if w.span_value and w.span_value > timedelta(0)]
-    spans += [t.value.value for t in a.timespans
-              if isinstance(t.value.value, timedelta) and t.value.value > timedelta(0)]
-    if detection.query_period:
-        spans.append(detection.query_period)
-    shape.window = min(spans) if spans else None
-    bounds = []
-    for w in a.ago_windows:
-        if not w.span_value or w.span_value <= timedelta(0):
-            continue
-        ctx = _context(a, w.span)
-        if not ctx.in_filter or ctx.excluded or ctx.negated or ctx.alternative:
-            continue
-        parent = _parent_operator(a, w.span)
-        if parent in ("GreaterThan", "GreaterThanOrEqual"):
-            bounds.append(w.span_value)
-    shape.lower_bound = min(bounds) if bounds else None
+    shape.todos = list(dict.fromkeys(shape.todos))
     return shape
 
 
+class _Reader:
+    """Reads one analysis into filters, thresholds, time limits and TODOs; remembers what it read."""
+
+    def __init__(self, a: Analysis, tables: list[str], context: WorkspaceContext, shape: RuleShape) -> None:
+        self.a, self.q, self.tables, self.context, self.shape = a, a.text, tables, context, shape
+        self.filters: list[Filter] = []
+        self.covered: list[Span] = []  # predicates read (or named in a TODO)
+
+    def todo(self, span: Span, text: str) -> None:
+        self.covered.append(span)
+        self.shape.todos.append(text)
+
+    def comparison(self, c: Comparison) -> None:
+        a, q = self.a, self.q
+        ctx = _context(a, c.span)
+        if not ctx.in_filter or ctx.excluded:
+            return
+        text = short(c.span.text(q))
+        operator = _negate(c.operator) if ctx.negated else c.operator
+        origins = [(o.table, o.column) for o in c.column.origins]
+        targets = _table_of(c.column.name, self.tables, self.context, origins)
+        if not targets:
+            self.todo(c.span, f"`{text}` (line {c.span.line}) compares `{c.column.name}`, which is computed in the "
+                              "query; write the columns it comes from by hand")
+            return
+        value = _value(c.literal)
+        if value is None and (c.literal.type == "bool" or c.literal.text in ("true", "false")):
+            value = c.literal.text.strip().lower() == "true"
+        if value is None:
+            self.todo(c.span, f"`{text}` (line {c.span.line}): the value it compares with is not a constant")
+            return
+        self.covered.append(c.span)
+        for table, column in targets:
+            self.filters.append(Filter(table, column, operator, (value,), text, c.span.line, ctx.alternative,
+                                       group=ctx.group))
+
+    def list(self, lst: ListLiteral) -> None:
+        a, q = self.a, self.q
+        whole = _enclosing(a, lst) or Span(lst.left.start, lst.span.end, lst.left.line, lst.left.column)
+        ctx = _context(a, whole)
+        if not ctx.in_filter or ctx.excluded:
+            return
+        text = short(q[lst.left.start:lst.span.end])
+        values = tuple(v for lit, _ in lst.items if (v := _value(lit)) is not None)
+        if not values:
+            if not lst.complete:
+                self.todo(whole, f"`{text}` (line {lst.left.line}): the list is not a constant; write a value "
+                                 "from it by hand")
+            return
+        operator = _negate(lst.operator) if ctx.negated else lst.operator
+        wrapped = None
+        if lst.column is not None:
+            origins = [(o.table, o.column) for o in lst.column.origins]
+            targets = _table_of(lst.column.name, self.tables, self.context, origins)
+            if not targets:
+                self.todo(whole, f"`{text}` (line {lst.left.line}) compares `{lst.column.name}`, which is computed "
+                                 "in the query; write the columns it comes from by hand")
+                return
+        else:
+            cols = _columns_in(a, lst.left)
+            functions = _functions_in(a, lst.left)
+            if len(cols) != 1 or not functions <= TRANSPARENT:
+                self.todo(whole, f"`{text}` (line {lst.left.line}) compares an expression; write its columns by hand")
+                return
+            targets = _table_of(cols[0], self.tables, self.context, [])
+            wrapped = ", ".join(sorted(functions)) or None
+            if not targets:
+                return
+        self.covered.append(whole)
+        for table, column in targets:
+            self.filters.append(Filter(table, column, operator, values, text, lst.left.line, ctx.alternative,
+                                       wrapped, ctx.group))
+
+    def emptiness(self) -> None:
+        """`isempty(Col)` / `isnotempty(Col)` on a table column (the filler fills every column, so only
+        `isempty` asks for a value: the empty string)."""
+        a = self.a
+        for node in _tree(a):
+            if node.type != "FunctionCallExpression" or node.symbol not in ("isempty", "isnotempty", "isnull",
+                                                                            "isnotnull"):
+                continue
+            ctx = _context(a, node.span)
+            if not ctx.in_filter or ctx.excluded:
+                continue
+            cols = _columns_in(a, node.span)
+            empty = (node.symbol in ("isempty", "isnull")) != ctx.negated
+            if not empty:
+                self.covered.append(node.span)
+                continue
+            targets = _table_of(cols[0], self.tables, self.context, []) if len(cols) == 1 else []
+            if not targets or node.symbol == "isnull":
+                continue
+            self.covered.append(node.span)
+            for table, column in targets:
+                self.filters.append(Filter(table, column, "==", ("",), short(node.span.text(self.q)),
+                                           node.span.line, ctx.alternative, group=ctx.group))
+
+    def thresholds(self) -> None:
+        """A number compared with an aggregate's output (`summarize c = count() ... | where c > 3`)."""
+        a, q, shape = self.a, self.q, self.shape
+        for c in a.thresholds:
+            ctx = _context(a, c.span)
+            if ctx.excluded or not ctx.in_filter:
+                continue
+            agg = next((g for g in a.aggregations if c.column.aggregate and g.stage == c.column.aggregate.stage),
+                       None)
+            function, argument = "count", None
+            if agg is not None:
+                named = list(zip(agg.columns[len(agg.by):], agg.aggregates, strict=False))
+                match = next((e for n, e in named if n == c.column.name), None)
+                if match is not None:
+                    function = match.function or "count"
+                    cols = _columns_in(a, match.span)
+                    if function.startswith("dcount") and cols:
+                        found = _table_of(cols[0], self.tables, self.context, [])
+                        argument = found[0] if found else None
+            text = short(c.span.text(q))
+            if function not in ("count", "dcount", "countif", "dcountif", "count_distinct"):
+                self.todo(c.span, f"threshold `{text}` (line {c.span.line}) is over {function}(); set the rows' "
+                                  "values so it is met")
+                continue
+            value = _value(c.literal)
+            if not isinstance(value, (int, float)) or ctx.negated:
+                continue
+            self.covered.append(c.span)
+            shape.thresholds.append(Threshold(c.operator, int(value), function, argument, text, c.span.line))
+
+    def time(self) -> None:
+        """The shortest span the query names (the rows go inside it), and the filters' `> ago(X)` bound."""
+        a, shape = self.a, self.shape
+        spans = [w.span_value for w in a.time_windows if w.span_value and w.span_value > timedelta(0)]
+        spans += [t.value.value for t in a.timespans
+                  if isinstance(t.value.value, timedelta) and t.value.value > timedelta(0)]
+        shape.window = min(spans) if spans else None
+        bounds = []
+        for w in a.time_windows:
+            self.covered.append(w.span)
+            if w.function != "ago" or not w.span_value or w.span_value <= timedelta(0):
+                continue
+            ctx = _context(a, w.span)
+            if not ctx.in_filter or ctx.excluded or ctx.negated or ctx.alternative:
+                continue
+            if _parent_operator(a, w.span) in ("GreaterThan", "GreaterThanOrEqual"):
+                bounds.append(w.span_value)
+        shape.lower_bound = min(bounds) if bounds else None
+
+    def unread(self) -> None:
+        """Every `where` conjunct the scaffold did not read becomes a TODO naming it."""
+        a, q = self.a, self.q
+        for stage in a.stages:
+            if stage.condition is None or _in_anti_join(a, stage.condition):
+                continue
+            index = _node_at(_tree(a), stage.condition)
+            if index is None:
+                continue
+            for leaf in _conjuncts(_tree(a), index):
+                span = leaf.span
+                if any(span.start <= c.start and c.end <= span.end or c.start <= span.start and span.end <= c.end
+                       for c in self.covered):
+                    continue
+                self.todo(span, f"`{short(span.text(q))}` (line {span.line}): a filter the scaffold could not "
+                                "read; make the rows meet it by hand")
+
+
+def _conjuncts(tree: tuple[SyntaxNode, ...], index: int) -> list[SyntaxNode]:
+    """The `and`-ed parts of a predicate (parentheses opened)."""
+    node = tree[index]
+    children = [n for n in tree[index + 1:] if n.parent == index]
+    if node.type == "BinaryExpression" and node.symbol == "And":
+        return [leaf for c in children if c.type != "SyntaxToken" for leaf in _conjuncts(tree, c.index)]
+    if node.type in ("ParenthesizedExpression", "SyntaxList", "SeparatedElement") and children:
+        inner = [c for c in children if c.type not in ("SyntaxToken",)]
+        if len(inner) == 1:
+            return _conjuncts(tree, inner[0].index)
+    return [node]
+
+
 def _parent_operator(a: Analysis, span: Span) -> str | None:
-    assert a.tree is not None
-    index = _node_at(a.tree, span)
+    index = _node_at(_tree(a), span)
     if index is None:
         return None
-    parent = a.tree[a.tree[index].parent] if a.tree[index].parent >= 0 else None
+    parent = _tree(a)[_tree(a)[index].parent] if _tree(a)[index].parent >= 0 else None
     if parent is not None and parent.type == "BinaryExpression":
         # `TimeGenerated > ago(1d)`: the ago() is on the right of a greater-than
         return parent.symbol if parent.span.end == span.end else None
     return None
 
 
-def _add_comparison(a: Analysis, c: Comparison, tables: list[str], context: WorkspaceContext,
-                    filters: list[Filter], shape: RuleShape) -> None:
-    q = a.text
-    ctx = _context(a, c.span)
-    if not ctx.in_filter or ctx.excluded:
-        return
-    operator = _negate(c.operator) if ctx.negated else c.operator
-    if operator in ("matches regex",) or operator.startswith("!matches"):
-        shape.todos.append(f"`{c.span.text(q)}` (line {c.span.line}): a regular expression; write a value it "
-                           "matches by hand")
-        return
-    origins = [(o.table, o.column) for o in c.column.origins]
-    targets = _table_of(c.column.name, tables, context, origins)
-    if not targets:
-        shape.todos.append(f"`{c.span.text(q)}` (line {c.span.line}) compares `{c.column.name}`, which is computed "
-                           "in the query; write the columns it comes from by hand")
-        return
-    if not origins and c.column.name not in [n for t in tables if (s := context.registry.get(t)) for n in s.names]:
-        return
-    value = _value(c.literal)
-    if value is None:
-        shape.todos.append(f"`{c.span.text(q)}` (line {c.span.line}): the literal has no plain value")
-        return
-    for table, column in targets:
-        filters.append(Filter(table, column, operator, (value,), c.span.text(q), c.span.line, ctx.alternative))
-
-
-def _add_list(a: Analysis, index: int, lst: ListLiteral, tables: list[str], context: WorkspaceContext,
-              filters: list[Filter], shape: RuleShape) -> None:
-    q = a.text
-    whole = Span(lst.left.start, lst.span.end, lst.left.line, lst.left.column)
-    ctx = _context(a, _enclosing(a, lst) or whole)
-    if not ctx.in_filter or ctx.excluded:
-        return
-    text = q[lst.left.start:lst.span.end]
-    values = tuple(v for lit, _ in lst.items if (v := _value(lit)) is not None)
-    if not values:
-        if not lst.complete:
-            shape.todos.append(f"`{text}` (line {lst.left.line}): the list is not a constant; write a value from it")
-        return
-    operator = _negate(lst.operator) if ctx.negated else lst.operator
-    wrapped = None
-    if lst.column is not None:
-        origins = [(o.table, o.column) for o in lst.column.origins]
-        targets = _table_of(lst.column.name, tables, context, origins)
-        if not targets:
-            shape.todos.append(f"`{text}` (line {lst.left.line}) compares `{lst.column.name}`, which is computed in "
-                               "the query; write the columns it comes from by hand")
-            return
-    else:
-        cols = _columns_in(a, lst.left)
-        functions = _functions_in(a, lst.left)
-        if len(cols) != 1 or not functions <= TRANSPARENT:
-            shape.todos.append(f"`{text}` (line {lst.left.line}) compares an expression; write its columns by hand")
-            return
-        targets = _table_of(cols[0], tables, context, [])
-        wrapped = ", ".join(sorted(functions)) or None
-        if not targets:
-            return
-    for table, column in targets:
-        filters.append(Filter(table, column, operator, values, text, lst.left.line, ctx.alternative, wrapped))
-
-
 def _enclosing(a: Analysis, lst: ListLiteral) -> Span | None:
     """The `x in (...)` expression node of a list (its left side's parent)."""
-    assert a.tree is not None
-    index = _node_at(a.tree, lst.left)
+    index = _node_at(_tree(a), lst.left)
     if index is None:
         return None
-    parent = a.tree[index].parent
-    return a.tree[parent].span if parent >= 0 else None
+    parent = _tree(a)[index].parent
+    return _tree(a)[parent].span if parent >= 0 else None
 
 
 def _negate(operator: str) -> str:
     if operator.startswith("!"):
         return operator[1:]
-    return {"==": "!=", "!=": "==", "=~": "!~", ">": "<=", ">=": "<", "<": ">=", "<=": ">"}.get(operator, "!" + operator)
+    flipped = {"==": "!=", "!=": "==", "=~": "!~", ">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+    return flipped.get(operator, "!" + operator)

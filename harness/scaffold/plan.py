@@ -140,7 +140,7 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
     vary = {t.argument for t in shape.thresholds if t.function.startswith("dcount") and t.argument}
 
     # -- time: rows inside the shortest span the query names, ending before the clock -------------------
-    window = shape.window or detection.query_period or DEFAULT_WINDOW
+    window = min([w for w in (shape.window, detection.query_period) if w] or [DEFAULT_WINDOW])
     span = window / 4 if count > 1 else timedelta(0)
     margin = max(min(window / 10, timedelta(minutes=5)), timedelta(seconds=1))
     every = span / (count - 1) if count > 1 else timedelta(0)
@@ -255,33 +255,40 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
             f"{miss_count} row(s): one short of `{miss_threshold.text}` (line {miss_threshold.line})",
             step=None, count=miss_count))
     for index, step in enumerate(plan.steps, 1):
-        seen: set[str] = set()
+        done: set[object] = set()
         for f in shape.filters:
-            if f.table != step.table or f.column in seen or f.column not in step.row and not f.negated:
-                continue
             if len(plan.variants) >= MAX_NEAR_MISSES:
                 break
-            if f.negated and f.column in step.identifiers:
+            if f.table != step.table or (f.column not in step.row and not f.negated):
                 continue
-            col = registry[step.table].column(f.column)
-            if col is None:
+            # One near-miss per filter; the alternatives of one `or` are changed together.
+            members = [g for g in shape.filters if g.table == step.table and g.group == f.group] \
+                if f.group is not None else [f]
+            key = ("group", f.group) if f.group is not None else ("column", f.column)
+            if key in done:
                 continue
-            got = near_miss(f, allowed(step.table, f.column), col.type)
-            if got is None:
-                continue
-            seen.add(f.column)
-            value, why = got
-            if isinstance(value, str) and "v{index}" in str(step.row.get(f.column, "")):
-                value = "v{index} " + value
-            documented = allowed(step.table, f.column)
             row = dict(step.row)
-            row[f.column] = _template_value(value, bool(documented) and value not in documented)
-            todo = None
-            if f.alternative:
-                todo = (f"`{f.text}` is one of several alternatives (`or`): this near-miss may still fire through "
-                        "another; change it by hand if it does")
-            plan.variants.append(VariantPlan(vid(f.column), f"{step.table}.{f.column} = {value!r}: {why}",
-                                             step=index, row=row, todo=todo))
+            whys = []
+            for g in members:
+                if g.negated and g.column in step.identifiers:
+                    continue
+                col = registry[step.table].column(g.column)
+                if col is None or g.column in [w[0] for w in whys]:
+                    continue
+                got = near_miss(g, allowed(step.table, g.column), col.type)
+                if got is None:
+                    continue
+                value, why = got
+                if isinstance(value, str) and "v{index}" in str(step.row.get(g.column, "")):
+                    value = "v{index} " + value
+                documented = allowed(step.table, g.column)
+                row[g.column] = _template_value(value, bool(documented) and value not in documented)
+                whys.append((g.column, f"{step.table}.{g.column} = {value!r}: {why}"))
+            if not whys:
+                continue
+            done.add(key)
+            name = whys[0][0] if len(whys) == 1 else "-".join(w[0] for w in whys[:2])
+            plan.variants.append(VariantPlan(vid(name), "; ".join(w[1] for w in whys), step=index, row=row))
     if shape.lower_bound is not None and len(plan.variants) < MAX_NEAR_MISSES:
         before = -(shape.lower_bound + margin + span)
         plan.variants.append(VariantPlan(

@@ -10,9 +10,14 @@ the boundary itself or one past it; for `_cs` operators, the other case.
 
 from __future__ import annotations
 
+import random
+import re
 from typing import Any
 
-from harness.scaffold.infer import CONTAINS, EXACT, ORDER, Filter
+import rstr
+
+from harness.scaffold.infer import CONTAINS, EXACT, ORDER, REGEX, Filter
+from synthetic.entities import stable_seed
 
 __all__ = ["meets", "near_miss", "number_meeting"]
 
@@ -61,6 +66,10 @@ def meets(filters: list[Filter], documented: set[Any], kusto_type: str, vary: bo
                 return spelled, False
         return value, bool(documented) and value not in documented
     parts = [f for f in positive if f.operator in CONTAINS]
+    regex = [f for f in positive if f.operator in REGEX]
+    if regex and not parts:
+        got = matching(str(regex[0].values[0]))
+        return (got, False) if got is not None else None
     if not parts:
         if documented and excluded:  # only exclusions on a documented column: a documented value they allow
             allowed = [d for d in sorted(documented, key=str) if str(d).lower() not in excluded and d != ""]
@@ -87,11 +96,28 @@ def meets(filters: list[Filter], documented: set[Any], kusto_type: str, vary: bo
     return value, bool(documented) and value not in documented
 
 
+def matching(pattern: str) -> Any:
+    """A string the regular expression matches, generated from the pattern (rstr), seeded by it; None if
+    the pattern is beyond Python's regex syntax (KQL's RE2 is mostly a subset of it)."""
+    try:
+        re.compile(pattern)
+        seeded = random.Random(stable_seed("scaffold-regex", pattern))  # noqa: S311 - test data, not secrets
+        value = rstr.Rstr(seeded).xeger(pattern)
+    except (re.error, ValueError, TypeError, IndexError, KeyError):
+        return None
+    return value
+
+
 def near_miss(f: Filter, documented: set[Any], kusto_type: str) -> tuple[Any, str] | None:
     """A value just outside filter *f*, with the words saying why; None when there is none to write."""
     value = f.values[0]
     op = f.operator
+    if op in REGEX:
+        return "scaffold", f"a plain word, which `{f.text}` should not match"
     if f.negated:  # an exclusion: the near-miss is the excluded value itself
+        if op == "!matches regex":
+            got = matching(str(value))
+            return (got, f"a value `{f.text}` excludes") if got else None
         if op.startswith(("!has", "!contains", "!startswith", "!endswith")):
             return str(value), f"the value the rule excludes (`{f.text}`)"
         if isinstance(value, (str, int, float)):
