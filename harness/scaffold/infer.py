@@ -75,6 +75,7 @@ class RuleShape:
     filters: list[Filter] = field(default_factory=list)
     thresholds: list[Threshold] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # columns whose value the output shows or groups/joins on
+    groups: list[str] = field(default_factory=list)  # the columns it groups or joins on (first in `keys`)
     window: timedelta | None = None  # the shortest time span the query names (ago, bin, lets, queryPeriod)
     lower_bound: timedelta | None = None  # the shortest `TimeGenerated > ago(X)` in a filter
     aggregated: bool = False
@@ -214,8 +215,6 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
 
     # Key columns: what the output shows, groups by, or joins on (case-unique values go there).
     keys: list[str] = []
-    if a.result is not None:
-        keys += a.result.names
     for agg in a.aggregations:
         keys += [e.name for e in agg.by if e.name]
     known = {n for t in tables for n in registry[t].names}
@@ -227,6 +226,9 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
             if computed:
                 shape.todos.append(f"`{short(on.text(q))}` (line {on.line}): the join matches on computed values "
                                    f"({', '.join(computed)}); make both sides' rows produce the same value by hand")
+    shape.groups = list(dict.fromkeys(keys))
+    if a.result is not None:
+        keys += a.result.names
     shape.keys = list(dict.fromkeys(keys))
     if a.result is None:
         shape.todos.append("the query's result is not a table; nothing to attribute to the case")

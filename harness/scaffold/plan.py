@@ -27,6 +27,7 @@ __all__ = ["CasePlan", "StepPlan", "VariantPlan", "plan_case", "offset"]
 
 MAX_ROWS = 1000  # rows one scaffolded step repeats to cross a threshold (more is a TODO)
 MAX_NEAR_MISSES = 6
+MAX_KEYS = 3  # case-unique columns per table beyond those the rule groups or joins on
 DEFAULT_WINDOW = timedelta(hours=1)
 
 #: Column meanings (synthetic.filler.column_kind) that can carry a case-unique value, and how it is made.
@@ -191,6 +192,8 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
                 continue
             if (table, name) in vary:
                 continue
+            if len(identifiers) >= MAX_KEYS and name not in shape.groups:
+                continue
             kind = column_kind(table, col, registry)
             if kind not in _ENTITY:
                 continue
@@ -209,7 +212,10 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
                         break
             todos.append(f"{table}: the rule's output shows none of the case's unique values, so its result rows "
                          "may not be attributed to the case; make an output column carry one")
-        steps.append(StepPlan(table, row, comments, identifiers[:4], count))
+        for column, filters in by_column.items():
+            if sum(f.operator == "matches regex" and not f.negated for f in filters) > 1:
+                todos.append(f"{table}.{column} must match several regular expressions; the value meets the first")
+        steps.append(StepPlan(table, row, comments, identifiers, count))
 
     plan = CasePlan(time, offset(every).lstrip("+") if count > 1 and every else None, entities, steps, todos=todos)
     _near_misses(plan, shape, context, miss_count, miss_threshold, margin, span)

@@ -67,9 +67,9 @@ def meets(filters: list[Filter], documented: set[Any], kusto_type: str, vary: bo
         return value, bool(documented) and value not in documented
     parts = [f for f in positive if f.operator in CONTAINS]
     regex = [f for f in positive if f.operator in REGEX]
-    if regex and not parts:
-        got = matching(str(regex[0].values[0]))
-        return (got, False) if got is not None else None
+    matched = matching(str(regex[0].values[0])) if regex else None
+    if matched is not None and not parts:
+        return matched, False
     if not parts:
         if documented and excluded:  # only exclusions on a documented column: a documented value they allow
             allowed = [d for d in sorted(documented, key=str) if str(d).lower() not in excluded and d != ""]
@@ -89,11 +89,20 @@ def meets(filters: list[Filter], documented: set[Any], kusto_type: str, vary: bo
             if all(s.lower() in low for s in starts + middle + ends) and \
                     all(low.startswith(s.lower()) for s in starts) and all(low.endswith(e.lower()) for e in ends):
                 return d, False
-    pieces = starts[:1] + (["v{index}"] if vary else []) + list(dict.fromkeys(middle)) + ends[:1]
-    if not starts and not vary and not middle:
+    pieces = starts[:1] + ([matched] if matched else []) + (["v{index}"] if vary else []) \
+        + list(dict.fromkeys(middle)) + ends[:1]
+    if not starts and not vary and not middle and not matched:
         pieces = ["scaffold", *pieces]
     value = " ".join(pieces)
     return value, bool(documented) and value not in documented
+
+
+class _Xeger(rstr.Rstr):
+    """rstr's generator with repeats kept short (`+` and `*` repeat at most twice more than they must), so
+    a URL pattern gives a URL-sized value, not 100 repeats of a path segment."""
+
+    def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:
+        return super()._handle_repeat(start_range, min(end_range, start_range + 2), value)
 
 
 def matching(pattern: str) -> Any:
@@ -102,7 +111,7 @@ def matching(pattern: str) -> Any:
     try:
         re.compile(pattern)
         seeded = random.Random(stable_seed("scaffold-regex", pattern))  # noqa: S311 - test data, not secrets
-        value = rstr.Rstr(seeded).xeger(pattern)
+        value = _Xeger(seeded).xeger(pattern)
     except (re.error, ValueError, TypeError, IndexError, KeyError):
         return None
     return value
