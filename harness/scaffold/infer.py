@@ -214,7 +214,7 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
         raise ValueError("the query reads no table of the workspace's schemas")
 
     # Key columns: what the output shows, groups by, or joins on (case-unique values go there).
-    keys: list[str] = []
+    keys: list[str] = list(read.links)
     for agg in a.aggregations:
         keys += [e.name for e in agg.by if e.name]
     known = {n for t in tables for n in registry[t].names}
@@ -243,6 +243,7 @@ class _Reader:
         self.a, self.q, self.tables, self.context, self.shape = a, a.text, tables, context, shape
         self.filters: list[Filter] = []
         self.covered: list[Span] = []  # predicates read (or named in a TODO)
+        self.links: list[str] = []  # columns compared with a subquery's values (`Col in (T | ...)`)
 
     def todo(self, span: Span, text: str) -> None:
         self.covered.append(span)
@@ -280,6 +281,13 @@ class _Reader:
             return
         text = short(q[lst.left.start:lst.span.end])
         values = tuple(v for lit, _ in lst.items if (v := _value(lit)) is not None)
+        if not values and lst.variable:
+            values = _packed(a, lst.variable)
+        if not values and lst.variable and self._tabular(lst.variable):
+            # `Col in (subquery)`: a key like a join's, met by the case-unique value shared across tables
+            self.covered.append(whole)
+            self.links += [lst.column.name] if lst.column is not None else _columns_in(a, lst.left)
+            return
         if not values:
             if not lst.complete:
                 self.todo(whole, f"`{text}` (line {lst.left.line}): the list is not a constant; write a value "
@@ -308,6 +316,9 @@ class _Reader:
         for table, column in targets:
             self.filters.append(Filter(table, column, operator, values, text, lst.left.line, ctx.alternative,
                                        wrapped, ctx.group))
+
+    def _tabular(self, name: str) -> bool:
+        return any(st.name == name and st.tabular for st in self.a.statements)
 
     def emptiness(self) -> None:
         """`isempty(Col)` / `isnotempty(Col)` on a table column (the filler fills every column, so only
@@ -398,6 +409,30 @@ class _Reader:
                     continue
                 self.todo(span, f"`{short(span.text(q))}` (line {span.line}): a filter the scaffold could not "
                                 "read; make the rows meet it by hand")
+
+
+def _unquote(text: str) -> str | None:
+    """A plain KQL string literal's value ('x', "x", @"x"); None for anything fancier."""
+    if text[:1] == "@" and text[1:2] in "'\"" and text[-1:] == text[1:2] and len(text) >= 3:
+        return text[2:-1]
+    if len(text) >= 2 and text[0] in "'\"" and text[-1] == text[0] and "\\" not in text:
+        return text[1:-1]
+    return None
+
+
+def _packed(a: Analysis, name: str) -> tuple[Any, ...]:
+    """The string literals of `let name = pack_array("a", "b")` (a list the analyzer does not hold as constant)."""
+    statement = next((st for st in a.statements if st.name == name and st.value is not None), None)
+    if statement is None or statement.value is None:
+        return ()
+    span = statement.value
+    inside = [n for n in _tree(a) if span.start <= n.span.start and n.span.end <= span.end]
+    calls = {n.symbol for n in inside if n.type == "FunctionCallExpression"}
+    names = [n for n in inside if n.type == "NameReference" and n.symbol_kind != "FunctionSymbol"]
+    if calls != {"pack_array"} or names:
+        return ()
+    values = [_unquote(n.span.text(a.text)) for n in inside if n.type == "LiteralExpression"]
+    return tuple(v for v in values if v is not None) if all(v is not None for v in values) else ()
 
 
 def _conjuncts(tree: tuple[SyntaxNode, ...], index: int) -> list[SyntaxNode]:
