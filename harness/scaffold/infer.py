@@ -284,9 +284,17 @@ class _Reader:
         if not values and lst.variable:
             values = _packed(a, lst.variable)
         if not values and lst.variable and self._tabular(lst.variable):
-            # `Col in (subquery)`: a key like a join's, met by the case-unique value shared across tables
-            self.covered.append(whole)
-            self.links += [lst.column.name] if lst.column is not None else _columns_in(a, lst.left)
+            negated = lst.operator.startswith("!") != ctx.negated
+            if negated:
+                self.todo(whole, f"`{text}` (line {lst.left.line}) drops rows whose value `{lst.variable}` returns; "
+                                 "make sure no case's rows (near-misses included) feed it")
+            elif lst.operator in ("in", "in~"):
+                # `Col in (subquery)`: a key like a join's, met by the case-unique value shared across tables
+                self.covered.append(whole)
+                self.links += [lst.column.name] if lst.column is not None else _columns_in(a, lst.left)
+            else:
+                self.todo(whole, f"`{text}` (line {lst.left.line}) compares with the values `{lst.variable}` "
+                                 "returns; write one of them by hand")
             return
         if not values:
             if not lst.complete:
