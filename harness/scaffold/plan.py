@@ -72,6 +72,7 @@ class VariantPlan:
     count: int | None = None
     time: str | None = None
     todo: str | None = None
+    entities: dict[str, Any] = field(default_factory=dict)  # entity overrides (a filtered value changed)
 
 
 @dataclass
@@ -133,6 +134,9 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
                          "(e.g. more hosts) by hand")
         elif op == "gt":
             count = max(count, n + 1)
+            if miss_threshold is None:
+                miss_count = n
+                miss_threshold = Threshold("gt", n, "count", None, f"triggerOperator gt, triggerThreshold {n}", 0)
         elif op == "eq":
             count = max(count, n)
     if count > MAX_ROWS:
@@ -176,7 +180,13 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
             if got is None:
                 continue
             value, undocumented = got
-            row[column] = _template_value(value, undocumented)
+            if _plain(value):
+                # a named value: near-misses override the entity, not the whole row
+                name = _value_entity(entities, table, column)
+                entities[name] = _escaped(value)
+                row[column] = {"undocumented": "{" + name + "}"} if undocumented else "{" + name + "}"
+            else:
+                row[column] = _template_value(value, undocumented)
             comments[column] = "; ".join(dict.fromkeys(f"`{f.text}` (line {f.line})" for f in filters))
             if any(f.alternative for f in filters):
                 comments[column] += " (one of several alternatives: `or`)"
@@ -222,6 +232,31 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
     return plan
 
 
+def _plain(value: Any) -> bool:
+    """A value an entity can hold (a scalar; `{index}` only exists inside rows)."""
+    return isinstance(value, (str, int, float, bool)) and "{index}" not in str(value)
+
+
+def _escaped(value: Any) -> Any:
+    """Braces in an entity's text are literal (`{{`, `}}`), never placeholders."""
+    return value.replace("{", "{{").replace("}", "}}") if isinstance(value, str) else value
+
+
+def _value_entity(entities: dict[str, Any], table: str, column: str) -> str:
+    name = _entity_name(column)
+    if name in entities:
+        name = f"{_entity_name(table)}_{name}"
+    return name
+
+
+def _entity_ref(raw: Any) -> str | None:
+    """`"{name}"` or `{undocumented: "{name}"}` -> name."""
+    inner = raw.get("undocumented") if isinstance(raw, dict) else raw
+    if isinstance(inner, str) and re.fullmatch(r"\{[a-z_][a-z0-9_]*\}", inner):
+        return inner[1:-1]
+    return None
+
+
 def _template_value(value: Any, undocumented: bool) -> Any:
     if isinstance(value, str) and ("{" in value or "}" in value) and "{index}" not in value:
         value = {"literal": value}
@@ -258,7 +293,8 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
     if miss_threshold is not None and miss_count is not None:
         plan.variants.append(VariantPlan(
             vid("threshold"),
-            f"{miss_count} row(s): one short of `{miss_threshold.text}` (line {miss_threshold.line})",
+            f"{miss_count} row(s): one short of `{miss_threshold.text}`"
+            + (f" (line {miss_threshold.line})" if miss_threshold.line else " (the rule's trigger)"),
             step=None, count=miss_count))
     for index, step in enumerate(plan.steps, 1):
         done: set[object] = set()
@@ -274,6 +310,7 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
             if key in done:
                 continue
             row = dict(step.row)
+            overrides: dict[str, Any] = {}
             whys = []
             for g in members:
                 if g.negated and g.column in step.identifiers:
@@ -285,16 +322,26 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
                 if got is None:
                     continue
                 value, why = got
-                if isinstance(value, str) and "v{index}" in str(step.row.get(g.column, "")):
-                    value = "v{index} " + value
                 documented = allowed(step.table, g.column)
-                row[g.column] = _template_value(value, bool(documented) and value not in documented)
+                off = bool(documented) and value not in documented
+                ref = _entity_ref(step.row.get(g.column))
+                if ref is not None and _plain(value):
+                    overrides[ref] = _escaped(value)
+                    if off and not isinstance(step.row[g.column], dict):
+                        step.row[g.column] = row[g.column] = {"undocumented": step.row[g.column]}
+                else:
+                    if isinstance(value, str) and "v{index}" in str(step.row.get(g.column, "")):
+                        value = "v{index} " + value
+                    row[g.column] = _template_value(value, off)
                 whys.append((g.column, f"{step.table}.{g.column} = {value!r}: {why}"))
             if not whys:
                 continue
             done.add(key)
             name = whys[0][0] if len(whys) == 1 else "-".join(w[0] for w in whys[:2])
-            plan.variants.append(VariantPlan(vid(name), "; ".join(w[1] for w in whys), step=index, row=row))
+            changed_rows = any(row[c] != step.row.get(c) for c in row) or set(row) != set(step.row)
+            plan.variants.append(VariantPlan(vid(name), "; ".join(w[1] for w in whys),
+                                             step=index if changed_rows else None,
+                                             row=row if changed_rows else None, entities=overrides))
     if shape.lower_bound is not None and len(plan.variants) < MAX_NEAR_MISSES:
         before = -(shape.lower_bound + margin + span)
         plan.variants.append(VariantPlan(

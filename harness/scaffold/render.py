@@ -100,7 +100,7 @@ def render_template(plan: CasePlan, guid: str, technique: str, detection: Detect
         f"time: {plan.time}",
     ]
     if plan.entities:
-        lines.append("entities:  # unique to each case (variants draw their own)")
+        lines.append("entities:  # what the rule looks for (near-misses change one), then values unique to each case")
         for name, spec in plan.entities.items():
             lines.append(f"  {name}: {_scalar(spec)}")
     lines.append("steps:")
@@ -124,6 +124,8 @@ def render_template(plan: CasePlan, guid: str, technique: str, detection: Detect
                 lines.append(f"    # TODO: {v.todo}")
             if v.time is not None:
                 lines.append(f"    time: {v.time}")
+            if v.entities:
+                lines.append("    entities: {" + ", ".join(f"{k}: {_scalar(x)}" for k, x in v.entities.items()) + "}")
             overrides: list[list[str]] = []
             if v.count is not None:
                 for i, _ in enumerate(plan.steps, 1):
