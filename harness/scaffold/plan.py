@@ -101,7 +101,10 @@ def _slug(text: str) -> str:
 
 
 def _entity_name(column: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", column).lower().replace("__", "_")
+    """`CallerIpAddress` -> `caller_ip_address`: a valid placeholder name."""
+    name = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", column).lower()
+    name = re.sub(r"[^a-z0-9]+", "_", name).strip("_")
+    return name if name[:1].isalpha() else f"v_{name}"
 
 
 def _rows_for(t: Threshold) -> tuple[int, int | None]:
@@ -158,6 +161,7 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
 
     # -- one step per table ----------------------------------------------------------------------------
     entities: dict[str, Any] = {}
+    valued: set[str] = set()  # entities holding a value a filter asks for
     steps: list[StepPlan] = []
     keys = shape.keys
     for table in shape.tables:
@@ -184,6 +188,7 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
                 # a named value: near-misses override the entity, not the whole row
                 name = _value_entity(entities, table, column)
                 entities[name] = _escaped(value)
+                valued.add(name)
                 row[column] = {"undocumented": "{" + name + "}"} if undocumented else "{" + name + "}"
             else:
                 row[column] = _template_value(value, undocumented)
@@ -207,7 +212,7 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
             kind = column_kind(table, col, registry)
             if kind not in _ENTITY:
                 continue
-            row[name] = "{" + _entity(entities, name, kind) + "}"
+            row[name] = "{" + _entity(entities, name, kind, valued) + "}"
             comments[name] = "unique to this case: the rule's output shows it (result rows are attributed by it)"
             identifiers.append(name)
         if not identifiers:
@@ -216,7 +221,7 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
                 if col is not None and name not in row and col.type == "string":
                     kind = column_kind(table, col, registry)
                     if kind in _ENTITY:
-                        row[name] = "{" + _entity(entities, name, kind) + "}"
+                        row[name] = "{" + _entity(entities, name, kind, valued) + "}"
                         comments[name] = "unique to this case (marks its rows)"
                         identifiers.append(name)
                         break
@@ -265,8 +270,12 @@ def _template_value(value: Any, undocumented: bool) -> Any:
     return value
 
 
-def _entity(entities: dict[str, Any], column: str, kind: str) -> str:
+def _entity(entities: dict[str, Any], column: str, kind: str, taken: set[str]) -> str:
+    """A case-unique entity for *column* (shared by every table with that column); *taken*: names of
+    entities that hold a filtered value, which a key must not reuse."""
     name = _entity_name(column)
+    if name in taken:
+        name = f"{name}_key"
     if name in entities:
         return name
     spec, pattern = _ENTITY[kind]
