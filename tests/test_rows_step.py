@@ -243,3 +243,28 @@ def test_unknown_faker_provider_lists_close_names(tmp_path: Path) -> None:
     path.write_text("case: benign.f\nentities:\n  n: {fake: number}\nsteps:\n  - {kind: rows, table: DnsEvents}\n")
     with pytest.raises(HarnessError, match="unknown Faker provider 'number'; close: .*random_number"):
         TelemetryGenerator(1, NOW, REGISTRY).case_telemetry(load_template(path, {})[0])
+
+
+def test_run_shows_undocumented_notes(dns_project: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A value kept with `undocumented:` is noted by generation; `run` shows the note on the terminal and in
+    the reports (coverage.json `notes`, coverage.md "Generation notes")."""
+    (dns_project / "templates/benign.junk-mail.yaml").write_text(textwrap.dedent("""\
+        case: benign.junk-mail
+        time: -1h
+        steps:
+          - kind: rows
+            table: EmailEvents
+            identifiers: [NetworkMessageId]
+            rows:
+              - DeliveryAction: {undocumented: DeliveredToJunk}
+                NetworkMessageId: 1b6f0a2e-7c1d-4e8f-9a0b-3c2d1e0f9a8b
+        """))
+    monkeypatch.chdir(dns_project)
+    assert main(["run", "--quiet", "--report-dir", "out"]) == 0
+    out = capsys.readouterr().out
+    note = ("benign.junk-mail: warning: templates/benign.junk-mail.yaml: EmailEvents.DeliveryAction = "
+            "'DeliveredToJunk' is not a documented value (written with `undocumented:`)")
+    assert f"NOTE {note}" in out
+    assert json.loads((dns_project / "out/coverage.json").read_text())["notes"] == [note]
+    assert "## Generation notes" in (dns_project / "out/coverage.md").read_text()

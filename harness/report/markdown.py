@@ -95,6 +95,9 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     out += [f"- **LOAD ERROR** {md(located(e))}: {md(e['reason'])}" for e in report["load_errors"]]
     if not problems and not report["load_errors"]:
         out.append("None.")
+    if report.get("notes"):
+        out += ["", "## Generation notes", ""]
+        out += [f"- {md(note)}" for note in report["notes"]]
     explained = explained_cells(report)
     if explained:
         out += ["", "## Why it did not fire", ""]

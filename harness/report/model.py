@@ -226,8 +226,18 @@ def build_report(
         "cells": cells,
         "load_errors": [e.as_dict() for e in result.suite.problems],
         "baseline": baseline,
+        "notes": generation_notes(result),
     }
     return _relative(doc, root) if root is not None else doc
+
+
+def generation_notes(result: RunResult) -> list[str]:
+    """What generation noted (a value kept with `undocumented:`, unknown columns of recorded files), per case."""
+    dataset = getattr(result, "dataset", None)
+    if dataset is None:
+        return []
+    notes = [f"{case}: {note}" for case, t in sorted(dataset.telemetry.items()) for note in t.notes]
+    return list(dict.fromkeys(notes + list(dataset.notes)))
 
 
 def _relative(value: Any, root: Path) -> Any:

@@ -126,6 +126,7 @@ def render_terminal(report: dict[str, Any], colour: bool) -> str:
     lines += problem_lines(report)
     for cell in explained_cells(report):
         lines.append(f"WHY {cell['case']}[{cell['detection']}] did not fire: {cell['explanation']['summary']}")
+    lines += [f"NOTE {note}" for note in report.get("notes", [])]
     for e in report["load_errors"]:
         lines.append(f"LOAD ERROR {located(e)}: {e['reason']}")
     lines = [*matrix_lines(report, colour), *(safe(line) for line in lines)]
