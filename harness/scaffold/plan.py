@@ -302,8 +302,9 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
     if miss_threshold is not None and miss_count is not None:
         plan.variants.append(VariantPlan(
             vid("threshold"),
-            f"{miss_count} row(s): one short of `{miss_threshold.text}`"
-            + (f" (line {miss_threshold.line})" if miss_threshold.line else " (the rule's trigger)"),
+            f"{miss_count} row(s): one short of `{miss_threshold.text}` (line {miss_threshold.line})"
+            if miss_threshold.line else
+            f"{miss_count} row(s): the rule alerts on more than {miss_threshold.value} result rows ({miss_threshold.text})",
             step=None, count=miss_count))
     for index, step in enumerate(plan.steps, 1):
         done: set[object] = set()
