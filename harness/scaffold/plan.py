@@ -304,7 +304,8 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
             vid("threshold"),
             f"{miss_count} row(s): one short of `{miss_threshold.text}` (line {miss_threshold.line})"
             if miss_threshold.line else
-            f"{miss_count} row(s): the rule alerts on more than {miss_threshold.value} result rows ({miss_threshold.text})",
+            f"{miss_count} row(s): the rule alerts on more than {miss_threshold.value} result rows "
+            f"({miss_threshold.text})",
             step=None, count=miss_count))
     for index, step in enumerate(plan.steps, 1):
         done: set[object] = set()
