@@ -38,6 +38,7 @@ class Scaffold:
     files: dict[Path, str] = field(default_factory=dict)
     todos: list[str] = field(default_factory=list)
     near_misses: list[str] = field(default_factory=list)
+    blocked: list[Path] = field(default_factory=list)  # existing files that forbid writing (the technique's)
 
 
 def _technique(detection: Detection, given: str | None) -> str:
@@ -64,22 +65,25 @@ def scaffold_rule(rule: Path, config: RunConfig, context: WorkspaceContext | Non
     plan = plan_case(detection, shape, context)
     guid = str(uuid.uuid5(_NAMESPACE, f"{detection.id}:{tech}"))
     case_id = f"{tech}-1"
-    root = config.root
-    detections = config.resolve(config.detections)
     try:
-        shown_rule = str(rule.resolve().relative_to(root.resolve()))
+        shown_rule = str(rule.resolve().relative_to(config.root.resolve()))
     except ValueError:
         shown_rule = str(rule)
     out = Scaffold(detection, case_id)
-    rule_target = detections / f"{detection.key}.yaml"
-    if not _inside(rule, detections):
-        out.files[rule_target] = rule.read_text(encoding="utf-8")
-    out.files[config.resolve(config.atomics) / tech / f"{tech}.yaml"] = render_atomic(
+    # Written into the first folder of each content setting (there may be several: harness.config).
+    atomics, detections, templates, expected = (
+        config.resolve(folders[0]) for folders in (config.atomics, config.detections, config.templates,
+                                                    config.expected))
+    if not any(_inside(rule, config.resolve(folder)) for folder in config.detections):
+        out.files[detections / f"{detection.key}.yaml"] = rule.read_text(encoding="utf-8")
+    for folder in config.atomics:  # a technique file in two atomics folders is an error: never add a second
+        other = config.resolve(folder) / tech / f"{tech}.yaml"
+        if other.exists():
+            out.blocked.append(other)
+    out.files[atomics / tech / f"{tech}.yaml"] = render_atomic(
         tech, f"{detection.name} (scaffolded)", detection, guid, shown_rule, shape.tables)
-    out.files[config.resolve(config.templates) / f"{case_id}.yaml"] = render_template(
-        plan, guid, tech, detection, shown_rule, case_id)
-    out.files[config.resolve(config.expected) / f"{detection.key}.yaml"] = render_expected(
-        plan, detection, case_id, shown_rule)
+    out.files[templates / f"{case_id}.yaml"] = render_template(plan, guid, tech, detection, shown_rule, case_id)
+    out.files[expected / f"{detection.key}.yaml"] = render_expected(plan, detection, case_id, shown_rule)
     out.todos = list(plan.todos) + [f"{case_id}.{v.id}: {v.todo}" for v in plan.variants if v.todo]
     out.near_misses = [f"{case_id}.{v.id}: {v.description}" for v in plan.variants]
     return out
@@ -95,7 +99,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def write_scaffold(scaffold: Scaffold) -> list[Path]:
     """Write every file, or none: an existing file (the rule's copy included) is never overwritten."""
-    existing = [p for p in scaffold.files if p.exists()]
+    existing = list(dict.fromkeys([p for p in scaffold.files if p.exists()] + scaffold.blocked))
     if existing:
         raise UsageError(
             "will not overwrite " + ", ".join(str(p) for p in existing)
