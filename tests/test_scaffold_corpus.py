@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "sentinel-corpus"
 BASELINE = json.loads((ROOT / "bench" / "corpus-baseline.json").read_text())
 
-#: Measured: 48 of the 81 executing rules pass unchanged (59.3 %).
-PASS_FLOOR = 48
+#: Measured: 53 of the 98 executing rules pass unchanged (54.1 %).
+PASS_FLOOR = 53
 
 
 def test_scaffolds_of_executing_corpus_rules(tmp_path: Path) -> None:

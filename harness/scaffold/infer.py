@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from harness.kql.analyzer import analyze
+from harness.kql.diagnostics import check
 from harness.kql.model import Analysis, Comparison, ListLiteral, Span, SyntaxNode
 from harness.model import Detection
 from harness.workspace.context import WorkspaceContext
@@ -185,8 +186,9 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
     """The shape of the rows *detection*'s query asks for, from Kusto.Language's analysis."""
     q = detection.query
     a = analyze(q, context, tree=True)
-    if a.errors:
-        first = a.errors[0]
+    refused = check(q, context).errors  # Kusto.Language's errors, less the harness's documented exceptions
+    if refused:
+        first = refused[0]
         where = f" at line {first.span.line}" if first.span else ""
         raise ValueError(f"the query does not analyse cleanly ({first.code}{where}: {first.message})")
     registry = context.registry
@@ -211,7 +213,17 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
     named = [f.table for f in shape.filters] + [t.argument[0] for t in shape.thresholds if t.argument]
     shape.tables = [t for t in tables if t in named or t in direct]
     if not shape.tables:
-        raise ValueError("the query reads no table of the workspace's schemas")
+        raise ValueError("the query reads no table of the workspace's schemas (an ASIM parser called with "
+                         "filter parameters is one: write its source table's rows by hand)")
+    if len(shape.tables) > 1 and "UnionOperator" in a.syntax and not a.joins and not read.links:
+        # Legs of a union fire on their own: one leg's rows make the case, so each near-miss can stop it.
+        first = next((t for t in shape.tables if t in named), shape.tables[0])
+        others = [t for t in shape.tables if t != first]
+        shape.todos.append(f"the query is a union: the case writes {first} only; the other legs "
+                           f"({', '.join(others)}) can each get a case of their own")
+        shape.tables = [first]
+        shape.filters = [f for f in shape.filters if f.table == first]
+        shape.thresholds = [t for t in shape.thresholds if t.argument is None or t.argument[0] == first]
 
     # Key columns: what the output shows, groups by, or joins on (case-unique values go there).
     keys: list[str] = list(read.links)

@@ -42,8 +42,8 @@ class Trial:
 
     @property
     def explained(self) -> bool:
-        """Passes, or says (TODOs) what it could not derive."""
-        return self.passes or bool(self.todos)
+        """Passes, or says what it could not derive (TODOs, or why it refused to scaffold)."""
+        return self.passes or bool(self.todos) or (not self.scaffolded and bool(self.reason))
 
 
 def try_rule(rule: Path, workdir: Path, *, background: int = 0) -> Trial:
