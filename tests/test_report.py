@@ -180,3 +180,21 @@ def test_html_is_standalone(two_runs: tuple[Path, Path, int, str]) -> None:
     # the matrix scrolls in its own box, its header row and case column stay in view
     assert ".heat{max-height:80vh;overflow:auto" in html
     assert "#matrix thead th{position:sticky;top:0" in html and "#matrix tbody th{position:sticky;left:0" in html
+
+
+def test_html_detection_rows_show_later_figures_when_the_report_has_them(two_runs) -> None:
+    """near_misses, false_positive_alerts_per_day and mutation_score are optional keys later issues fill in:
+    the schema accepts them, and the detections table shows them instead of "—"."""
+    from harness.report.html import MISSING, detection_rows, render_html
+
+    a, _, _, _ = two_runs
+    report = json.loads((a / "coverage.json").read_text(encoding="utf-8"))
+    before = {r["key"]: r for r in detection_rows(report)}
+    assert {(r["near_misses"], r["fp_per_day"], r["mutation"]) for r in before.values()} == {(MISSING,) * 3}
+    det = report["detections"][0]
+    det.update(near_misses=3, false_positive_alerts_per_day=0.25, mutation_score=0.875)
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))).validate(report)
+    row = {r["key"]: r for r in detection_rows(report)}[det["key"]]
+    assert (row["near_misses"], row["fp_per_day"], row["mutation"]) == ("3", "0.25", "88%")
+    html = render_html(report)
+    assert '<td class="num">3</td><td class="num">0.25</td>' in html and '<td class="num">88%</td>' in html
