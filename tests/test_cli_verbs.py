@@ -301,3 +301,12 @@ def test_uncovered_tests_are_summarised_per_technique() -> None:
     assert len(lines) == 3 and lines[2].startswith(
         "NO TEMPLATE: 40 atomic test(s) in 20 technique(s) have no telemetry template: T1000 (2), T1001 (2), ")
     assert lines[2].endswith(f" and {20 - NAMED_TECHNIQUES} more (each is listed in the reports)")
+
+
+def test_validate_reports_a_template_that_breaks_its_schema(project_copy, monkeypatch, capsys) -> None:
+    template = project_copy / "synthetic/templates/benign.web3-ipfs.yaml"
+    template.write_text(template.read_text() + "bogus_key: 1\n")
+    line = len(template.read_text().splitlines())
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "validate", "synthetic/templates")
+    assert code == 1
+    assert f"synthetic/templates/benign.web3-ipfs.yaml:{line}:1: error: " in out and "bogus_key" in out
