@@ -1,4 +1,5 @@
-"""coverage.html in a real browser: Debian's headless Chromium renders the matrix and runs its script.
+"""coverage.html in a real browser: Debian's headless Chromium renders the matrix and runs its script; driven
+over the DevTools protocol (on a pipe), it scrolls the heat map under its header row and clicks a cell.
 
 Skips (with the reason) only when chromium is not installed and CI is not set; under CI=true
 a missing chromium is a failure, because .ci/run installs it (scripts/install-chromium.sh).
@@ -6,10 +7,14 @@ a missing chromium is a failure, because .ci/run installs it (scripts/install-ch
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import select
 import shutil
 import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -206,3 +211,121 @@ def test_rendered_matrix_in_headless_chromium(tmp_path: Path, tmp_path_factory: 
     assert snap.returncode == 0, snap.stderr[-2000:]
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000  # a blank page compresses to far less
+
+
+class DevTools:
+    """Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: commands on fd 3,
+    replies on fd 4, each a JSON message ended by NUL), with nothing but the standard library."""
+
+    def __init__(self, browser: str, profile: Path, width: int, height: int) -> None:
+        to_browser, self._to_browser = os.pipe()
+        self._from_browser, from_browser = os.pipe()
+        keep = [fcntl.fcntl(to_browser, fcntl.F_DUPFD, 100), fcntl.fcntl(from_browser, fcntl.F_DUPFD, 100)]
+        for fd in (to_browser, from_browser):
+            os.close(fd)
+
+        def wire() -> None:  # in the child, before exec: the pipe ends become fds 3 and 4
+            os.dup2(keep[0], 3)
+            os.dup2(keep[1], 4)
+
+        self.proc = subprocess.Popen(
+            [browser, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+             "--remote-debugging-pipe", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=wire, pass_fds=(3, 4),
+        )
+        for fd in keep:
+            os.close(fd)
+        self._buffer = b""
+        self._id = 0
+        self.session = ""
+
+    def _read(self) -> dict:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._from_browser], [], [], 60)
+            assert ready, "the browser did not answer within 60 s"
+            chunk = os.read(self._from_browser, 1 << 16)
+            assert chunk, "the browser closed the DevTools pipe"
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method: str, params: dict | None = None, *, session: bool = True) -> dict:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params or {}}
+        if session and self.session:
+            message["sessionId"] = self.session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply["error"]
+                return reply.get("result", {})
+
+    def open(self, url: str) -> None:
+        target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True},
+                                 session=False)["sessionId"]
+        self.send("Page.navigate", {"url": url})
+        for _ in range(200):
+            if self.eval("document.body && document.body.getAttribute('data-rendered')") == "1":
+                return
+            time.sleep(0.05)
+        raise AssertionError("the page's script did not run")
+
+    def eval(self, expression: str) -> object:
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def click(self, x: float, y: float) -> None:
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1})
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, AssertionError):
+            os.write(self._to_browser, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+def test_matrix_headers_stay_in_view_and_a_click_shows_the_detail(tmp_path: Path,
+                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Scroll the heat map's box in a real browser: its header row stays at the top of the box; a real mouse
+    click on a cell fills the detail panel with that cell's verdict, what fired and what was wanted."""
+    browser = chromium()
+    reports, _, _ = shared_run(tmp_path_factory, "broken")
+    report = json.loads((reports / "coverage.json").read_text(encoding="utf-8"))
+    tools = DevTools(browser, tmp_path / "profile", 900, 520)
+    try:
+        tools.open((reports / "coverage.html").as_uri())
+        box = "document.querySelector('.heat')"
+        assert tools.eval(f"{box}.scrollHeight > {box}.clientHeight"), "the matrix must scroll inside its box"
+        header = "document.querySelector('#matrix thead th.det')"
+        offset = f"{header}.getBoundingClientRect().top - {box}.getBoundingClientRect().top"
+        first_row = "document.querySelector('#matrix tbody tr th')"
+        under = f"{first_row}.getBoundingClientRect().top - {header}.getBoundingClientRect().bottom"
+        assert abs(tools.eval(offset)) <= 2 and tools.eval(under) >= -1  # the first row starts below the header
+        tools.eval(f"{box}.scrollIntoView(); {box}.scrollTop = {box}.scrollHeight")
+        assert tools.eval(f"{box}.scrollTop") > 100
+        assert abs(tools.eval(offset)) <= 2, "the header row must stay at the top of the scrolled box"
+        assert tools.eval(under) < -50, "the rows must scroll under the header"
+
+        cell = next(c for c in report["cells"] if c["status"] == "failed")
+        target = cell_id(cell["case"], cell["detection"])
+        tools.eval(f"document.getElementById('{target}').scrollIntoView({{block: 'center'}})")
+        x, y = tools.eval(f"(function(r){{return [r.left + r.width / 2, r.top + r.height / 2];}})"
+                          f"(document.getElementById('{target}').getBoundingClientRect())")
+        assert tools.eval("document.getElementById('cell-detail').hidden") is True
+        tools.click(x, y)
+        assert tools.eval("document.getElementById('cell-detail').hidden") is False
+        assert tools.eval("document.getElementById('cell-detail').getAttribute('data-cell')") == target
+        lines = tools.eval("Array.from(document.getElementById('cell-detail').children).map(e => e.textContent)")
+        assert lines[:2] == [f"{cell['case']} × {cell['detection']}", "verdict: FAIL"]
+        assert tools.eval(f"document.getElementById('{target}').classList.contains('chosen')")
+    finally:
+        tools.close()
