@@ -478,3 +478,79 @@ def test_schema_differential_catches_a_type_the_engine_gets_wrong():
         backend.close()
     (diff,) = schema_divergences(expected, result.columns, result.types)
     assert (diff.kind, diff.message) == ("type", "column Domain: Kusto types it string, the engine dynamic")
+
+
+# -- what the hand-written resolver's tests proved, now of Microsoft's analyzer --------------
+
+
+def test_syntax_error_is_a_diagnostic_not_an_exception():
+    (error,) = analyze("EmailEvents | wherex").errors
+    assert error.syntax and error.span.line == 1
+    assert not analyze("EmailEvents | where Subjectt == 1").errors[0].syntax  # a binding error
+
+
+def test_columns_tracked_through_a_pipeline():
+    kql = """
+let Mail = EmailEvents | where TimeGenerated > ago(1d) | project NetworkMessageId, Sender = SenderFromAddress;
+EmailUrlInfo
+| extend Host = tostring(parse_url(Url).Host)
+| join kind=inner (Mail) on NetworkMessageId
+| summarize n = count(), make_set(Host), arg_max(TimeGenerated, Url) by Sender
+| project-rename Who = Sender
+| mv-expand set_Host
+| extend l = strlen(Url)
+| project Who, n, set_Host, TimeGenerated, l
+"""
+    a = analyze(kql)
+    assert a.diagnostics == ()
+    assert a.result.names == ["Who", "n", "set_Host", "TimeGenerated", "l"]
+    assert a.table_names == ["EmailEvents", "EmailUrlInfo"]
+    assert a.ago_windows[0].span_value == timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "column"),
+    [
+        ("EmailUrlInfo | join (EmailEvents) on $left.NetworkMessageId == $right.NetworkMessageIdx",
+         "NetworkMessageIdx", 71),
+        ("EmailEvents | project Subject | where SenderFromAddress != ''", "SenderFromAddress", 39),
+        ("EmailEventz | take 1", "EmailEventz", 1),
+        ("_Im_Nothing(1) | take 1", "_Im_Nothing", 1),
+        ("_Im_Dns(starttime=ago(2d)) | where Domain has 'x' | project Domain, Nope", "Nope", 69),
+    ],
+)
+def test_unknown_names_where_they_are_read(query, name, column):
+    (error,) = analyze(query).errors
+    assert (error.span.text(query), error.span.column) == (name, column)
+
+
+def test_join_renames_clashing_right_columns():
+    a = analyze("EmailUrlInfo | join (EmailEvents | project NetworkMessageId, Subject) on NetworkMessageId")
+    assert "NetworkMessageId1" in a.result.names and "Subject" in a.result.names
+
+
+def test_scalar_let_parse_and_datatable():
+    kql = """let n = 5; let t = datatable(a:string, b:long)["x", 1];
+t | parse a with "x" rest:string | where b > n and rest != '' | project a, rest"""
+    a = analyze(kql)
+    assert a.diagnostics == () and a.result.names == ["a", "rest"]
+
+
+def test_columns_unknown_after_pivot_are_not_errors():
+    a = analyze("EmailEvents | evaluate pivot(DeliveryAction) | where Anything == 1")
+    assert a.errors == [] and a.result.open
+
+
+def test_fuzzy_union_missing_source_is_a_promoted_warning_and_an_existing_legs_error_stands():
+    from harness.kql.diagnostics import check
+
+    missing = check("union isfuzzy=true (EmailEvents | take 1), (NoSuchTable | where Nope == 1)")
+    assert missing.ok and [d.code for d in missing.warnings] == ["KS205"]
+    broken = check("union isfuzzy=true (EmailEvents | where Nope == 1), (DnsEvents | take 1)")
+    assert [d.code for d in broken.errors] == ["KS142"]
+
+
+def test_analyses_are_cached_per_workspace_and_options():
+    query = "DnsEvents | where Name == 'cached'"
+    assert analyze(query) is analyze(query)
+    assert analyze(query, tree=True) is not analyze(query)

@@ -43,7 +43,7 @@ from harness.errors import (
 from harness.kql.calls import functions_called
 from harness.kql.desugar import DesugarCache, Desugared
 from harness.kql.guard import refuse_query
-from harness.kql.text import locate_identifier
+from harness.kql.names import locate_name
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
 
@@ -186,7 +186,7 @@ class EmbeddedBackend:
         """What this engine runs for *kql*: the rule's text, or an exactly equivalent desugared form
         (harness.kql.desugar), with the desugarings applied. Raises `UnsupportedConstruct` when a
         desugaring refuses the rule (running it would change its result)."""
-        refuse(kql)
+        refuse(kql, self._desugar.context)
         sugar = self._desugar.get(kql)
         if sugar.refusals:
             first = sugar.refusals[0]
@@ -278,7 +278,7 @@ class EmbeddedBackend:
 
     def functions_for(self, kql: str) -> list[str]:
         """The stored functions a query calls (harness.kql.calls)."""
-        return functions_called(kql, self.functions)
+        return functions_called(kql, self.functions, self._desugar.context)
 
     def _fetch(self, rel: Any, timed_out: threading.Event, timeout: float) -> list[tuple[Any, ...]]:
         """Fetch at most max_rows + 1 rows, so a runaway result cannot exhaust memory past the timeout."""
@@ -298,9 +298,10 @@ class EmbeddedBackend:
         self.con.close()
 
 
-def refuse(kql: str) -> None:
-    """Only queries reach the engine (harness.kql.guard): anything else is an error at its place."""
-    refusal = refuse_query(kql)
+def refuse(kql: str, context: WorkspaceContext | None = None) -> None:
+    """Only queries reach the engine (harness.kql.guard): anything else is an error at its place.
+    *context*: the engine's workspace, so the guard shares the desugaring's analysis."""
+    refusal = refuse_query(kql, context=context)
     if refusal is not None:
         raise RefusedConstruct(refusal.message, construct=refusal.construct, span=(refusal.line, refusal.column))
 
@@ -333,7 +334,7 @@ def kql_error(exc: Exception, kql: str, sugar: Desugared | None = None) -> Engin
     if line is not None and sugar is not None and sugar.changed:
         line, col = sugar.original_position(line, col if col is not None else 1)
     if line is None and ":" in construct:
-        line, col = locate_identifier(kql, construct.split(":", 1)[1])
+        line, col = locate_name(kql, construct.split(":", 1)[1])
     error_type = _KQL_ERRORS.get(type(exc), EngineError)
     return error_type(
         f"{error_type.kind} error: {exc}", construct=construct or None, span=(line, col) if line is not None else None
@@ -350,11 +351,11 @@ def engine_error(exc: Exception, kql: str) -> EngineError:
     m = _UNKNOWN_COLUMN.search(str(exc))
     if m:
         name = m.group(1)
-        line, col = locate_identifier(kql, name)
+        line, col = locate_name(kql, name)
         return UnknownName(f"unknown column {name!r}", span=(line, col) if line is not None else None)
     m = _UNKNOWN_TABLE.search(str(exc))
     if m:
         name = m.group(1).strip('"!')
-        line, col = locate_identifier(kql, name)
+        line, col = locate_name(kql, name)
         return UnknownName(f"unknown table {name!r}", span=(line, col) if line is not None else None)
     return EngineError(f"engine error ({type(exc).__name__}): {text}")

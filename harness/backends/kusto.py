@@ -49,8 +49,9 @@ from harness.errors import (
     UnsupportedConstruct,
     UsageError,
 )
+from harness.kql.analyzer import analyzer
 from harness.kql.guard import refuse_query
-from harness.kql.text import identifiers, locate_identifier
+from harness.kql.names import locate_name
 from harness.timespan import parse_timespan
 from harness.workspace.tables import SchemaRegistry, TableSchema
 
@@ -252,7 +253,7 @@ def query_error(message: str, kql: str, *, line_offset: int = 0, prefix: str = "
         for pattern in _NAMES:
             m = pattern.search(message)
             if m:
-                line, col = locate_identifier(kql, m.group(1).strip('"!'))
+                line, col = locate_name(kql, m.group(1).strip('"!'))
                 break
     m = _CONSTRUCT.search(message)
     error_type = _error_type(message)
@@ -432,7 +433,10 @@ class KustoBackend:
 
     def _ensure_tables(self, kql: str) -> None:
         """Every registry table the query names exists (empty unless loaded) before it runs."""
-        named = {ident for ident, _ in identifiers(kql)}
+        try:  # the tables it reads, also through stored functions (Microsoft's analyzer)
+            named = set(analyzer().analyze(kql, analyzer().workspace(None, self.registry)).table_names)
+        except HarnessError:  # too large or deep to analyse: create every table
+            named = set(self.registry.names())
         for name in self.registry.names():
             if name in named and name not in self._ready:
                 self._replace(self.registry[name], None)

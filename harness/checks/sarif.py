@@ -23,6 +23,8 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 RULES: dict[str, str] = {
     "format": "The file does not match its format's JSON Schema, or cannot be read",
     "not-a-query": "The detection's text is more than a query (a control command, a set statement, ...)",
+    "kql-limit": "The query is too large or too deeply nested to analyse, or its analysis ran out of time or memory",
+    "analyzer": "Microsoft's KQL analyzer failed on the query",
     "enum-value": "A string literal compared with an enumerated column is not a documented value",
     "entity-mapping": "A column named by entityMappings, customDetails or alertDetailsOverride is not in the "
     "query's output (exact case)",

@@ -216,12 +216,16 @@ def _mapping_findings(det: Detection, result: ResultSchema) -> list[Finding]:
 
 def detection_findings(det: Detection, context: WorkspaceContext, *, kql_warnings: bool = False) -> list[Finding]:
     """What static analysis says of one loaded rule: its query, entity mappings and look-back."""
-    refusal = refuse_query(det.query)
-    if refusal is not None:  # the engines refuse it too (harness.kql.guard); nothing else to check
-        line, col = det.file_position(refusal.line, refusal.column)
-        return [Finding(det.path, "not-a-query", Severity.ERROR, refusal.message, line, col, det.key)]
-    findings, checked = query_findings(det.query, det.path, det.file_position, context, detection=det.key,
-                                       kql_warnings=kql_warnings)
+    try:
+        refusal = refuse_query(det.query, context=context)
+        if refusal is not None:  # the engines refuse it too (harness.kql.guard); nothing else to check
+            line, col = det.file_position(refusal.line, refusal.column)
+            return [Finding(det.path, "not-a-query", Severity.ERROR, refusal.message, line, col, det.key)]
+        findings, checked = query_findings(det.query, det.path, det.file_position, context, detection=det.key,
+                                           kql_warnings=kql_warnings)
+    except HarnessError as exc:  # past a bound (size, nesting, analysis time or memory), or the analyzer failed
+        line, col = det.file_position(exc.line, exc.column)
+        return [Finding(det.path, exc.kind, Severity.ERROR, exc.reason, line, col, det.key)]
     if det.kind == DetectionKind.SIGMA:  # positions are the converted KQL's, not the file's
         return [Finding(f.file, f.rule, f.severity, f"{f.message} (in the KQL converted from this Sigma rule)",
                         None, None, f.detection) for f in findings]

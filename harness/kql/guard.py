@@ -14,20 +14,25 @@ code there (`evaluate python`, `evaluate r`): `refuse_remote` finds those, for t
 backends. `refuse_query` is the one entry point the engines and validation call (it is also
 where the query size and depth limits will hook in).
 
-Both read tokens, not raw text: strings (`"..."`, `'...'`, `@"..."` verbatim, `h"..."`,
-```` ```...``` ```` and `~~~...~~~` multi-line) and `//` comments are skipped whole, so a
-dot or a `set` inside a string or a comment is not a statement, and a comment above a
-command does not hide it. Part 2 (issue 12): Microsoft's analyzer (Kusto.Language, through
-harness.kql's facade) will name statement kinds; until then this tokenizer is the source.
+Both read Microsoft's analyzer (Kusto.Language, through harness.kql.analyzer), not raw text: its
+statement kinds, the functions and plugins it binds and the syntax it finds, so a dot or a `set`
+inside a string or a comment is not a statement, and a comment above a command does not hide it.
+`refuse_query` first applies the bounds on query text (harness.kql.limits: size, nesting), so an
+oversized or too deeply nested query is refused before anything reads it.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Refusal", "refuse_non_query", "refuse_query", "refuse_remote", "tokens"]
+from harness.kql.analyzer import Workspace, analyze
+from harness.kql.limits import check_query
+from harness.kql.model import FunctionKind, Span, StatementKind
+from harness.workspace.context import WorkspaceContext
+
+__all__ = ["Refusal", "refuse_non_query", "refuse_query", "refuse_remote"]
 
 
 @dataclass(frozen=True)
@@ -44,13 +49,6 @@ class Refusal:
         return f"`{self.construct}` is refused: {self.reason}"
 
 
-@dataclass(frozen=True)
-class Token:
-    kind: str  # "word", "punct", "string", "number"
-    text: str
-    offset: int
-
-
 #: Callout plugins: `evaluate <name>(...)` makes the cluster call a URL, a database or a model.
 CALLOUT_PLUGINS = frozenset({
     "http_request", "http_request_post", "sql_request", "mysql_request", "postgresql_request",
@@ -65,10 +63,14 @@ REMOTE_FUNCTIONS = {
     "external_table": "reads external storage; a detection reads only the tables the harness loaded",
 }
 
-_EXTERNALDATA = ("externaldata", "external_data")
-
 #: Plugins that run code on the cluster (in its sandbox): `evaluate python(...)`, `evaluate r(...)`.
 CODE_PLUGINS = frozenset({"python", "r"})
+
+_COMMAND = re.compile(r"\.[A-Za-z_]+(?:-[A-Za-z_]+)*")
+_SET = re.compile(r"set\s+([A-Za-z_][\w.]*)", re.I)
+_WORDS = re.compile(r"[A-Za-z_]+")
+
+Context = WorkspaceContext | Workspace | None
 
 
 def _blank(ch: str) -> bool:
@@ -76,174 +78,92 @@ def _blank(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) == "Cf"
 
 
-def tokens(text: str) -> Iterator[Token]:
-    """KQL tokens with their offsets; strings and comments are consumed whole, comments dropped.
-
-    An unterminated string runs to the end of the text (the engine reports the syntax error)."""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if _blank(ch):
-            i += 1
-            continue
-        if text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end + 1
-            continue
-        start = i
-        # Multi-line string literals.
-        if text.startswith("```", i) or text.startswith("~~~", i):
-            fence = text[i : i + 3]
-            end = text.find(fence, i + 3)
-            i = n if end < 0 else end + 3
-            yield Token("string", text[start:i], start)
-            continue
-        # Obfuscated (h"...") and verbatim (@"...") prefixes, in either order a lexer accepts.
-        j = i
-        if text[j] in "hH" and j + 1 < n and text[j + 1] in "\"'@":
-            j += 1
-        verbatim = False
-        if j < n and text[j] == "@" and j + 1 < n and text[j + 1] in "\"'":
-            verbatim, j = True, j + 1
-        if j < n and text[j] in "\"'" and (j > i or ch in "\"'"):
-            i = _string_end(text, j, verbatim)
-            yield Token("string", text[start:i], start)
-            continue
-        if ch.isalpha() or ch == "_" or ch == "$":
-            while i < n and (text[i].isalnum() or text[i] in "_$"):
-                i += 1
-            yield Token("word", text[start:i], start)
-            continue
-        if ch.isdigit():
-            while i < n and (text[i].isalnum() or text[i] in "._"):
-                i += 1
-            yield Token("number", text[start:i], start)
-            continue
-        i += 1
-        yield Token("punct", ch, start)
-
-
-def _string_end(text: str, quote_at: int, verbatim: bool) -> int:
-    """The offset just past the string whose opening quote is at `quote_at`."""
-    quote, i, n = text[quote_at], quote_at + 1, len(text)
-    while i < n:
-        ch = text[i]
-        if verbatim:
-            if ch == quote:
-                if i + 1 < n and text[i + 1] == quote:  # "" inside @"..." is one quote
-                    i += 2
-                    continue
-                return i + 1
-        elif ch == "\\":
-            i += 2
-            continue
-        elif ch == quote:
-            return i + 1
-        elif ch == "\n":  # a plain string cannot span lines; the engine will say so
-            return i
-        i += 1
-    return n
-
-
 def _position(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _command_name(text: str, toks: list[Token], index: int) -> str:
-    """`.set-or-replace`, `.create`: the dot and the words glued to it by `-`."""
-    name = "."
-    expect_word = True
-    end = toks[index].offset + 1
-    for tok in toks[index + 1 :]:
-        if tok.offset != end:
-            break
-        if expect_word and tok.kind == "word":
-            name += tok.text
-        elif not expect_word and tok.text == "-":
-            name += "-"
-        else:
-            break
-        expect_word = not expect_word
-        end = tok.offset + len(tok.text)
-    return name.rstrip("-") if name != "." else ". (control command)"
+def refuse_query(text: str, *, remote: bool = False, context: Context = None) -> Refusal | None:
+    """Everything the harness refuses in a detection's text before an engine sees it: a text past the
+    size or nesting bounds (raised as `QueryLimitExceeded`, as is an analysis past its time or memory;
+    an analyzer failure is `AnalyzerFailure`), a statement that is not a query, and with
+    `remote` (the REST backends) a reach beyond the loaded database. Validation and every engine call
+    this one function, so they refuse alike. *context*: the workspace to analyse against (statement
+    kinds do not depend on it; passing the caller's shares its cached analysis)."""
+    check_query(text)
+    return refuse_non_query(text, context) or (refuse_remote(text, context) if remote else None)
 
 
-def refuse_query(text: str, *, remote: bool = False) -> Refusal | None:
-    """Everything the harness refuses in a detection's text before an engine sees it: a statement
-    that is not a query, and with `remote` (the REST backends) a reach beyond the loaded database.
-    Validation and every engine call this one function, so they refuse alike."""
-    # HOOK (issue 12, the Kusto.Language facade): query size and nesting-depth limits are built in
-    # harness/kql/limits.py by that work; once it lands, call its check here, first, so validate and
-    # every engine apply the one limit with its clear error. Not on main when this was written.
-    return refuse_non_query(text) or (refuse_remote(text) if remote else None)
-
-
-def refuse_non_query(text: str) -> Refusal | None:
+def refuse_non_query(text: str, context: Context = None) -> Refusal | None:
     """The first statement of `text` that is not a query (control command, `set`, `alias`,
     `restrict`, a client `#` directive), or None when every statement is one.
 
     `let`, `declare query_parameters`, `declare pattern` and tabular statements are queries.
     """
-    toks = list(tokens(text))
-    at_start = True
-    for index, tok in enumerate(toks):
-        if tok.text == ";" and tok.kind == "punct":
-            at_start = True
-            continue
-        if not at_start:
-            continue
-        at_start = False
-        after = toks[index + 1] if index + 1 < len(toks) else None
-        line, column = _position(text, tok.offset)
-        if tok.kind == "punct" and tok.text == ".":
-            name = _command_name(text, toks, index)
-            return Refusal(name, line, column,
+    start = 0
+    while True:  # a client directive (`#connect ...`) leads the text, before any statement
+        while start < len(text) and _blank(text[start]):
+            start += 1
+        if not text.startswith("//", start):
+            break
+        end = text.find("\n", start)
+        start = len(text) if end < 0 else end + 1
+    if text.startswith("#", start):
+        word = _WORDS.match(text, start + 1)
+        return Refusal("#" + (word.group() if word else ""), *_position(text, start),
+                       "client directives are not queries; a detection may only query the database")
+    analysis = analyze(text, context)
+    for st in analysis.statements:
+        body = st.span.text(text)
+        line, column = st.span.line, st.span.column
+        if st.kind == StatementKind.COMMAND:
+            m = _COMMAND.match(body)
+            return Refusal(m.group() if m else ". (control command)", line, column,
                            "control commands administer or write the database; a detection may only query it")
-        if tok.kind == "punct" and tok.text == "#":
-            return Refusal("#" + (after.text if after else ""), line, column,
-                           "client directives are not queries; a detection may only query the database")
-        word = tok.text.lower() if tok.kind == "word" else ""
-        if word == "set" and (after is None or after.kind == "word" or after.text == ";"):
-            option = f"set {after.text}" if after is not None and after.kind == "word" else "set"
-            return Refusal(option, line, column,
+        if st.kind == StatementKind.SET:
+            m = _SET.match(body)
+            return Refusal(f"set {m.group(1)}" if m else "set", line, column,
                            "a `set` statement changes request options (the harness pins the clock itself)")
-        if word == "alias" and after is not None and after.kind == "word" and after.text.lower() == "database":
+        if st.kind == StatementKind.ALIAS:
             return Refusal("alias database", line, column,
                            "it points a name at another cluster or database; a detection reads only its own")
-        if word == "restrict" and after is not None and after.kind == "word" and after.text.lower() == "access":
+        if st.kind == StatementKind.RESTRICT:
             return Refusal("restrict access", line, column, "it is a request option, not part of a detection")
+        if st.kind == StatementKind.OTHER and body.startswith("#"):
+            word = _WORDS.match(body, 1)
+            return Refusal("#" + (word.group() if word else ""), line, column,
+                           "client directives are not queries; a detection may only query the database")
+    if analysis.has_command:  # a command the statements do not show (inside a function body, ...)
+        return Refusal(". (control command)", 1, 1,
+                       "control commands administer or write the database; a detection may only query it")
     return None
 
 
-def refuse_remote(text: str) -> Refusal | None:
+def refuse_remote(text: str, context: Context = None) -> Refusal | None:
     """The first construct that reaches beyond the loaded database (`cluster()`, `database()`,
     `external_table()`, `externaldata`, callout and code plugins), or None."""
-    toks = list(tokens(text))
-    for index, tok in enumerate(toks):
-        if tok.kind != "word":
+    analysis = analyze(text, context)
+    found: list[tuple[Span, str, str]] = []
+    for call in analysis.functions:
+        if call.via is not None:
             continue
-        after = toks[index + 1] if index + 1 < len(toks) else None
-        word = tok.text.lower()
-        called = after is not None and after.text == "("
-        line, column = _position(text, tok.offset)
-        if word in REMOTE_FUNCTIONS and called:
-            return Refusal(f"{tok.text}()", line, column, REMOTE_FUNCTIONS[word])
-        if word in _EXTERNALDATA and (called or (after is not None and after.text == "[")):
-            return Refusal(tok.text, line, column,
-                           "it makes the cluster fetch a URL; a detection reads only the tables the harness loaded")
-        if word in CALLOUT_PLUGINS and called:  # `evaluate [hints] http_request(...)`
-            return Refusal(f"evaluate {tok.text}", line, column,
-                           "a callout plugin makes the cluster call another service; a detection only reads its data")
-        if word in CODE_PLUGINS and called and _evaluated(toks, index):
-            return Refusal(f"evaluate {tok.text}", line, column,
-                           "it runs code on the cluster; a detection only queries its data")
-    return None
-
-
-def _evaluated(toks: list[Token], index: int) -> bool:
-    """Whether the plugin name at `index` follows `evaluate` (past any `hint.name = value`)."""
-    j = index - 1
-    while j >= 4 and toks[j - 1].text == "=" and toks[j - 3].text == "." and toks[j - 4].text.lower() == "hint":
-        j -= 5
-    return j >= 0 and toks[j].text.lower() == "evaluate"
+        name = call.name.lower()
+        if name in REMOTE_FUNCTIONS and call.kind == FunctionKind.BUILTIN:
+            found.append((call.span, f"{call.name}()", REMOTE_FUNCTIONS[name]))
+        elif call.kind == FunctionKind.PLUGIN and name in CALLOUT_PLUGINS:
+            found.append((call.span, f"evaluate {call.name}",
+                          "a callout plugin makes the cluster call another service; a detection only reads its data"))
+        elif call.kind == FunctionKind.PLUGIN and name in CODE_PLUGINS:
+            found.append((call.span, f"evaluate {call.name}",
+                          "it runs code on the cluster; a detection only queries its data"))
+    if "ExternalDataExpression" in analysis.syntax:
+        tree = analyze(text, context, tree=True).tree or ()
+        for node in tree:
+            if node.type == "ExternalDataExpression":
+                word = _WORDS.match(node.span.text(text))
+                found.append((node.span, word.group() if word else "externaldata",
+                              "it makes the cluster fetch a URL; a detection reads only the tables the harness loaded"))
+    if not found:
+        return None
+    span, construct, reason = min(found, key=lambda f: f[0].start)
+    return Refusal(construct, span.line, span.column, reason)

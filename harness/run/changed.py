@@ -17,7 +17,8 @@ from typing import Any
 
 from harness.config import RunConfig
 from harness.errors import HarnessError, UsageError
-from harness.kql.text import identifiers
+from harness.kql.analyzer import analyze
+from harness.kql.model import FunctionKind
 from harness.model import Verdict
 from harness.suite import Suite
 
@@ -127,13 +128,25 @@ def select(suite: Suite, files: list[Path]) -> Selection:
             sel.reasons.append(f"{rel}: atomic tests of {', '.join(sorted(hit)) or 'no loaded case'}")
         elif any(_under(f, d) for d in func_dirs):
             users = {d.key for d in suite.detections
-                     if d.detection and f.stem in {n for n, _ in identifiers(d.detection.query)}}
+                     if d.detection and f.stem in _called(d.detection.query, suite, f.stem)}
             sel.detections |= users
             sel.reasons.append(f"{rel}: stored function {f.stem}, called by {', '.join(sorted(users)) or 'none'}")
         elif any(_under(f, d) for d in table_dirs) or rel in EVERYTHING_FILES or rel.startswith(EVERYTHING_PREFIXES):
             sel.everything = True
             sel.reasons.append(f"{rel}: can change any result, so everything runs")
     return sel
+
+
+def _called(query: str, suite: Suite, name: str) -> set[str]:
+    """The names a changed function file could give another meaning to in *query* (Microsoft's analyzer):
+    the stored and unresolved functions it calls and the tables it reads (a new function may shadow
+    one). A query it cannot analyse is taken to read *name*, so it runs."""
+    try:
+        analysis = analyze(query, suite.context)
+    except HarnessError:
+        return {name}
+    functions = {f.name for f in analysis.functions if f.kind in (FunctionKind.STORED, FunctionKind.UNKNOWN)}
+    return functions | set(analysis.table_names)
 
 
 def select_changes(suite: Suite, ref: str, files: list[Path] | None = None) -> Selection:

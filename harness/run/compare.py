@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,8 @@ from typing import Any
 
 from harness.backends.base import QueryResult
 from harness.errors import HarnessError
+from harness.kql.analyzer import analyze
+from harness.kql.model import Stage
 from harness.model import Detection
 from harness.run.verdict import attribute_rows
 
@@ -243,18 +244,6 @@ def render(disagreements: list[Disagreement], *, left: str = "left", right: str 
 
 # -- does the query sort? -------------------------------------------------------
 
-_LEX = re.compile(
-    r"""(?P<space>\s+)
-      | (?P<comment>//[^\n]*)
-      | (?P<string>@?"(?:[^"\\\n]|\\.)*"|@?'(?:[^'\\\n]|\\.)*'|```.*?```)
-      | (?P<open>[(\[{])
-      | (?P<close>[)\]}])
-      | (?P<pipe>\|)
-      | (?P<semi>;)
-      | (?P<other>[^\s"'|;,()\[\]{}/@`]+|.)
-    """,
-    re.X | re.S,
-)
 #: Operators that keep the order of rows coming in (Kusto keeps serialization through them).
 _ORDER_KEEPING = {
     "project",
@@ -272,42 +261,20 @@ _ORDER_KEEPING = {
 _SORTING = {"sort", "order", "top"}
 
 
-def _last_pipeline(kql: str) -> list[list[str]]:
-    """The stages of the query's last statement, each as its top-level tokens."""
-    depth = 0
-    stages: list[list[str]] = [[]]
-    for m in _LEX.finditer(kql):
-        kind = m.lastgroup
-        if kind == "space":
-            continue
-        if kind in ("comment", "string"):
-            if depth == 0 and kind == "string":
-                stages[-1].append("\x00")
-            continue
-        if kind == "open":
-            depth += 1
-        elif kind == "close":
-            depth = max(0, depth - 1)
-            continue
-        elif depth == 0 and kind == "semi":
-            stages = [[]]
-            continue
-        elif depth == 0 and kind == "pipe":
-            stages.append([])
-            continue
-        if depth == 0 or (kind == "open" and depth == 1):
-            stages[-1].append(m.group(0))
-    return [s for s in stages if s]
-
-
-def _sorting_stage(kql: str) -> list[str] | None:
-    """The tokens of the sort/order/top that defines the result order, if any."""
-    stages = _last_pipeline(kql)
-    for stage in reversed(stages[1:]):
-        op = stage[0].lower()
-        if op in _SORTING:
+def _sorting_stage(kql: str) -> Stage | None:
+    """The sort/order/top of the query statement that defines the result order, if any (its stages are
+    Microsoft's analyzer's, harness.kql.analyzer)."""
+    try:
+        analysis = analyze(kql)
+    except HarnessError:
+        return None
+    pipe = analysis.pipeline("query")
+    if pipe is None:
+        return None
+    for stage in reversed(analysis.stages_of(pipe)):
+        if stage.keyword in _SORTING:
             return stage
-        if op not in _ORDER_KEEPING:
+        if stage.keyword not in _ORDER_KEEPING:
             return None
     return None
 
@@ -318,24 +285,10 @@ def query_sorts(kql: str) -> bool:
     return _sorting_stage(kql) is not None
 
 
-_KEY_WORDS = {"asc", "desc", "nulls", "first", "last"}
-
-
 def sort_keys(kql: str) -> list[str] | None:
     """Output column names the result is sorted by, or None when a key is an expression
     (then the whole row is compared position by position)."""
     stage = _sorting_stage(kql)
-    if stage is None:
+    if stage is None or not stage.sort or any(k.column is None for k in stage.sort):
         return None
-    lowered = [t.lower() for t in stage]
-    if "by" not in lowered:
-        return None
-    keys: list[str] = []
-    for part in " ".join(stage[lowered.index("by") + 1 :]).split(","):
-        words = part.split()
-        if not words or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", words[0]):
-            return None
-        if any(w.lower() not in _KEY_WORDS for w in words[1:]):
-            return None
-        keys.append(words[0])
-    return keys
+    return [k.column for k in stage.sort if k.column is not None]

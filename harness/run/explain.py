@@ -2,10 +2,10 @@
 
 A verdict only says "0 rows"; a reviewer needs to know *which* operator dropped the case's
 rows. We load only the case's telemetry into a fresh embedded engine, cut the user's query at
-each top-level `|` (and do the same for every tabular `let` and every join/union/lookup
-subquery), run each prefix and count rows. The query text is never rewritten: every query we
-run is the original text up to a stage boundary (subqueries and let bodies run on their own,
-after the statements that precede them).
+each stage Microsoft's analyzer finds (harness.kql.analyzer: the pipelines of the query, of every
+tabular `let` and of every join/union/lookup subquery, with their spans), run each prefix and count
+rows. The query text is never rewritten: every query we run is the original text up to a stage
+boundary (subqueries and let bodies run on their own, after the statements that precede them).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,177 +20,22 @@ from typing import Any
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.errors import HarnessError
+from harness.kql.analyzer import analyze
+from harness.kql.model import Analysis, Span, StatementKind
+from harness.kql.model import Pipeline as KqlPipeline
+from harness.kql.model import Stage as KqlStage
 from harness.model import Detection, DetectionKind, Status
 from harness.run.runner import RunResult
+from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import SchemaRegistry
 from synthetic.arrow import merge_tables
 
-#: Operators whose parenthesised arguments are standalone tabular subqueries.
-SUBQUERY_OPERATORS = {"join", "lookup", "union"}
-#: First words of a let body that make it tabular even without a pipe.
-TABULAR_STARTS = {"union", "datatable", "materialize", "externaldata", "range", "print", "find", "search", "view"}
-#: Statements that are neither lets nor the query (kept verbatim in every prefix).
-PREAMBLE_STATEMENTS = {"set", "declare", "alias", "pattern", "restrict"}
-
-_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$\-]*")
-
-
-# -- lexing ----------------------------------------------------------------
-
-
-@dataclass
-class Lexed:
-    """Where the structure is: separators and brackets outside strings and comments."""
-
-    text: str
-    comment: list[bool]  # True inside // comments
-    pipes: list[tuple[int, int]] = field(default_factory=list)  # (offset, enclosing group start or -1)
-    semis: list[tuple[int, int]] = field(default_factory=list)
-    groups: dict[int, tuple[int, str]] = field(default_factory=dict)  # open offset -> (close offset, bracket)
-    parent: dict[int, int] = field(default_factory=dict)  # group open offset -> enclosing group open (-1 = top)
-
-
-def lex(text: str) -> Lexed:
-    """Scan KQL once, respecting "..", '..', @"..", h"..", ```..``` strings, // comments and brackets."""
-    comment = [False] * len(text)
-    out = Lexed(text, comment)
-    stack: list[tuple[int, str]] = []
-    closing = {")": "(", "]": "[", "}": "{"}
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            comment[i:j] = [True] * (j - i)
-            i = j
-            continue
-        if text.startswith("```", i) or text.startswith("~~~", i):
-            fence = text[i : i + 3]
-            j = text.find(fence, i + 3)
-            i = n if j < 0 else j + 3
-            continue
-        if ch in "\"'":
-            verbatim = i > 0 and text[i - 1] == "@"
-            j = i + 1
-            while j < n:
-                if not verbatim and text[j] == "\\":
-                    j += 2
-                    continue
-                if text[j] == ch:
-                    if verbatim and j + 1 < n and text[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                if text[j] == "\n" and not verbatim:
-                    break
-                j += 1
-            i = min(j + 1, n)
-            continue
-        top = stack[-1][0] if stack else -1
-        if ch in "([{":
-            out.parent[i] = top
-            stack.append((i, ch))
-        elif ch in ")]}":
-            if stack and stack[-1][1] == closing[ch]:
-                open_at, bracket = stack.pop()
-                out.groups[open_at] = (i, bracket)
-        elif ch == "|":
-            out.pipes.append((i, top))
-        elif ch == ";":
-            out.semis.append((i, top))
-        i += 1
-    return out
-
-
-def _strip_span(lexed: Lexed, start: int, end: int) -> tuple[int, int]:
-    """Narrow [start, end) to its first and last characters that are neither blank nor comment."""
-    text, comment = lexed.text, lexed.comment
-    while start < end and (text[start].isspace() or comment[start]):
-        start += 1
-    while end > start and (text[end - 1].isspace() or comment[end - 1]):
-        end -= 1
-    return start, end
-
-
-@dataclass
-class Statement:
-    start: int
-    end: int
-    kind: str  # let | query | preamble
-    name: str = ""
-    body_start: int = 0  # for lets: where the bound expression starts
-    tabular: bool = False
-
-
-def statements(lexed: Lexed) -> list[Statement]:
-    """Top-level `;`-separated statements, classified."""
-    out: list[Statement] = []
-    bounds = [-1] + [i for i, g in lexed.semis if g == -1] + [len(lexed.text)]
-    for a, b in zip(bounds, bounds[1:], strict=False):
-        start, end = _strip_span(lexed, a + 1, b)
-        if start >= end:
-            continue
-        m = _IDENT.match(lexed.text, start)
-        word = m.group(0).lower() if m else ""
-        if word == "let":
-            st = _let_statement(lexed, start, end)
-        elif word in PREAMBLE_STATEMENTS:
-            st = Statement(start, end, "preamble")
-        else:
-            st = Statement(start, end, "query", body_start=start, tabular=True)
-        out.append(st)
-    tabular_names = {s.name for s in out if s.kind == "let" and s.tabular}
-    for st in out:  # a let body that is just another tabular let's name is tabular too
-        if st.kind == "let" and not st.tabular:
-            if lexed.text[st.body_start : st.end].strip() in tabular_names:
-                st.tabular = True
-    return out
-
-
-def _let_statement(lexed: Lexed, start: int, end: int) -> Statement:
-    text = lexed.text
-    m = re.compile(r"let\s+([A-Za-z_$][A-Za-z0-9_$]*)\s*=\s*", re.S).match(text, start)
-    if not m:
-        return Statement(start, end, "preamble")
-    body = m.end()
-    st = Statement(start, end, "let", name=m.group(1), body_start=body)
-    if text.startswith("(", body) and body in lexed.groups:  # a function: let f = (args) { ... }
-        close, _ = lexed.groups[body]
-        rest = text[close + 1 : end].lstrip()
-        if rest.startswith("{"):
-            return st
-    first = _IDENT.match(text, body)
-    word = first.group(0).lower() if first else ""
-    has_pipe = any(body <= i < end and g == -1 for i, g in lexed.pipes)
-    st.tabular = has_pipe or word in TABULAR_STARTS
-    return st
-
-
-def pipe_stages(lexed: Lexed, start: int, end: int, group: int) -> list[tuple[int, int]]:
-    """[start, end) of each stage: the source, then one per `|` that belongs to `group`."""
-    cuts = [i for i, g in lexed.pipes if g == group and start <= i < end]
-    bounds = [start] + [c + 1 for c in cuts]
-    ends = cuts + [end]
-    return [_strip_span(lexed, a, b) for a, b in zip(bounds, ends, strict=False)]
-
-
-def subqueries(lexed: Lexed, start: int, end: int, group: int) -> list[tuple[int, int, int]]:
-    """Parenthesised tabular arguments of a join/lookup/union stage: (start, end, group open offset)."""
-    m = _IDENT.match(lexed.text, start)
-    if not m or m.group(0).lower() not in SUBQUERY_OPERATORS:
-        return []
-    out = []
-    for open_at, (close, bracket) in sorted(lexed.groups.items()):
-        if bracket != "(" or not (start <= open_at < end) or lexed.parent.get(open_at) != group:
-            continue
-        before = open_at - 1
-        if before >= 0 and (lexed.text[before].isalnum() or lexed.text[before] == "_"):
-            continue  # a function call such as toscalar(...)
-        s, e = _strip_span(lexed, open_at + 1, close)
-        if s < e:
-            out.append((s, e, open_at))
-    return out
+#: Operators that can turn an empty input into rows (a union's other legs, aggregations of nothing).
+_ADDS_ROWS = {"union", "summarize", "count", "fork", "facet", "evaluate", "make-series"}
+#: Join kinds that return rows when the left side is empty.
+_RIGHT_KINDS = {"rightouter", "fullouter", "rightanti", "rightsemi", "rightantisemi"}
+#: Where a subquery sits, by its pipeline's context.
+_PART = {"join": "right side", "lookup": "right side"}
 
 
 # -- running ---------------------------------------------------------------
@@ -260,78 +104,92 @@ def short(text: str, limit: int = 90) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _line(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
-
-
-def _column(text: str, offset: int) -> int:
-    return offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def trace(query: str, run: QueryFn) -> list[Pipeline]:
-    """Run every stage prefix of the query, its tabular lets and its join/union subqueries."""
-    lexed = lex(query)
-    sts = statements(lexed)
+def trace(query: str, run: QueryFn, context: WorkspaceContext | None = None) -> list[Pipeline]:
+    """Run every stage prefix of the query, its tabular lets and its join/union subqueries. The stages
+    are the analyzer's (*context*: the workspace to analyse against; the cuts do not depend on it)."""
+    try:
+        analysis = analyze(query, context)
+    except HarnessError:  # too large or too deep to analyse: nothing can be cut safely
+        return []
     out: list[Pipeline] = []
-    for st in sts:
-        if st.kind == "let" and st.tabular:
-            out.append(_trace_pipeline(lexed, f"let {st.name}", query[: st.start], st.body_start, st.end, -1, run))
-        elif st.kind == "query":
-            out.append(_trace_pipeline(lexed, "query", query[: st.start], st.start, st.end, -1, run))
+    for st in analysis.statements:
+        if st.value is None:
+            continue
+        tracer = _Tracer(analysis, query[: st.span.start], run)
+        if st.kind == StatementKind.LET and st.tabular and not st.function:
+            out.append(tracer.statement(f"let {st.name}", st.value))
+        elif st.kind == StatementKind.QUERY:
+            out.append(tracer.statement("query", st.value))
     return out
 
 
-def _operator(text: str) -> str:
-    m = _IDENT.match(text)
-    return m.group(0).lower() if m else ""
+def _inside(inner: Span, outer: Span) -> bool:
+    return outer.start <= inner.start and inner.end <= outer.end
 
 
-_KIND = re.compile(r"\bkind\s*=\s*([A-Za-z]+)", re.I)
-#: Join kinds that return rows when the left side is empty.
-_RIGHT_KINDS = {"rightouter", "fullouter", "rightanti", "rightsemi", "rightantisemi"}
+def _position(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _can_add_rows(stage: str) -> bool:
-    """Could this stage turn an empty input into rows? (union, right/full joins, and aggregations.)"""
-    op = _operator(stage)
-    if op == "union" or op in ("summarize", "count", "fork", "facet", "evaluate", "make-series"):
-        return True
-    if op == "join":
-        m = _KIND.search(stage[: stage.find("(")] if "(" in stage else stage)
-        return bool(m and m.group(1).lower() in _RIGHT_KINDS)
-    return False
+class _Tracer:
+    """Runs the stages of the pipelines of one statement, after the statements before it (*prefix*)."""
 
+    def __init__(self, analysis: Analysis, prefix: str, run: QueryFn) -> None:
+        self.a, self.prefix, self.run = analysis, prefix, run
+        self.text = analysis.text
 
-def _trace_pipeline(
-    lexed: Lexed, name: str, prefix: str, start: int, end: int, group: int, run: QueryFn, stage: int | None = None
-) -> Pipeline:
-    text = lexed.text
-    pipe = Pipeline(name, stage=stage)
-    spans = pipe_stages(lexed, start, end, group)
-    broken: str | None = None
-    for index, (s, e) in enumerate(spans, 1):
-        result = StageResult(index, short(text[s:e]), _line(text, s), column=_column(text, s))
-        pipe.stages.append(result)
-        if broken is not None:
-            result.error = broken
-            continue
-        op = _operator(text[s:e])
-        for n, (ss, se, open_at) in enumerate(subqueries(lexed, s, e, group), 1):
-            part = f"leg {n}" if op == "union" else "right side" if n == 1 else f"subquery {n}"
-            pipe.children.append(
-                _trace_pipeline(lexed, f"{name} › stage {index} {op} {part}", prefix, ss, se, open_at, run, stage=index)
-            )
-        try:
-            result.rows = run(prefix + text[start:e])
-        except HarnessError as exc:
-            result.error = exc.reason
-            broken = "not run: an earlier stage could not run"
-        except Exception as exc:  # noqa: BLE001 - any engine failure must be reported, not raised
-            result.error = f"{type(exc).__name__}: {exc}"
-            broken = "not run: an earlier stage could not run"
-        if result.rows == 0 and not any(_can_add_rows(text[a:b]) for a, b in spans[index:]):
-            broken = "not run: no rows left, and no later stage can add any"
-    return pipe
+    def statement(self, name: str, value: Span) -> Pipeline:
+        pipe = next((p for p in self.a.pipelines if p.context in ("query", "let") and p.depth == 0
+                     and p.span.start == value.start and _inside(p.span, value)), None)
+        return self.pipeline(name, pipe, value)
+
+    def pipeline(self, name: str, pipe: KqlPipeline | None, whole: Span, stage: int | None = None) -> Pipeline:
+        """Trace *pipe*, or with none the single expression at *whole* (a bare name, `(R)`), as *name*."""
+        out = Pipeline(name, stage=stage)
+        if pipe is None:
+            start, end = whole.start, whole.end
+            if self.text[start] == "(" and self.text[end - 1] == ")":
+                start, end = start + 1, end - 1
+            start += len(self.text[start:end]) - len(self.text[start:end].lstrip())
+            end = start + len(self.text[start:end].rstrip())
+            cuts: list[tuple[int, int, KqlStage | None]] = [(start, end, None)]
+        else:
+            start = pipe.source.start
+            cuts = [(pipe.source.start, pipe.source.end, None)]
+            cuts += [(st.span.start, st.span.end, st) for st in self.a.stages_of(pipe)]
+        broken: str | None = None
+        for index, (s, e, st) in enumerate(cuts, 1):
+            line, column = _position(self.text, s)
+            result = StageResult(index, short(self.text[s:e]), line, column=column)
+            out.stages.append(result)
+            if broken is not None:
+                result.error = broken
+                continue
+            for n, sub in enumerate(st.subqueries if st is not None else (), 1):
+                child = next((p for p in self.a.pipelines if st is not None and p.parent_stage == st.id
+                              and _inside(p.span, sub)), None)
+                part = f"leg {n}" if st.keyword == "union" else "right side" if n == 1 else f"subquery {n}"
+                out.children.append(self.pipeline(f"{name} › stage {index} {st.keyword} {part}", child, sub, index))
+            try:
+                result.rows = self.run(self.prefix + self.text[start:e])
+            except HarnessError as exc:
+                result.error = exc.reason
+                broken = "not run: an earlier stage could not run"
+            except Exception as exc:  # noqa: BLE001 - any engine failure must be reported, not raised
+                result.error = f"{type(exc).__name__}: {exc}"
+                broken = "not run: an earlier stage could not run"
+            if result.rows == 0 and not any(self._adds_rows(x) for _, _, x in cuts[index:]):
+                broken = "not run: no rows left, and no later stage can add any"
+        return out
+
+    def _adds_rows(self, st: KqlStage | None) -> bool:
+        """Could this stage turn an empty input into rows? (union, right/full joins, and aggregations.)"""
+        if st is None:
+            return False
+        if st.keyword in _ADDS_ROWS:
+            return True
+        join = next((j for j in self.a.joins if j.stage == st.id), None)
+        return join is not None and join.operator == "join" and join.kind.lower() in _RIGHT_KINDS
 
 
 # -- one case --------------------------------------------------------------
@@ -397,7 +255,7 @@ def _explain_case(
         def run(kql: str) -> int:
             return len(backend.query(kql, now=now, timeout=timeout).rows)
 
-        return loaded, trace(query, run), None
+        return loaded, trace(query, run, WorkspaceContext(registry=registry, functions=list(functions or []))), None
     finally:
         backend.close()
 

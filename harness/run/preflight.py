@@ -20,9 +20,13 @@ def preflight(det: Detection, context: WorkspaceContext) -> HarnessError | None:
     """The first error Kusto would report in *det*'s query (others named after it), or None. A query the
     engines refuse outright (a control command, `set`, ...: harness.kql.guard) is left to them, so it
     is refused with the same words everywhere."""
-    if refuse_query(det.query) is not None:
-        return None
-    checked = check(det.query, context)
+    try:
+        if refuse_query(det.query, context=context) is not None:
+            return None
+        checked = check(det.query, context)
+    except HarnessError as exc:  # past a bound (size, nesting, analysis time or memory), or the analyzer failed
+        line, column = det.file_position(exc.line, exc.column)
+        return type(exc)(exc.reason, file=det.path, detection=det.key, line=line, column=column)
     problems = [(d.code, d.message, d.span.line if d.span else None, d.span.column if d.span else None, d.syntax)
                 for d in checked.errors]
     problems += [("", w.message, w.span.line, w.span.column, False)

@@ -17,13 +17,13 @@ from typing import Any
 from harness.backends import Backend, engine_options, make_backend
 from harness.backends.base import QueryResult
 from harness.errors import FalsePositives, HarnessError, InternalError, UsageError
-from harness.kql.text import identifiers
+from harness.kql.analyzer import analyze
 from harness.model import Case, Detection, DetectionRun, Status, Verdict
 from harness.run.compare import compare_by_case
 from harness.run.preflight import preflight
 from harness.run.verdict import attribute_rows, judge
 from harness.suite import DetectionEntry, Suite
-from harness.workspace.tables import SchemaRegistry
+from harness.workspace.context import WorkspaceContext
 from synthetic.context import CaseTelemetry
 from synthetic.dataset import Dataset
 
@@ -102,8 +102,13 @@ class RunResult:
         return out
 
 
-def tables_read(query: str, registry: SchemaRegistry) -> list[str]:
-    return sorted({name for name, _ in identifiers(query) if name in registry})
+def tables_read(query: str, context: WorkspaceContext) -> list[str]:
+    """The workspace tables *query* reads, also through stored functions (Microsoft's analyzer)."""
+    try:
+        names = analyze(query, context).table_names
+    except HarnessError:  # too large or deep to analyse: the pre-flight says so
+        return []
+    return sorted({name for name in names if name in context.registry})
 
 
 class Runner:
@@ -163,7 +168,7 @@ class Runner:
 
     def _run_detection(self, result: RunResult, backend: Backend, other: Backend | None, entry: DetectionEntry) -> None:
         det, owners = entry.detection, result.dataset.owners
-        run = DetectionRun(tables=tables_read(det.query, self.suite.context.registry) if det else [])
+        run = DetectionRun(tables=tables_read(det.query, self.suite.context) if det else [])
         result.runs[entry.key] = run
         # A problem of the suite, then a pre-flight finding (an unknown table, column or function, at its
         # place in the rule file), stop the detection before the engine sees it.

@@ -28,7 +28,7 @@ Example::
 
     ctx = WorkspaceContext.from_folders([Path("tables")], [Path("watchlists")], [Path("functions")])
     backend = EmbeddedBackend(registry=ctx.registry, functions=ctx.functions)
-    report = resolve(kql, ctx.registry, functions=ctx.functions, watchlists=ctx.watchlist_columns)
+    analysis = harness.kql.analyzer.analyze(kql, ctx)
 """
 
 from __future__ import annotations
@@ -77,15 +77,6 @@ class WorkspaceContext:
     registry: SchemaRegistry = field(default_factory=SchemaRegistry)
     functions: list[str] = field(default_factory=asim_functions)
     watchlists: dict[str, pa.Table] = field(default_factory=dict)
-
-    @property
-    def watchlist_columns(self) -> dict[str, list[str]] | None:
-        """alias -> CSV columns, the shape `kql_resolver.resolve(watchlists=...)` takes.
-
-        None when no watchlist is loaded: an alias cannot then be called unknown."""
-        if not self.watchlists:
-            return None
-        return {alias: list(t.column_names) for alias, t in self.watchlists.items()}
 
     def watchlist_item_columns(self) -> list[str]:
         """The CSV columns `_GetWatchlist` returns besides the metadata ones, over all aliases.
