@@ -13,6 +13,7 @@ from harness.checks.sarif import Finding, to_sarif
 from harness.checks.validate import validate
 from harness.cli import main
 from harness.config import load_config
+from harness.errors import QueryLimitExceeded
 from harness.kql.analyzer import ANALYZER_VERSION
 from harness.suite import load_suite
 
@@ -201,3 +202,16 @@ alertDetailsOverride:
                 "which has 'ClientIP' (column names are case-sensitive)"),
         (20, 3, "alertDetailsOverride.alertSeverityColumnName 'Severity' is not in the query's output"),
     ]
+
+
+def test_a_query_past_the_nesting_bound_is_refused_at_its_place(tmp_path):
+    from harness.kql.guard import refuse_query
+    from harness.kql.limits import MAX_NESTING
+
+    query = "DnsEvents | where " + "(" * 100 + "Name == 'x'" + ")" * 100
+    with pytest.raises(QueryLimitExceeded):  # before the analyzer or any engine sees it
+        refuse_query(query)
+    (finding,) = validate_paths([one_line_rule(tmp_path, query)]).findings
+    assert (finding.rule, finding.severity, finding.line) == ("kql-limit", "error", 9)
+    assert finding.column == 7 + len("DnsEvents | where ") + MAX_NESTING + 1
+    assert f"more than {MAX_NESTING} levels" in finding.message
