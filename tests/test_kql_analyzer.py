@@ -554,3 +554,12 @@ def test_analyses_are_cached_per_workspace_and_options():
     query = "DnsEvents | where Name == 'cached'"
     assert analyze(query) is analyze(query)
     assert analyze(query, tree=True) is not analyze(query)
+
+
+def test_an_engine_function_list_that_carries_the_watchlist_shim_is_the_same_workspace():
+    """Engines are given the stored functions with `_GetWatchlist` already in them: declaring a second
+    one would make every call ambiguous (KS146)."""
+    context = WorkspaceContext.from_folders(watchlist_dirs=[ROOT / "detections/T1608.005/watchlists"])
+    engine_side = WorkspaceContext(registry=context.registry, functions=list(context.stored_functions()))
+    assert analyzer().workspace(engine_side).key == analyzer().workspace(context).key
+    assert analyze("_GetWatchlist('protected_domain_lookalikes') | take 1", engine_side).ok

@@ -20,13 +20,14 @@ _DEFINED = re.compile(r"^\s*(?:\.create(?:-or-alter)?\s+)?function\s+(?:with\s*\
 
 
 def stored_functions_called(query: str, context: WorkspaceContext | None = None) -> set[str] | None:
-    """The workspace functions *query* calls, directly or through another one; None when the query
-    cannot be analysed (too large or too deep), so the caller must assume any."""
+    """The workspace functions *query* calls, directly or through another one (and the names it calls
+    that the analyzer could not resolve, in case a definition it was not given defines them); None when
+    the query cannot be analysed (too large or too deep), so the caller must assume any."""
     try:
         analysis = analyze(query, context)
     except HarnessError:
         return None
-    return {f.name for f in analysis.functions if f.kind == FunctionKind.STORED}
+    return {f.name for f in analysis.functions if f.kind in (FunctionKind.STORED, FunctionKind.UNKNOWN)}
 
 
 def functions_called(query: str, definitions: list[str], context: WorkspaceContext | None = None) -> list[str]:

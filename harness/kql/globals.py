@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -68,6 +69,11 @@ class WorkspaceSpec:
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:32]
 
 
+_DEFINES_GETWATCHLIST = re.compile(
+    r"^\s*(?:\.create(?:-or-alter)?\s+)?function\s+(?:with\s*\([^)]*\)\s*)?_GetWatchlist\b"
+)
+
+
 def workspace_spec(context: WorkspaceContext | None = None, registry: SchemaRegistry | None = None) -> WorkspaceSpec:
     """The spec of *context* (default: the shipped tables and the ASIM parsers, no watchlists).
 
@@ -76,6 +82,7 @@ def workspace_spec(context: WorkspaceContext | None = None, registry: SchemaRegi
     registry = registry or context.registry
     tables = tuple((name, tuple((c.name, c.type) for c in registry[name].columns)) for name in registry.names())
     functions = list(context.functions)
-    shim = context.watchlist_function()
-    functions.append(shim if shim is not None else open_watchlist_function())
+    if not any(_DEFINES_GETWATCHLIST.search(f) for f in functions):  # an engine's list may carry the shim already
+        shim = context.watchlist_function()
+        functions.append(shim if shim is not None else open_watchlist_function())
     return WorkspaceSpec(tables, tuple(functions))
