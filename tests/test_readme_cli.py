@@ -40,3 +40,11 @@ def test_the_comparison_can_fail() -> None:
     have = _readme_usages()
     assert "--atomics DIR" in have["run"] and "explain" in have
     assert have["run"].replace(" [--quiet]", "") != _usages()["run"]
+
+
+def test_readme_says_what_each_verb_does() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("\n## Command line\n"):]
+    section = section[:section.index("\n## ", 1)]
+    missing = [verb for verb in _usages() if f"\n- `{verb}" not in section]
+    assert not missing, f"the README's Command line section has no `- `verb ...` line for: {missing}"
