@@ -30,7 +30,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from harness.report.escaping import visible
-from harness.report.matrix import SYMBOL, explained_cells, got_text, located, problem_cells, want_text
+from harness.report.matrix import (
+    SYMBOL,
+    explained_cells,
+    got_text,
+    heat_symbol,
+    located,
+    problem_cells,
+    want_text,
+)
 
 JS = """
 (function(){
@@ -85,8 +93,6 @@ JS = """
 
 #: What a figure the run did not measure shows as.
 MISSING = "—"
-#: A cell's symbol in the heat map (a pass says whether the case had to fire); the terminal uses the same.
-HEAT = {"failed": "F", "error": "E", "known_gap": "g"}
 
 
 def cell_id(case: str, detection: str) -> str:
@@ -111,12 +117,6 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-
-
-def heat_symbol(cell: dict[str, Any]) -> str:
-    if cell["status"] == "passed":
-        return "+" if cell["expected"]["fires"] else "."
-    return HEAT[cell["status"]]
 
 
 def _figure(value: Any, fmt: str = "{}") -> str:

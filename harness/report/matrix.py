@@ -9,6 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 SYMBOL = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "known_gap": "GAP"}
+#: One character per cell, for the compact matrix (terminal) and the heat map (HTML).
+HEAT = {"failed": "F", "error": "E", "known_gap": "g"}
+HEAT_LEGEND = "+ fired, as required   . quiet, as required   F failed   E error   g known gap"
+
+
+def heat_symbol(cell: dict[str, Any]) -> str:
+    """A cell as one character: a pass says whether the case had to fire (+) or to stay quiet (.)."""
+    if cell["status"] == "passed":
+        return "+" if cell["expected"]["fires"] else "."
+    return HEAT[cell["status"]]
 
 
 def _what(rows: int | None, categories: list[Any], scores: list[Any]) -> str:

@@ -15,30 +15,22 @@ import time
 from typing import Any, TextIO
 
 from harness.report.escaping.terminal import safe
-from harness.report.matrix import explained_cells, located, problem_cells
+from harness.report.matrix import HEAT_LEGEND, explained_cells, heat_symbol, located, problem_cells
 
 COLOURS = {"PASS": "\033[32m", "FAIL": "\033[31m", "ERROR": "\033[31;1m", "GAP": "\033[33m"}
 RESET = "\033[0m"
 
 #: The matrix fits a terminal this wide: one symbol per cell, detections numbered, details in the reports.
 WIDTH = 120
-#: A cell's symbol by status (a pass says whether the case had to fire), its colour, and the legend.
-SYMBOLS = {"failed": "F", "error": "E", "known_gap": "g"}
+#: Each cell symbol's colour (harness.report.matrix.heat_symbol).
 SYMBOL_COLOURS = {"+": COLOURS["PASS"], ".": COLOURS["PASS"], "F": COLOURS["FAIL"], "E": COLOURS["ERROR"],
                   "g": COLOURS["GAP"]}
-LEGEND = "+ fired, as required   . quiet, as required   F failed   E error   g known gap"
 #: Uncovered atomic tests without a telemetry template: at most this many techniques are named.
 NAMED_TECHNIQUES = 12
 
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
-def _symbol(cell: dict[str, Any]) -> str:
-    if cell["status"] == "passed":
-        return "+" if cell["expected"]["fires"] else "."
-    return SYMBOLS[cell["status"]]
 
 
 def matrix_lines(report: dict[str, Any], colour: bool, width: int = WIDTH) -> list[str]:
@@ -60,7 +52,7 @@ def matrix_lines(report: dict[str, Any], colour: bool, width: int = WIDTH) -> li
             cells = []
             for i in block:
                 cell = by.get((case, keys[i]))
-                sym = _symbol(cell) if cell else " "
+                sym = heat_symbol(cell) if cell else " "
                 text = sym.rjust(col_w)
                 cells.append(text.replace(sym, f"{SYMBOL_COLOURS[sym]}{sym}{RESET}") if colour and cell else text)
             lines.append(" ".join([_fit(safe(case), case_w).ljust(case_w), *cells]).rstrip())
@@ -75,7 +67,7 @@ def matrix_lines(report: dict[str, Any], colour: bool, width: int = WIDTH) -> li
         line = f"{line}   {item}" if line else item
     if line:
         legend.append(line)
-    return [*lines, *legend, LEGEND]
+    return [*lines, *legend, HEAT_LEGEND]
 
 
 def coverage_lines(report: dict[str, Any]) -> list[str]:
