@@ -358,7 +358,8 @@ def new_command(args: argparse.Namespace) -> int:
             shown = path.resolve().relative_to(root)
         except ValueError:
             shown = path
-        print(f"wrote {shown}")
+        verb = f"appended test {scaffold.case_id.rsplit('-', 1)[1]} to" if path in scaffold.appends else "wrote"
+        print(f"{verb} {shown}")
     print(f"must-fire case: {scaffold.case_id}")
     for line in scaffold.near_misses:
         print(safe(f"near-miss case: {line}"))

@@ -80,7 +80,7 @@ def test_new_refuses_to_overwrite(project: Path, capsys: pytest.CaptureFixture[s
     capsys.readouterr()
     assert main(["new", "--rule", str(DNS_THRESHOLD)]) == 2
     err = capsys.readouterr().err
-    assert "will not overwrite" in err and "T1046-1.yaml" in err
+    assert "will not overwrite" in err and f"expected/{DNS_THRESHOLD.stem}.yaml" in err
     assert {p: p.read_bytes() for p in project.rglob("*.yaml")} == before
 
 
@@ -158,3 +158,36 @@ def test_values_that_meet_filters() -> None:
     assert value is not None and value.startswith("abuse.") and value.endswith("-craigslist.org")
     url = r"s?://t\.(?:[\w\-\.]+/+)+(?:r|redirect)/?\?"
     assert matching(url) == matching(url)  # seeded by the pattern: the same value every time
+
+
+def test_a_second_rule_of_a_technique_appends_a_test(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The technique file exists: the new test is appended (the file's other tests unchanged), case T1046-2."""
+    assert main(["new", "--rule", str(DNS_THRESHOLD)]) == 0
+    atomic = project / "atomics/T1046/T1046.yaml"
+    first = atomic.read_text()
+    capsys.readouterr()
+    second_rule = CORPUS / "fda90754-4e22-4bb1-8b99-2bb49a991eae.yaml"  # High reverse DNS count by host (T1046)
+    assert main(["new", "--rule", str(second_rule)]) == 0
+    out = capsys.readouterr().out
+    assert "appended test 2 to atomics/T1046/T1046.yaml" in out and "must-fire case: T1046-2" in out
+    assert atomic.read_text().startswith(first)
+    assert [t["name"] for t in yaml.safe_load(atomic.read_text())["atomic_tests"]] == [
+        "Trigger: Rare client observed with high reverse DNS lookup count", "Trigger: High reverse DNS count by host"]
+    assert main(["validate"]) == 0
+    result = Runner(load_suite(load_config(project))).run()
+    cells = {(v.case_id, v.detection_key): v.status for v in result.verdicts}
+    assert cells[("T1046-2", second_rule.stem)] == Status.PASSED
+    assert cells[("T1046-2.near-miss-threshold", second_rule.stem)] == Status.PASSED
+
+
+def test_a_technique_file_it_cannot_append_to_blocks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    atomic = project / "atomics/T1046/T1046.yaml"
+    atomic.parent.mkdir(parents=True)
+    # atomic_tests is not the last key: appending a test would not add it to the list
+    text = ("atomic_tests:\n- name: x\n  description: x\n  supported_platforms: [windows]\n"
+            "  executor: {name: manual, steps: do the thing by hand}\nattack_technique: T1046\n"
+            "display_name: Network Service Discovery\n")
+    atomic.write_text(text)
+    assert main(["new", "--rule", str(DNS_THRESHOLD)]) == 2
+    assert "cannot add a test to: pass --technique" in capsys.readouterr().err
+    assert atomic.read_text() == text and not (project / "detections").exists()

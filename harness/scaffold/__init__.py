@@ -14,13 +14,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from harness.config import RunConfig
 from harness.errors import FormatError, UsageError
 from harness.formats.detections import load_detection
 from harness.model import Detection
 from harness.scaffold.infer import infer
 from harness.scaffold.plan import plan_case
-from harness.scaffold.render import render_atomic, render_expected, render_template
+from harness.scaffold.render import render_atomic, render_atomic_test, render_expected, render_template
 from harness.workspace.context import WorkspaceContext
 
 __all__ = ["Scaffold", "scaffold_rule", "write_scaffold"]
@@ -39,6 +41,7 @@ class Scaffold:
     todos: list[str] = field(default_factory=list)
     near_misses: list[str] = field(default_factory=list)
     blocked: list[Path] = field(default_factory=list)  # existing files that forbid writing (the technique's)
+    appends: dict[Path, tuple[str, str]] = field(default_factory=dict)  # technique file: (text now, text after)
 
 
 def _technique(detection: Detection, given: str | None) -> str:
@@ -64,29 +67,54 @@ def scaffold_rule(rule: Path, config: RunConfig, context: WorkspaceContext | Non
     tech = _technique(detection, technique)
     plan = plan_case(detection, shape, context)
     guid = str(uuid.uuid5(_NAMESPACE, f"{detection.id}:{tech}"))
-    case_id = f"{tech}-1"
     try:
         shown_rule = str(rule.resolve().relative_to(config.root.resolve()))
     except ValueError:
         shown_rule = str(rule)
-    out = Scaffold(detection, case_id)
     # Written into the first folder of each content setting (there may be several: harness.config).
     atomics, detections, templates, expected = (
         config.resolve(folders[0]) for folders in (config.atomics, config.detections, config.templates,
                                                     config.expected))
+    out = Scaffold(detection, f"{tech}-1")
     if not any(_inside(rule, config.resolve(folder)) for folder in config.detections):
         out.files[detections / f"{detection.key}.yaml"] = rule.read_text(encoding="utf-8")
-    for folder in config.atomics:  # a technique file in two atomics folders is an error: never add a second
+    own = atomics / tech / f"{tech}.yaml"
+    for folder in config.atomics[1:]:  # a technique file in two atomics folders is an error: never add a second
         other = config.resolve(folder) / tech / f"{tech}.yaml"
-        if other.exists():
+        if other.exists() and other.resolve() != own.resolve():
             out.blocked.append(other)
-    out.files[atomics / tech / f"{tech}.yaml"] = render_atomic(
-        tech, f"{detection.name} (scaffolded)", detection, guid, shown_rule, shape.tables)
+    if own.exists():
+        number = _append_test(out, own, render_atomic_test(detection, guid, shape.tables))
+        out.case_id = f"{tech}-{number}"
+    else:
+        out.files[own] = render_atomic(tech, f"{detection.name} (scaffolded)", detection, guid, shown_rule,
+                                       shape.tables)
+    case_id = out.case_id
     out.files[templates / f"{case_id}.yaml"] = render_template(plan, guid, tech, detection, shown_rule, case_id)
     out.files[expected / f"{detection.key}.yaml"] = render_expected(plan, detection, case_id, shown_rule)
     out.todos = list(plan.todos) + [f"{case_id}.{v.id}: {v.todo}" for v in plan.variants if v.todo]
     out.near_misses = [f"{case_id}.{v.id}: {v.description}" for v in plan.variants]
     return out
+
+
+def _append_test(out: Scaffold, path: Path, test: str) -> int:
+    """Plan appending *test* to the technique file at *path*; its number. Only when the result is the same
+    file with one more test (its other tests unchanged); otherwise the file blocks the scaffold."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        before = yaml.safe_load(text)
+        after = yaml.safe_load(text + ("" if text.endswith("\n") else "\n") + test)
+    except yaml.YAMLError:
+        out.blocked.append(path)
+        return 1
+    tests = before.get("atomic_tests") if isinstance(before, dict) else None
+    if not isinstance(tests, list) or not isinstance(after, dict) or after.get("atomic_tests") != [
+            *tests, yaml.safe_load(test)[0]] or {k: v for k, v in after.items() if k != "atomic_tests"} != {
+            k: v for k, v in before.items() if k != "atomic_tests"}:
+        out.blocked.append(path)
+        return 1
+    out.appends[path] = (text, text + ("" if text.endswith("\n") else "\n") + test)
+    return len(tests) + 1
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -98,13 +126,20 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def write_scaffold(scaffold: Scaffold) -> list[Path]:
-    """Write every file, or none: an existing file (the rule's copy included) is never overwritten."""
+    """Write every file, or none: an existing file (the rule's copy included) is never overwritten; a test
+    is appended to the technique's own file when it exists (its other tests unchanged)."""
     existing = list(dict.fromkeys([p for p in scaffold.files if p.exists()] + scaffold.blocked))
     if existing:
-        raise UsageError(
-            "will not overwrite " + ", ".join(str(p) for p in existing)
-            + " (move it away, or pass --technique to scaffold under another technique)")
+        hint = ("; a technique file it cannot add a test to: pass --technique to scaffold under another"
+                if scaffold.blocked else "; move it away first")
+        raise UsageError("will not overwrite " + ", ".join(str(p) for p in existing) + hint)
+    for path, (now, _) in scaffold.appends.items():
+        if path.read_text(encoding="utf-8") != now:
+            raise UsageError(f"{path} changed while the scaffold was written; run `new` again")
     written = []
+    for path, (_, text) in scaffold.appends.items():
+        path.write_text(text, encoding="utf-8")  # the same file with one more test appended
+        written.append(path)
     for path, text in scaffold.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as fh:

@@ -12,7 +12,7 @@ from typing import Any
 from harness.model import Detection
 from harness.scaffold.plan import CasePlan
 
-__all__ = ["render_atomic", "render_expected", "render_template"]
+__all__ = ["render_atomic", "render_atomic_test", "render_expected", "render_template"]
 
 HEADER = "# Scaffolded by `atomic-harness new --rule {rule}`: review, then run `atomic-harness run`."
 
@@ -57,6 +57,13 @@ def render_atomic(technique: str, display_name: str, detection: Detection, guid:
         f"attack_technique: {technique}",
         f"display_name: {_scalar(display_name)}",
         "atomic_tests:",
+    ]
+    return "\n".join(lines) + "\n" + render_atomic_test(detection, guid, tables)
+
+
+def render_atomic_test(detection: Detection, guid: str, tables: list[str]) -> str:
+    """One test of `atomic_tests` (appended as is to an existing technique file)."""
+    lines = [
         f"- name: {_scalar('Trigger: ' + detection.name)}",
         f"  auto_generated_guid: {guid}",
         "  description: " + _scalar(
