@@ -82,6 +82,7 @@ class LooseFile:
     path: Path
     kind: FileKind
     detection: Detection | None = None
+    cases: list[Case] = field(default_factory=list)  # a telemetry template's cases (variants included)
     problems: list[HarnessError] = field(default_factory=list)
 
 
@@ -186,7 +187,7 @@ class Suite:
             elif kind == FileKind.EXPECTED:
                 loose.problems += self.reference_problems(load_expected_file(path), detections)
             elif kind == FileKind.TEMPLATE:
-                load_template(path, {a.guid: a for a in self.atomics})
+                loose.cases = load_template(path, {a.guid: a for a in self.atomics})
             else:
                 read_yaml(path)  # a file that cannot be read says why; one that can is of no known kind
                 loose.problems.append(FormatError(

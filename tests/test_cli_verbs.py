@@ -310,3 +310,13 @@ def test_validate_reports_a_template_that_breaks_its_schema(project_copy, monkey
     code, out, _ = cli(project_copy, monkeypatch, capsys, "validate", "synthetic/templates")
     assert code == 1
     assert f"synthetic/templates/benign.web3-ipfs.yaml:{line}:1: error: " in out and "bogus_key" in out
+
+
+def test_validate_generates_a_template_outside_the_project_too(project_copy, monkeypatch, capsys) -> None:
+    loose = project_copy / "incoming"
+    loose.mkdir()
+    text = (project_copy / "synthetic/templates/T1608.005-3.yaml").read_text()
+    (loose / "new.yaml").write_text(text.replace("  - kind: web_request\n", "  - kind: web_requets\n", 1))
+    code, out, _ = cli(project_copy, monkeypatch, capsys, "validate", "incoming")
+    assert code == 1
+    assert "incoming/new.yaml:" in out and "unknown step kind 'web_requets'" in out and "[template]" in out

@@ -69,9 +69,11 @@ def validate(suite: Suite, paths: list[Path] | None = None, *, kql_warnings: boo
     loose_keys = {f.stem for f in loose if kinds[f.resolve()] in (FileKind.DETECTION, FileKind.SIGMA)}
     guids: dict[str, str] = {}
     checked: list[tuple[HarnessError, FileKind | None]] = []
+    loose_cases = []
     for f in loose:
         item = suite.load_file(f, kinds[f.resolve()], guids=guids, detections=loose_keys)
         checked += [(p, item.kind) for p in item.problems]
+        loose_cases += item.cases
         if item.detection is not None:
             result.findings += detection_findings(item.detection, suite.context, kql_warnings=kql_warnings)
     # A template's problem is every case of it (variants too): shown once.
@@ -84,7 +86,7 @@ def validate(suite: Suite, paths: list[Path] | None = None, *, kql_warnings: boo
         if entry.detection is not None and _under(Path(entry.path), roots):
             result.findings += detection_findings(entry.detection, suite.context, kql_warnings=kql_warnings)
     result.findings += [_finding(problem, kind) for problem, kind in checked]
-    result.findings += template_findings(suite, lambda path: _under(path, roots))
+    result.findings += template_findings(suite, lambda path: _under(path, roots), loose_cases)
     result.findings = sorted((replace(f, file=_shown(f.file)) for f in result.findings),
                              key=lambda x: (x.file, x.line or 0, x.column or 0))
     return result
