@@ -191,3 +191,17 @@ def test_a_technique_file_it_cannot_append_to_blocks(project: Path, capsys: pyte
     assert main(["new", "--rule", str(DNS_THRESHOLD)]) == 2
     assert "cannot add a test to: pass --technique" in capsys.readouterr().err
     assert atomic.read_text() == text and not (project / "detections").exists()
+
+
+def test_a_join_on_a_computed_key_and_a_future_expiry(project: Path) -> None:
+    """TI map IP entity to AzureActivity: `extend TI_ipEntity = iff(isnotempty(NetworkIP), NetworkIP, ...)` joined
+    with CallerIpAddress, and `ExpirationDateTime > now()`: one shared value in NetworkIP and CallerIpAddress, an
+    expiry after the clock; the real query then fires on the must-fire case only."""
+    rule = CORPUS / "2441bce9-02e4-407b-8cc7-7d597f38b8b0.yaml"
+    assert main(["new", "--rule", str(rule), "--technique", "T1078"]) == 0
+    template = yaml.safe_load((project / "synthetic/templates/T1078-1.yaml").read_text())
+    rows = {s["table"]: s["rows"][0] for s in template["steps"]}
+    assert rows["ThreatIntelligenceIndicator"]["ExpirationDateTime"] == "+30d"
+    assert rows["ThreatIntelligenceIndicator"]["NetworkIP"] == rows["AzureActivity"]["CallerIpAddress"]
+    cells = _cells(project)
+    assert cells["T1078-1"] == Status.PASSED and set(cells.values()) == {Status.PASSED}

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "sentinel-corpus"
 BASELINE = json.loads((ROOT / "bench" / "corpus-baseline.json").read_text())
 
-#: Measured: 53 of the 98 executing rules pass unchanged (54.1 %).
-PASS_FLOOR = 53
+#: Measured: 58 of the 99 executing rules pass unchanged (58.6 %).
+PASS_FLOOR = 58
 
 
 def test_scaffolds_of_executing_corpus_rules(tmp_path: Path) -> None:

@@ -77,6 +77,9 @@ class RuleShape:
     thresholds: list[Threshold] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # columns whose value the output shows or groups/joins on
     groups: list[str] = field(default_factory=list)  # the columns it groups or joins on (first in `keys`)
+    same: list[tuple[str, ...]] = field(default_factory=list)  # columns a join matches with each other
+    future: list[tuple[str, str]] = field(default_factory=list)  # (table, column) a filter wants after now()
+    notes: list[str] = field(default_factory=list)  # what the scaffold assumed (shown as comments)
     window: timedelta | None = None  # the shortest time span the query names (ago, bin, lets, queryPeriod)
     lower_bound: timedelta | None = None  # the shortest `TimeGenerated > ago(X)` in a filter
     aggregated: bool = False
@@ -233,11 +236,22 @@ def infer(detection: Detection, context: WorkspaceContext) -> RuleShape:
     for join in a.joins:
         for on in join.on:
             cols = _columns_in(a, on)
-            keys += cols
-            computed = [c for c in cols if c not in known]
-            if computed:
+            # `$left.TI_ipEntity == $right.CallerIpAddress` where `extend TI_ipEntity = iff(isnotempty(NetworkIP),
+            # NetworkIP, ...)`: the first table column of the defining extend stands for the computed key.
+            sources = [c if c in known else _defined_from(a, c, known) for c in cols]
+            unresolved = [c for c, src in zip(cols, sources, strict=True) if src is None]
+            if unresolved:
                 shape.todos.append(f"`{short(on.text(q))}` (line {on.line}): the join matches on computed values "
-                                   f"({', '.join(computed)}); make both sides' rows produce the same value by hand")
+                                   f"({', '.join(unresolved)}); make both sides' rows produce the same value by hand")
+                keys += [c for c in cols if c in known]
+                continue
+            keys += [src for src in sources if src]
+            if len(set(sources)) > 1:
+                shape.same.append(tuple(dict.fromkeys(src for src in sources if src)))
+                computed = [c for c in cols if c not in known]
+                if computed:
+                    shape.notes.append(f"the join key {', '.join(computed)} is computed; the scaffold writes the "
+                                       f"same value into {', '.join(dict.fromkeys(s for s in sources if s))}")
     shape.groups = list(dict.fromkeys(keys))
     if a.result is not None:
         keys += a.result.names
@@ -412,6 +426,21 @@ class _Reader:
             if _parent_operator(a, w.span) in ("GreaterThan", "GreaterThanOrEqual"):
                 bounds.append(w.span_value)
         shape.lower_bound = min(bounds) if bounds else None
+        # `ExpirationDateTime > now()`: a column that must lie in the future
+        tree = _tree(a)
+        for w in a.time_windows:
+            if w.function != "now" or w.argument is not None:
+                continue
+            ctx = _context(a, w.span)
+            index = _node_at(tree, w.span)
+            if not ctx.in_filter or ctx.excluded or ctx.negated or index is None or tree[index].parent < 0:
+                continue
+            parent = tree[tree[index].parent]
+            if parent.type != "BinaryExpression" or parent.symbol not in ("GreaterThan", "GreaterThanOrEqual"):
+                continue
+            left = _columns_in(a, Span(parent.span.start, w.span.start, parent.span.line, parent.span.column))
+            if len(left) == 1 and left[0] != "TimeGenerated":
+                shape.future += _table_of(left[0], self.tables, self.context, [])
 
     def unread(self) -> None:
         """Every `where` conjunct the scaffold did not read becomes a TODO naming it."""
@@ -453,6 +482,20 @@ def _packed(a: Analysis, name: str) -> tuple[Any, ...]:
         return ()
     values = [_unquote(n.span.text(a.text)) for n in inside if n.type == "LiteralExpression"]
     return tuple(v for v in values if v is not None) if all(v is not None for v in values) else ()
+
+
+def _defined_from(a: Analysis, name: str, known: set[str]) -> str | None:
+    """The first table column in the expression that defines computed column *name* (`extend name = ...`)."""
+    tree = _tree(a)
+    for node in tree:
+        if node.type == "NameDeclaration" and node.symbol == name and node.parent >= 0:
+            parent = tree[node.parent]
+            if parent.type != "SimpleNamedExpression":
+                continue
+            found = [c for c in _columns_in(a, parent.span) if c != name and c in known]
+            if found:
+                return found[0]
+    return None
 
 
 def _conjuncts(tree: tuple[SyntaxNode, ...], index: int) -> list[SyntaxNode]:

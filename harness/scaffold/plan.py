@@ -122,6 +122,8 @@ def _rows_for(t: Threshold) -> tuple[int, int | None]:
 def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext) -> CasePlan:
     registry = context.registry
     todos = list(shape.todos)
+    for note in shape.notes:
+        todos.append(f"assumed: {note}")
     # -- how many rows: thresholds and the rule's trigger ------------------------------------------
     count, miss_count, miss_threshold = 1, None, None
     for t in shape.thresholds:
@@ -195,6 +197,10 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
             comments[column] = "; ".join(dict.fromkeys(f"`{f.text}` (line {f.line})" for f in filters))
             if any(f.alternative for f in filters):
                 comments[column] += " (one of several alternatives: `or`)"
+        for t, column in shape.future:
+            if t == table and column not in row:
+                row[column] = "+30d"
+                comments[column] = "after the clock: a filter compares it with now()"
         for table_col in vary:
             if table_col[0] == table and table_col[1] not in row and schema.column(table_col[1]):
                 row[table_col[1]] = "v{index}"
@@ -212,8 +218,11 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
             kind = column_kind(table, col, registry)
             if kind not in _ENTITY:
                 continue
-            row[name] = "{" + _entity(entities, name, kind, valued) + "}"
-            comments[name] = "unique to this case: the rule's output shows it (result rows are attributed by it)"
+            partner = next((m for g in shape.same if name in g for m in g if m != name and
+                            _entity_name(m) in entities), None)
+            row[name] = "{" + (_entity_name(partner) if partner else _entity(entities, name, kind, valued)) + "}"
+            comments[name] = ("the rule joins it with " + partner if partner else
+                              "unique to this case: the rule's output shows it (result rows are attributed by it)")
             identifiers.append(name)
         if not identifiers:
             for name in _FALLBACK_KEYS:
