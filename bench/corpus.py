@@ -2,8 +2,9 @@
 
     python bench/corpus.py [folder] [--json out.json] [--write-baseline]
 
---write-baseline records per-rule results in bench/corpus-baseline.json, which
-tests/test_corpus.py holds the code to (a rule that validated or executed must keep doing so).
+--write-baseline records per-rule results in bench/corpus-baseline.json (with the reason a rule does not
+validate or execute, and the desugarings it ran with), which tests/test_corpus.py holds the code to (a rule
+that validated or executed must keep doing so).
 """
 
 from __future__ import annotations
@@ -35,7 +36,16 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
     if args.write_baseline:
-        rules = {r.file: {"validates": r.validates, "executes": bool(r.executes)} for r in report.rules}
+        rules = {}
+        for r in report.rules:
+            entry: dict[str, object] = {"validates": r.validates, "executes": bool(r.executes)}
+            if not r.validates:
+                entry["validate_reason"] = r.validate_reason
+            if not r.executes:
+                entry["execute_reason"] = r.execute_reason
+            if r.desugarings:
+                entry["desugarings"] = sorted({d.split(" at ", 1)[0] for d in r.desugarings})
+            rules[r.file] = entry
         doc = {"validated": report.validated, "executed": report.executed, "total": report.total, "rules": rules}
         BASELINE.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return 0
