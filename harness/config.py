@@ -37,6 +37,7 @@ class RunConfig:
     tables: list[Path] = field(default_factory=list)  # extra table-schema folders (custom _CL tables)
     watchlists: list[Path] = field(default_factory=list)
     functions: list[Path] = field(default_factory=list)
+    externaldata: list[Path] = field(default_factory=list)  # folders with an externaldata.yaml fixture manifest
     sigma: bool = True
     engine_memory: str = "4GB"  # embedded engine: memory limit for loaded tables and each query
     engine_threads: int = 2  # embedded engine: threads per query
@@ -48,14 +49,14 @@ class RunConfig:
         """The content folders this configuration names: trusted roots, the only places content may
         make the harness read a file from (harness.formats.paths)."""
         folders = [*self.atomics, *self.detections, *self.expected, *self.templates, *self.tables,
-                   *self.watchlists, *self.functions]
+                   *self.watchlists, *self.functions, *self.externaldata]
         return [self.resolve(p) for p in folders]
 
 
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(RunConfig)}
 #: Settings that name folders or files: a list of paths, or one path as a plain string.
 PATH_LISTS = {"atomics", "detections", "expected", "templates", "tables", "watchlists", "functions",
-              "background_recorded"}
+              "background_recorded", "externaldata"}
 
 
 def load_config(root: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -205,6 +205,7 @@ def load_suite(config: RunConfig) -> Suite:
         [config.resolve(p) for p in config.tables],
         [config.resolve(p) for p in config.watchlists],
         [config.resolve(p) for p in config.functions],
+        [config.resolve(p) for p in config.externaldata],
     )
     suite = Suite(config, context)
     _load_atomics(suite)

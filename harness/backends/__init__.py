@@ -17,6 +17,7 @@ def engine_options(name: str, config: RunConfig, context: WorkspaceContext) -> d
     opts: dict[str, Any] = {"registry": context.registry}
     if name == "embedded":
         opts["functions"] = context.stored_functions()
+        opts["externaldata"] = context.externaldata
         opts.update({"memory_limit": config.engine_memory, "threads": config.engine_threads})
     elif name == "kusto":
         opts.update({"url": config.kusto_url, "database": config.database, "timeout": config.timeout})

@@ -45,6 +45,7 @@ from harness.kql.desugar import DesugarCache, Desugared
 from harness.kql.guard import refuse_query
 from harness.kql.names import locate_name
 from harness.workspace.context import WorkspaceContext
+from harness.workspace.externaldata import Fixture
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
 
 LOAD_WORKERS = 2
@@ -82,6 +83,7 @@ class EmbeddedBackend:
         threads: int | None = None,
         max_rows: int = 1_000_000,
         memory_limit: str | None = None,
+        externaldata: Mapping[str, Fixture] | None = None,
     ) -> None:
         self.max_rows = max_rows
         self.registry = registry or SchemaRegistry()
@@ -93,7 +95,9 @@ class EmbeddedBackend:
         self.threads = int(threads or DEFAULT_THREADS)
         # The engine runs an exactly equivalent form of each rule where duckdb-kql lacks its syntax
         # (harness.kql.desugar); errors are reported at the rule's own positions.
-        self._desugar = DesugarCache(WorkspaceContext(registry=self.registry, functions=self.functions))
+        self._desugar = DesugarCache(
+            WorkspaceContext(registry=self.registry, functions=self.functions, externaldata=dict(externaldata or {}))
+        )
         self.sealed = False
         self.con = duckdb_kql.connect()
         self.con.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")

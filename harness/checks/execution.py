@@ -85,7 +85,8 @@ def sample_tables(context: WorkspaceContext, *, now: datetime = NOW, seed: int =
 
 def sample_backend(context: WorkspaceContext, *, now: datetime = NOW, threads: int = 1) -> EmbeddedBackend:
     """An embedded backend whose every (creatable) table holds the sample rows."""
-    backend = EmbeddedBackend(registry=context.registry, functions=context.functions, threads=threads)
+    backend = EmbeddedBackend(registry=context.registry, functions=context.stored_functions(), threads=threads,
+                              externaldata=context.externaldata)
     tables = sample_tables(context, now=now)
     backend.load({n: t for n, t in tables.items() if n not in backend.broken})
     return backend
@@ -206,6 +207,8 @@ def classify_engine_error(exc: HarnessError) -> str:
     if construct.startswith("desugar:"):
         if "not honoured" in low:
             return "refused: an ASIM parser parameter the harness does not honour"
+        if "no local fixture" in low:
+            return "refused: externaldata URL without a local fixture (nothing is downloaded)"
         return f"refused by desugaring: {construct.split(':', 1)[1]}"
     if "externaldata" in low or construct.lower().startswith("externaldata"):
         return "unsupported: externaldata"

@@ -35,6 +35,10 @@ Desugarings (each exact; each has tests that run both forms on the engine where 
   inside the body, no call from inside another function's body (a later pass inlines those once the
   outer function is inlined), and no view when a wildcard union could read it. Otherwise the function
   is left as written and the engine says what it lacks.
+- `externaldata fixture`: `externaldata(schema)[url, ...] with (...)` -> `datatable(schema) [rows]`, the
+  rows read from the local fixture file each URL is mapped to (harness.workspace.externaldata; nothing is
+  downloaded), typed by the declared schema and honouring `format` and `ignoreFirstRecord`. A URL with no
+  fixture, a cell that is not its column's type, or another `with` property is refused with its reason.
 
 Refusals (the engine never runs the rule; the reason is reported): a call to an ASIM parser with a
 value for a parameter the harness's parser does not honour (harness.workspace.asim.UNHONOURED), since
@@ -44,6 +48,7 @@ ignoring a filter would change the result.
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -54,6 +59,7 @@ from harness.kql.analyzer import Workspace, analyze
 from harness.kql.model import Analysis, FunctionKind, Stage, SyntaxNode
 from harness.workspace.asim import UNHONOURED
 from harness.workspace.context import WorkspaceContext
+from harness.workspace.externaldata import JSON_FORMATS, MANIFEST, PROPERTIES, SEPARATORS, read_rows
 
 __all__ = [
     "DESUGARINGS",
@@ -177,8 +183,9 @@ def _line_column(text: str, offset: int) -> tuple[int, int]:
 class _Tree:
     """The syntax tree of one analysis, with children per node."""
 
-    def __init__(self, analysis: Analysis) -> None:
+    def __init__(self, analysis: Analysis, context: WorkspaceContext | Workspace | None = None) -> None:
         self.a = analysis
+        self.context = context
         self.text = analysis.text
         self.nodes: tuple[SyntaxNode, ...] = analysis.tree or ()
         self.children: dict[int, list[int]] = {}
@@ -656,6 +663,100 @@ def _inline_functions(t: _Tree) -> list[_Found]:
     return found
 
 
+def _string_value(t: _Tree, node: SyntaxNode) -> str | None:
+    """The value of a string literal node, or None when it is not a plain string literal."""
+    if node.type != "LiteralExpression" or node.result_type != "string":
+        return None
+    return _unquote(t.source(node).strip())
+
+
+def _unquote(text: str) -> str | None:
+    """A KQL string literal's value: '...', "...", @'...', @"..." and their h-prefixed (hidden) forms."""
+    body = text[1:] if text[:1] in "hH" and text[1:2] in ("'", '"', "@") else text
+    verbatim = body.startswith("@")
+    body = body[1:] if verbatim else body
+    if len(body) < 2 or body[0] not in "'\"" or body[-1] != body[0]:
+        return None
+    quote, inner = body[0], body[1:-1]
+    if verbatim:
+        return inner.replace(quote * 2, quote)
+    if "\\" not in inner:
+        return inner
+    try:
+        return json.loads('"' + inner.replace('"', '\\"').replace("\\'", "'") + '"') if quote == "'" else json.loads(
+            body)
+    except ValueError:
+        return None
+
+
+def _externaldata(t: _Tree) -> list[_Found]:
+    found: list[_Found] = []
+    fixtures = getattr(t.context, "externaldata", None) or {}
+    for n in t.of_type("ExternalDataExpression"):
+        kids = t.kids(n)
+        schema = next((k for k in kids if k.type == "RowSchema"), None)
+        urls_list = next((k for k in kids if k.type == "SyntaxList" and k.span.length > 0), None)
+        with_clause = next((k for k in kids if k.type == "ExternalDataWithClause"), None)
+        columns: list[tuple[str, str]] = []
+        for decl in (d for d in t.descendants(schema) if d.type == "NameAndTypeDeclaration") if schema else ():
+            name = next((k for k in t.kids(decl) if k.type == "NameDeclaration"), None)
+            if name is None or not name.symbol or not name.result_type:
+                columns = []
+                break
+            columns.append((name.symbol, name.result_type))
+        urls = [_string_value(t, u) for u in t.elements(urls_list)] if urls_list is not None else []
+        if not columns or not urls or any(u is None for u in urls):
+            found.append(_Found("externaldata fixture", n.span.start,
+                                refusal="its schema or URLs are not plain literals the harness can read"))
+            continue
+        props: dict[str, str] = {}
+        for p in (d for d in t.descendants(with_clause) if d.type == "NamedParameter") if with_clause else ():
+            kids_p = [k for k in t.kids(p) if k.token is None]
+            key = t.source(kids_p[0]).strip().lower()
+            value = kids_p[-1]
+            props[key] = (_string_value(t, value) if value.result_type == "string" else t.source(value).strip()) or ""
+        unknown = sorted(set(props) - set(PROPERTIES))
+        schema_text = ", ".join(f"{c}:{ty}" for c, ty in columns)
+        if unknown:
+            found.append(_Found("externaldata fixture", n.span.start,
+                                refusal=f"with({', '.join(unknown)}) is not honoured when reading fixtures"))
+            continue
+        ignore_first = props.get("ignorefirstrecord", "false").lower() == "true"
+        rows: list[list[str]] = []
+        problem = None
+        for url in urls:
+            fixture = fixtures.get(url.strip())
+            if fixture is None:
+                problem = (
+                    f"no local fixture for externaldata URL {url} (nothing is downloaded); declare one in an "
+                    f"{MANIFEST} manifest of a configured `externaldata` folder, a file with the columns "
+                    f"({schema_text})"
+                )
+                break
+            fmt = props.get("format") or _format_of(url)
+            try:
+                rows += read_rows(fixture, columns, fmt.lower(), ignore_first)
+            except HarnessError as exc:
+                where = f"{exc.file}:{exc.line}" if exc.line else str(exc.file)
+                problem = f"fixture for {url} ({where}): {exc.reason}"
+                break
+        if problem is not None:
+            found.append(_Found("externaldata fixture", n.span.start, refusal=problem))
+            continue
+        values = ",\n".join(", ".join(row) for row in rows)
+        text = f"datatable({t.source(schema)[1:-1]}) [\n{values}\n]"
+        found.append(_Found("externaldata fixture", n.span.start, (_Edit(n.span.start, n.span.end, text),),
+                            detail=", ".join(urls)))
+    return found
+
+
+def _format_of(url: str) -> str:
+    """Kusto's default: the format the URL's file extension names, else csv."""
+    path = url.split("?", 1)[0].rsplit("/", 1)[-1].lower()
+    ext = path.rsplit(".", 1)[-1] if "." in path else ""
+    return ext if ext in (*SEPARATORS, *JSON_FORMATS) else "csv"
+
+
 DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("outer parentheses", "parentheses around a pipeline's source removed", _outer_parentheses),
     Desugaring("named arguments", "named arguments to a declared stored function made positional", _named_arguments),
@@ -665,6 +766,8 @@ DESUGARINGS: tuple[Desugaring, ...] = (
                _project_reorder),
     Desugaring("mv-expand name", "an mv-expand of todynamic(C) named C, as Kusto names it", _mv_expand_name),
     Desugaring("inlined function", "a tabular let function's calls replaced by its body", _inline_functions),
+    Desugaring("externaldata fixture", "externaldata read from its declared local fixture, as a datatable",
+               _externaldata),
 )
 
 
@@ -721,7 +824,7 @@ def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> 
         return _line_column(query, offset)
 
     for _ in range(MAX_PASSES):
-        tree = _Tree(analysis)
+        tree = _Tree(analysis, context)
         edits: list[_Edit] = []
         found_now: list[_Found] = []
         for d in DESUGARINGS:

@@ -48,6 +48,7 @@ from harness.errors import ConfigError, FormatError
 from harness.formats.excerpt import excerpt
 from harness.formats.paths import content_files, read_content
 from harness.workspace.asim import asim_functions
+from harness.workspace.externaldata import Fixture, load_fixtures
 from harness.workspace.tables import SchemaRegistry
 
 __all__ = ["WATCHLIST_COLUMNS", "WorkspaceContext", "load_functions", "load_watchlists"]
@@ -77,6 +78,8 @@ class WorkspaceContext:
     registry: SchemaRegistry = field(default_factory=SchemaRegistry)
     functions: list[str] = field(default_factory=asim_functions)
     watchlists: dict[str, pa.Table] = field(default_factory=dict)
+    #: url -> local fixture file for `externaldata` (harness.workspace.externaldata); never downloaded.
+    externaldata: dict[str, Fixture] = field(default_factory=dict)
 
     def watchlist_item_columns(self) -> list[str]:
         """The CSV columns `_GetWatchlist` returns besides the metadata ones, over all aliases.
@@ -148,16 +151,19 @@ class WorkspaceContext:
         tables_dirs: list[Path] | None = None,
         watchlist_dirs: list[Path] | None = None,
         function_dirs: list[Path] | None = None,
+        externaldata_dirs: list[Path] | None = None,
         *,
         include_asim: bool = True,
     ) -> WorkspaceContext:
-        for folder in [*(tables_dirs or []), *(watchlist_dirs or []), *(function_dirs or [])]:
+        for folder in [*(tables_dirs or []), *(watchlist_dirs or []), *(function_dirs or []),
+                       *(externaldata_dirs or [])]:
             if not Path(folder).is_dir():
                 raise ConfigError("configured context folder does not exist", file=str(folder))
         registry = SchemaRegistry.with_folders([Path(p) for p in tables_dirs or []])
         functions = asim_functions() if include_asim else []
         functions += load_functions([Path(p) for p in function_dirs or []])
-        return cls(registry, functions, load_watchlists([Path(p) for p in watchlist_dirs or []]))
+        return cls(registry, functions, load_watchlists([Path(p) for p in watchlist_dirs or []]),
+                   load_fixtures([Path(p) for p in externaldata_dirs or []]))
 
 
 def _quote(name: str) -> str:
