@@ -229,3 +229,14 @@ def test_functions_are_inlined_only_where_nothing_can_resolve_differently(query,
         same_schema(query, d.text)
     else:
         assert not inlined, why
+
+
+def test_bracket_path_step(backend):
+    q = 'print d = dynamic({"a": [{"t": "x"}, 5]}) | extend e = d.a.[0].["t"], f = d.a.[1]'
+    d = desugar(q)
+    assert d.text == 'print d = dynamic({"a": [{"t": "x"}, 5]}) | extend e = d.a[0].["t"], f = d.a[1]'
+    assert [a.name for a in d.applied] == ["bracket path step", "bracket path step"]
+    same_schema(q, d.text)
+    assert rows(backend, q) == [({"a": [{"t": "x"}, 5]}, "x", 5)]
+    with pytest.raises(duckdb_kql.KqlUnsupportedError):  # the rule's own text: a path step the engine lacks
+        duckdb_kql.to_sql(q)

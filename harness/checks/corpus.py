@@ -17,7 +17,7 @@ import multiprocessing
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from harness.formats.paths import content_files
 from harness.kql.diagnostics import Checked, check
 from harness.suite import FileKind, Suite
 from harness.workspace.context import WorkspaceContext
+from harness.workspace.externaldata import MANIFEST, load_fixtures
 
 __all__ = ["PROOF", "CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
 
@@ -140,22 +141,28 @@ def _check_one(rule: tuple[str, str]) -> RuleResult:
 
 def check_corpus(folder: Path, suite: Suite | None = None, *, execute: bool = True, jobs: int = 1) -> CorpusReport:
     """Validate (and run) every `*.yaml` rule in *folder*, loaded through *suite* (default: none, with the
-    shipped schemas and ASIM parsers) and checked on its workspace context; *jobs* > 1 uses worker processes."""
+    shipped schemas and ASIM parsers) and checked on its workspace context; *jobs* > 1 uses worker processes.
+    An `externaldata/` sub-folder of *folder* with an `externaldata.yaml` manifest gives the rules' feeds
+    local fixtures (harness.workspace.externaldata)."""
     suite = suite or Suite(RunConfig(root=Path(folder)), WorkspaceContext())
     paths = content_files(folder, "*.yaml", what="Sentinel rule")
     loaded = [suite.load_file(p, FileKind.DETECTION) for p in paths]
     rules = [(f.path.name, f.detection.query) for f in loaded if f.detection is not None]
     report = CorpusReport(str(folder))
+    context = suite.context
+    fixtures = Path(folder) / "externaldata"
+    if (fixtures / MANIFEST).is_file():  # the corpus's own externaldata fixtures (scripts/corpus_fixtures.py)
+        context = replace(context, externaldata={**context.externaldata, **load_fixtures([fixtures])})
     if jobs > 1:
         # spawn, not fork: a forked DuckDB/ANTLR process state is not safe to reuse, and V8 (the analyzer)
         # does not survive a fork.
         mp = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
-            jobs, mp_context=mp, initializer=_init, initargs=(suite.context, execute)
+            jobs, mp_context=mp, initializer=_init, initargs=(context, execute)
         ) as pool:
             checked = dict(zip([r[0] for r in rules], pool.map(_check_one, rules, chunksize=4), strict=True))
     else:
-        _init(suite.context, execute)
+        _init(context, execute)
         try:
             checked = {r[0]: _check_one(r) for r in rules}
         finally:

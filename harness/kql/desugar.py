@@ -35,6 +35,8 @@ Desugarings (each exact; each has tests that run both forms on the engine where 
   inside the body, no call from inside another function's body (a later pass inlines those once the
   outer function is inlined), and no view when a wildcard union could read it. Otherwise the function
   is left as written and the engine says what it lacks.
+- `bracket path step`: `d.[16].["#text"]` -> `d[16]["#text"]`: a bracketed step after a dot is the same
+  element access as the bracket alone (Kusto's dynamic path notation).
 - `externaldata fixture`: `externaldata(schema)[url, ...] with (...)` -> `datatable(schema) [rows]`, the
   rows read from the local fixture file each URL is mapped to (harness.workspace.externaldata; nothing is
   downloaded), typed by the declared schema and honouring `format` and `ignoreFirstRecord`. A URL with no
@@ -757,6 +759,17 @@ def _format_of(url: str) -> str:
     return ext if ext in (*SEPARATORS, *JSON_FORMATS) else "csv"
 
 
+def _bracket_path_step(t: _Tree) -> list[_Found]:
+    found = []
+    for n in t.of_type("PathExpression"):
+        kids = t.kids(n)
+        if len(kids) != 3 or not _is(kids[1], ".") or kids[2].type != "BracketedExpression":
+            continue
+        dot = kids[1].span
+        found.append(_Found("bracket path step", dot.start, (_Edit(dot.start, dot.end, ""),)))
+    return found
+
+
 DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("outer parentheses", "parentheses around a pipeline's source removed", _outer_parentheses),
     Desugaring("named arguments", "named arguments to a declared stored function made positional", _named_arguments),
@@ -766,6 +779,7 @@ DESUGARINGS: tuple[Desugaring, ...] = (
                _project_reorder),
     Desugaring("mv-expand name", "an mv-expand of todynamic(C) named C, as Kusto names it", _mv_expand_name),
     Desugaring("inlined function", "a tabular let function's calls replaced by its body", _inline_functions),
+    Desugaring("bracket path step", "`x.[i]` / `x.[\"k\"]` written `x[i]` / `x[\"k\"]`", _bracket_path_step),
     Desugaring("externaldata fixture", "externaldata read from its declared local fixture, as a datatable",
                _externaldata),
 )
