@@ -43,6 +43,8 @@ REBASELINED = {
 def _check(files: list[Path], tmp_path: Path) -> None:
     for f in files:
         shutil.copy(f, tmp_path / f.name)
+    if (CORPUS / "externaldata").is_dir():  # the feeds' local fixtures travel with the rules
+        shutil.copytree(CORPUS / "externaldata", tmp_path / "externaldata")
     report = check_corpus(tmp_path, jobs=2)
     print(format_summary(report))
     lost = []
