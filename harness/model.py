@@ -178,3 +178,6 @@ class DetectionRun:
     columns: list[str] = field(default_factory=list)
     background_rows: int = 0  # result rows that belong to no case
     error: HarnessError | None = None  # the pre-flight or engine error, or too many background rows
+    #: What the embedded engine ran instead of the rule's own text (harness.kql.desugar): "outer parentheses
+    #: at 12:3", positions in the rule file. Empty: the rule's text ran as written.
+    desugarings: list[str] = field(default_factory=list)

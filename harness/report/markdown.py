@@ -143,6 +143,15 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     out += ["", "## Known gaps", ""]
     out += [f"- {code(c['case'])} × {code(c['detection'])}: {md(c['expected']['known_gap'])}"
             for c in gaps] or ["None."]
+    desugared = [d for d in report["detections"] if d.get("desugarings")]
+    if desugared:
+        out += ["", "## Desugared for the embedded engine", "",
+                "The engine ran an exactly equivalent form of these rules (harness/kql/desugar.py); the rule's own "
+                "text is what is reported and compared.", ""]
+        for d in desugared:
+            n = len(d["desugarings"])
+            listed = ", ".join(code(x) for x in d["desugarings"])
+            out.append(f"- {code(d['key'])}: ran with {n} desugaring{'s' if n != 1 else ''}: {listed}")
     out += ["", "## False positives on background traffic", ""]
     out.append(
         _table(

@@ -174,6 +174,7 @@ def build_report(
                 "tables": run.tables if run else [],
                 "ran": run is not None,
                 "background_rows": run.background_rows if run else 0,
+                "desugarings": run.desugarings if run else [],
                 "error": error.as_dict() if error is not None else None,
             }
         )

@@ -177,6 +177,7 @@ class Runner:
             outcome = entry.error or HarnessError("the rule could not be loaded", detection=entry.key)
         else:
             outcome = preflight(det, self.suite.context) or self._query(backend, det)
+            run.desugarings = self._desugarings(backend, det)
         rows: list[dict[str, Any]] = []
         per_case: dict[str, list[int]] = {}
         if isinstance(outcome, HarnessError):
@@ -199,6 +200,22 @@ class Runner:
                 result.disagreements.extend(compare_by_case(det, outcome, self._query(other, det), owners))
         for case in self.suite.cases:
             result.verdicts.append(self._verdict(result, entry, case, rows, per_case, run))
+
+    @staticmethod
+    def _desugarings(backend: Backend, det: Detection) -> list[str]:
+        """The desugarings an engine that runs an equivalent form (the embedded one) applied, in the rule file."""
+        desugared = getattr(backend, "desugared", None)
+        if desugared is None:
+            return []
+        try:
+            applied = desugared(det.query).applied
+        except HarnessError:
+            return []
+        out = []
+        for a in applied:
+            line, column = det.file_position(a.line, a.column)
+            out.append(f"{a.name} at {line}:{column}" if line is not None else a.name)
+        return out
 
     def _query(self, backend: Backend, det: Detection) -> QueryResult | HarnessError:
         """The detection's result rows, or the engine's error placed in the rule file."""
