@@ -207,6 +207,13 @@ class RefusedConstruct(EngineError):
     kind = "refused"
 
 
+class EngineDivergence(EngineError):
+    """The engine returned a result whose shape (column names, order, types) differs from the one
+    Kusto infers for the query (harness.run.shape): fail closed, never judge it."""
+
+    kind = "engine-divergence"
+
+
 class ResourceExhausted(EngineError):
     """A query needed more memory than the engine is allowed (`engine-memory`)."""
 

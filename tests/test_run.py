@@ -112,6 +112,21 @@ def test_broken_query_errors_every_cell_with_file_and_reason(project_copy, monke
     assert all("link_target_email.yaml" in c["message"] for c in cells)
 
 
+def test_a_result_shape_kusto_would_not_return_errors_the_cells(project_copy, monkeypatch) -> None:
+    """The run-time schema differential: duckdb-kql types this `case` dynamic, Kusto (its analyzer) string.
+    The rows are not judged: every cell of the detection errors, naming the column and both types."""
+    break_seed_query(project_copy, "  | sort by SuspicionScore desc, TimeGenerated desc",
+                     '  | extend Shown = case(Url has "/", parse_url(Url).Host, Url)\n'
+                     "  | sort by SuspicionScore desc, TimeGenerated desc")
+    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
+    cells = errors_for(project_copy, "link_target_email")
+    assert cells and all(c["status"] == "error" for c in cells)
+    assert all("column Shown: Kusto types it string, the engine dynamic" in c["message"] for c in cells)
+    report = json.loads((project_copy / "out/coverage.json").read_text())
+    (det,) = [d for d in report["detections"] if d["key"] == "link_target_email"]
+    assert det["error"]["kind"] == "engine-divergence"
+
+
 def test_error_location_points_into_the_rule_file(project_copy, monkeypatch) -> None:
     break_seed_query(project_copy, "| where isnotempty(SenderFromAddress)", "| where isnotempty(SenderAddress)")
     run_cli(project_copy, monkeypatch=monkeypatch)

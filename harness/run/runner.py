@@ -21,6 +21,7 @@ from harness.kql.analyzer import analyze
 from harness.model import Case, Detection, DetectionRun, Status, Verdict
 from harness.run.compare import compare_by_case
 from harness.run.preflight import preflight
+from harness.run.shape import CHECKED_BACKENDS, shape_divergence
 from harness.run.verdict import attribute_rows, judge
 from harness.suite import DetectionEntry, Suite
 from harness.workspace.context import WorkspaceContext
@@ -178,6 +179,9 @@ class Runner:
         else:
             outcome = preflight(det, self.suite.context) or self._query(backend, det)
             run.desugarings = self._desugarings(backend, det)
+            if not isinstance(outcome, HarnessError) and backend.name in CHECKED_BACKENDS:
+                # The run-time schema differential: a shape Kusto would not return is never judged.
+                outcome = shape_divergence(det, outcome, self.suite.context) or outcome
         rows: list[dict[str, Any]] = []
         per_case: dict[str, list[int]] = {}
         if isinstance(outcome, HarnessError):
