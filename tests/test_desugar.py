@@ -4,6 +4,8 @@ schema is unchanged, and that the engine gives the same rows as a form of the qu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb_kql
 import pytest
 
@@ -240,3 +242,34 @@ def test_bracket_path_step(backend):
     assert rows(backend, q) == [({"a": [{"t": "x"}, 5]}, "x", 5)]
     with pytest.raises(duckdb_kql.KqlUnsupportedError):  # the rule's own text: a path step the engine lacks
         duckdb_kql.to_sql(q)
+
+
+def test_column_ifexists_is_resolved_by_the_analyzer(backend):
+    q = ("SecurityEvent | extend a = column_ifexists('Computer', 'none'), b = column_ifexists('NoSuchColumn', 7)"
+         " | project Computer, a, b")
+    d = desugar(q)
+    assert d.text == "SecurityEvent | extend a = Computer, b = (7) | project Computer, a, b"
+    assert [a.detail for a in d.applied] == ["Computer: the column", "NoSuchColumn: not a column here, the default"]
+    same_schema(q, d.text)
+    got = rows(backend, q)
+    assert got and all(r[1] == r[0] and r[2] == 7 for r in got)
+    # after a project the column is gone: the default, exactly as Kusto decides it per place
+    later = "SecurityEvent | project EventID | extend c = column_ifexists('Computer', 'none')"
+    assert desugar(later).text == "SecurityEvent | project EventID | extend c = ('none')"
+    # a let variable of that name is not a column: left to the engine
+    shadow = "let Computer2 = 'x'; SecurityEvent | extend c = column_ifexists('Computer2', 'none')"
+    assert not [a for a in desugar(shadow).applied if a.name == "column_ifexists"]
+
+
+def test_a_rewrite_the_analyzer_does_not_confirm_is_declined_alone():
+    """A real corpus rule: its column_ifexists rewrite changes the analyzer's result schema, so that one kind is
+    declined (the engine meets column_ifexists as written) while the other desugarings still apply."""
+    import yaml
+
+    path = next(Path(__file__).parent.joinpath("data", "sentinel-corpus").glob("a779e2d5-*.yaml"))
+    q = yaml.safe_load(path.read_text())["query"]
+    d = desugar(q)
+    assert {a.name for a in d.applied} == {"outer parentheses", "bracket path step"}
+    assert d.declined == ("not desugared (column_ifexists): with it the analyzer does not confirm the text",)
+    assert "column_ifexists" in d.text
+    same_schema(q, d.text)

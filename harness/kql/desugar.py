@@ -37,6 +37,9 @@ Desugarings (each exact; each has tests that run both forms on the engine where 
   is left as written and the engine says what it lacks.
 - `bracket path step`: `d.[16].["#text"]` -> `d[16]["#text"]`: a bracketed step after a dot is the same
   element access as the bracket alone (Kusto's dynamic path notation).
+- `column_ifexists`: `column_ifexists('c', d)` -> `c` where the analyzer resolves `c` to a column in that
+  place, `(d)` where the name resolves to nothing there (Microsoft: "returns the column if it exists,
+  otherwise the default"); left as written when the name means something else there.
 - `externaldata fixture`: `externaldata(schema)[url, ...] with (...)` -> `datatable(schema) [rows]`, the
   rows read from the local fixture file each URL is mapped to (harness.workspace.externaldata; nothing is
   downloaded), typed by the declared schema and honouring `format` and `ignoreFirstRecord`. A URL with no
@@ -770,6 +773,36 @@ def _bracket_path_step(t: _Tree) -> list[_Found]:
     return found
 
 
+def _column_ifexists(t: _Tree) -> list[_Found]:
+    found: list[_Found] = []
+    builtin = {
+        (f.span.start, f.span.end) for f in t.a.functions
+        if f.name == "column_ifexists" and f.kind == FunctionKind.BUILTIN and f.via is None
+    }
+    for n in t.of_type("FunctionCallExpression"):
+        if (n.span.start, n.span.end) not in builtin:
+            continue
+        args = _call_arguments(t, n) or []
+        name = _string_value(t, args[0]) if len(args) == 2 else None
+        if name is None:
+            continue
+        # Ask the analyzer whether the name is a column in scope here: the call replaced by the bare name.
+        probe_text = t.text[: n.span.start] + _quote_column(name) + t.text[n.span.end :]
+        try:
+            probe = analyze(probe_text, t.context, tree=True)
+        except HarnessError:
+            continue
+        ref = next((m for m in probe.tree or () if m.span.start == n.span.start and m.type == "NameReference"), None)
+        if ref is not None and ref.symbol_kind == "ColumnSymbol" and ref.symbol == name:
+            text, detail = _quote_column(name), f"{name}: the column"
+        elif ref is None or ref.symbol_kind is None:
+            text, detail = f"({t.source(args[1]).strip()})", f"{name}: not a column here, the default"
+        else:
+            continue  # the name means something else here (a variable): leave it to the engine
+        found.append(_Found("column_ifexists", n.span.start, (_Edit(n.span.start, n.span.end, text),), detail=detail))
+    return found
+
+
 DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("outer parentheses", "parentheses around a pipeline's source removed", _outer_parentheses),
     Desugaring("named arguments", "named arguments to a declared stored function made positional", _named_arguments),
@@ -780,6 +813,8 @@ DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("mv-expand name", "an mv-expand of todynamic(C) named C, as Kusto names it", _mv_expand_name),
     Desugaring("inlined function", "a tabular let function's calls replaced by its body", _inline_functions),
     Desugaring("bracket path step", "`x.[i]` / `x.[\"k\"]` written `x[i]` / `x[\"k\"]`", _bracket_path_step),
+    Desugaring("column_ifexists", "column_ifexists resolved by the analyzer: the column, or the default",
+               _column_ifexists),
     Desugaring("externaldata fixture", "externaldata read from its declared local fixture, as a datatable",
                _externaldata),
 )
@@ -837,11 +872,30 @@ def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> 
             offset = offsets.back(offset)
         return _line_column(query, offset)
 
+    excluded: set[str] = set()  # desugarings the analyzer did not confirm here: not tried again
+
+    def verify(edits: list[_Edit]) -> tuple[str, Analysis | None, str | None]:
+        new_text = _apply(text, edits)
+        try:
+            new = analyze(new_text, context, tree=True, stage_columns=True)
+        except HarnessError as exc:
+            return new_text, None, f"the desugared text cannot be analysed: {exc}"
+        if _errors(new) == _errors(original) and _schema(new) == _schema(original):
+            return new_text, new, None
+        extra = [m for m in _errors(new) if m not in _errors(original)]
+        if extra:
+            return new_text, None, f"the analyzer then reports {extra[0][1]!r}"
+        if _schema(new) != _schema(original):
+            return new_text, None, "its result schema differs from the rule's"
+        return new_text, None, "the analyzer then reports the rule's own errors differently"
+
     for _ in range(MAX_PASSES):
         tree = _Tree(analysis, context)
         edits: list[_Edit] = []
         found_now: list[_Found] = []
         for d in DESUGARINGS:
+            if d.name in excluded:
+                continue
             for f in d.find(tree):
                 if f.refusal is not None:
                     line, col = where(f.at)
@@ -854,27 +908,31 @@ def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> 
                 found_now.append(f)
         if refusals or not edits:
             break
-        new_text = _apply(text, edits)
-        try:
-            new = analyze(new_text, context, tree=True, stage_columns=True)
-        except HarnessError as exc:
-            declined.append(f"the desugared text cannot be analysed: {exc}")
+        # All of this pass's rewrites, else all but one kind (the last listed first): a rewrite the analyzer
+        # does not confirm is declined on its own, not with every other one.
+        names = list(dict.fromkeys(f.name for f in found_now))
+        attempts = [(found_now, None)] + [
+            ([f for f in found_now if f.name != name], name) for name in reversed(names) if len(names) > 1
+        ]
+        accepted = None
+        for kept, dropped in attempts:
+            new_text, new, why = verify([e for f in kept for e in f.edits])
+            if why is None and new is not None:
+                accepted = (kept, new_text, new)
+                if dropped is not None:
+                    excluded.add(dropped)
+                    declined.append(f"not desugared ({dropped}): with it the analyzer does not confirm the text")
+                break
+            if dropped is None:
+                first_why = why
+        if accepted is None:
+            declined.append(f"not desugared ({', '.join(names)}): {first_why}")
             break
-        if _errors(new) != _errors(original) or _schema(new) != _schema(original):
-            extra = [m for m in _errors(new) if m not in _errors(original)]
-            if extra:
-                why = f"the analyzer then reports {extra[0][1]!r}"
-            elif _schema(new) != _schema(original):
-                why = "its result schema differs from the rule's"
-            else:
-                why = "the analyzer then reports the rule's own errors differently"
-            names = ", ".join(dict.fromkeys(f.name for f in found_now))
-            declined.append(f"not desugared ({names}): {why}")
-            break
-        for f in found_now:
+        kept, new_text, new = accepted
+        for f in kept:
             line, col = where(f.at)
             applied.append(Applied(f.name, line, col, f.detail))
-        passes.append(_Offsets(edits))
+        passes.append(_Offsets([e for f in kept for e in f.edits]))
         text, analysis = new_text, new
     if refusals:
         return Desugared(query, query, tuple(applied), tuple(refusals), declined=tuple(declined))
