@@ -90,6 +90,12 @@ class InternalError(HarnessError):
         return cls(f"internal error ({type(exc).__name__}: {exc}); {BUG_REPORT}", **context)  # type: ignore[arg-type]
 
 
+class InterferenceError(HarnessError):
+    """Cases interfere: the all-cases run is not the background's result plus each case's own effect."""
+
+    kind = "interference"
+
+
 # -- the command line and the configuration -------------------------------------------
 
 

@@ -176,8 +176,14 @@ class DetectionRun:
 
     tables: list[str] = field(default_factory=list)  # the tables its query reads
     columns: list[str] = field(default_factory=list)
-    background_rows: int = 0  # result rows that belong to no case
+    background_rows: int = 0  # result rows on the background alone (generated and recorded)
     error: HarnessError | None = None  # the pre-flight or engine error, or too many background rows
     #: What the embedded engine ran instead of the rule's own text (harness.kql.desugar): "outer parentheses
     #: at 12:3", positions in the rule file. Empty: the rule's text ran as written.
     desugarings: list[str] = field(default_factory=list)
+    background: list[dict[str, Any]] = field(default_factory=list)  # the result rows on the background alone
+    # case id -> what the case's rows change in the result (harness.run.effect.Effect), for the cases that
+    # write a table the query reads; every other case has no effect to judge
+    effects: dict[str, Any] = field(default_factory=dict)
+    case_errors: dict[str, HarnessError] = field(default_factory=dict)  # a case's own run failed, or interference
+    unexplained_rows: int = 0  # rows of the all-cases run neither a case alone nor the background explains

@@ -1,9 +1,10 @@
 """The generate step: every case's rows, benign background, and the workspace's watchlist rows,
 as one dataset that `run` loads into an engine and `generate` writes to files.
 
-All cases share one dataset (attacks hide among benign rows in a real workspace); each case's
-identifiers map result rows back to it. A case whose rows cannot be generated, or whose
-identifiers another case also uses, is an error of that case alone.
+All cases share one dataset (attacks hide among benign rows in a real workspace); each row is
+labelled with its case so the run can judge a case by its effect, and each case's identifiers tell
+which cases a result row involves. A case whose rows cannot be generated, whose identifiers another
+case also uses, or one of whose rows carries none of its identifiers, is an error of that case alone.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Dataset:
     telemetry: dict[str, CaseTelemetry] = field(default_factory=dict)  # per case whose rows were generated
     errors: dict[str, HarnessError] = field(default_factory=dict)  # per case that cannot run
     owners: dict[str, str] = field(default_factory=dict)  # identifier -> the case it marks
+    # table -> the case each row of `tables[table]` belongs to, in order ("" for watchlist rows), so an engine
+    # can run a detection on one case's rows plus the background (harness.run.runner, judging by effect)
+    labels: dict[str, list[str]] = field(default_factory=dict)
     tables: dict[str, pa.Table] = field(default_factory=dict)  # the cases' rows and the Watchlist table
     background: dict[str, pa.Table] = field(default_factory=dict)  # benign rows, appended after `tables`
     notes: list[str] = field(default_factory=list)  # e.g. unknown columns dropped from recorded files
@@ -104,9 +108,13 @@ def build_dataset(
             out.errors[case.id] = exc.with_context(case=case.id)
     _check_identifiers(cases, out)
     out.tables = merge_tables(registry, [t.rows for t in out.telemetry.values()])
+    for cid, tel in out.telemetry.items():  # merge_tables keeps the parts' order
+        for table, rows in tel.rows.items():
+            out.labels.setdefault(table, []).extend([cid] * len(rows))
     watchlist = context.watchlist_rows(now)
     if watchlist is not None:  # the rows `_GetWatchlist(alias)` reads (WorkspaceContext.watchlist_function)
         out.tables["Watchlist"] = watchlist
+        out.labels["Watchlist"] = [""] * watchlist.num_rows
     if background > 0:
         out.background = background_tables(seed, now, background, registry=registry)
     if recorded:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,9 @@ from harness.workspace.externaldata import Fixture
 from harness.workspace.tables import KUSTO_TO_DUCKDB, SchemaRegistry, TableSchema, sql_identifier
 
 LOAD_WORKERS = 2
+#: The label column of a table loaded in parts (`load_parts`), and the prefix of the table holding its rows.
+PART_COLUMN = "__part"
+_PARTED = "__rows_"
 install_typed_unions()  # Kusto's `<column>_<type>` rule for unions of differently typed columns
 
 #: Defaults for the engine's bounds (`engine-memory` and `engine-threads` in the configuration).
@@ -99,6 +102,10 @@ class EmbeddedBackend:
             WorkspaceContext(registry=self.registry, functions=self.functions, externaldata=dict(externaldata or {}))
         )
         self.sealed = False
+        self._parted: dict[str, set[str]] = {}  # tables loaded with load_parts -> their part labels
+        self._labels: dict[str, int] = {}  # part label -> the number stored with its rows
+        self._shown: dict[str, frozenset[str] | None] = {}  # what each such table's view shows (None: all)
+        self._translated: dict[tuple[str, datetime], Any] = {}  # (kql, now) -> translation, reused across scopes
         self.con = duckdb_kql.connect()
         self.con.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
         self.con.execute(f"SET threads = {self.threads}")
@@ -148,10 +155,59 @@ class EmbeddedBackend:
         with ThreadPoolExecutor(max_workers=LOAD_WORKERS) as pool:
             list(pool.map(insert, jobs))
 
-    def _insert(self, schema: TableSchema, data: pa.Table, con: duckdb.DuckDBPyConnection) -> None:
+    # -- parts: one load, queries that see only some of it ---------------------------
+    def load_parts(self, tables: Mapping[str, pa.Table], parts: Mapping[str, Sequence[str]]) -> None:
+        """Load rows labelled with the part each belongs to (a case id, or "" for rows every run sees:
+        background, watchlists), so `scope()` can show the next queries only some parts without reloading.
+        `parts[name]` holds one label per row of `tables[name]`; may be called again to add rows.
+
+        A table with parts is a view `T` over `__rows_T` (its columns plus the label): the query text and
+        its translation stay the same whichever parts the view shows."""
+        if self.sealed:
+            raise EngineError("the embedded engine is sealed once a query has run; load every table first")
+        for name, data in tables.items():
+            schema = self.registry.get(name)
+            if schema is None:
+                raise DataError(f"cannot load rows into unknown table {name!r}")
+            labels = list(parts[name])
+            if len(labels) != data.num_rows:
+                raise DataError(f"{name}: {len(labels)} part labels for {data.num_rows} rows")
+            if name not in self._parted:
+                self._parted[name] = set()
+                rows = sql_identifier(_PARTED + name)
+                cols = ", ".join(f"{sql_identifier(c.name)} {KUSTO_TO_DUCKDB[c.type]}" for c in schema.duckdb_columns)
+                self.con.execute(f"DROP TABLE IF EXISTS {sql_identifier(name)}")
+                self.con.execute(f"CREATE OR REPLACE TABLE {rows} ({cols}, {sql_identifier(PART_COLUMN)} INTEGER)")
+                self._show(name, None)
+            self._parted[name].update(labels)
+            ids = [self._labels.setdefault(label, len(self._labels)) for label in labels]
+            labelled = data.append_column(PART_COLUMN, pa.array(ids, pa.int32()))
+            self._insert(schema, labelled, self.con, target=_PARTED + name, extra=[PART_COLUMN])
+
+    def scope(self, parts: Collection[str] | None) -> None:
+        """Show the next queries only the rows of *parts* (None: every row) in every table loaded with
+        `load_parts`; a query reading other tables sees them whole."""
+        for name in self._parted:
+            self._show(name, None if parts is None else frozenset(parts))
+
+    def _show(self, name: str, parts: frozenset[str] | None) -> None:
+        if self._shown.get(name, ()) == parts:
+            return
+        schema = self.registry[name]
+        cols = ", ".join(sql_identifier(c.name) for c in schema.duckdb_columns)
+        where = ""
+        if parts is not None:
+            ids = sorted(self._labels[p] for p in parts if p in self._labels)  # numbers, never label text
+            where = f" WHERE {sql_identifier(PART_COLUMN)} IN ({', '.join(map(str, ids)) or 'NULL'})"
+        view, rows = sql_identifier(name), sql_identifier(_PARTED + name)
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {cols} FROM {rows}{where}")  # noqa: S608
+        self._shown[name] = parts
+
+    def _insert(self, schema: TableSchema, data: pa.Table, con: duckdb.DuckDBPyConnection,
+                target: str | None = None, extra: Sequence[str] = ()) -> None:
         if data.num_rows == 0:
             return
-        unknown = [c for c in data.column_names if schema.column(c) is None]
+        unknown = [c for c in data.column_names if schema.column(c) is None and c not in extra]
         if unknown:
             raise DataError(f"table {schema.name} has no column(s) {', '.join(unknown)}")
         # A column spelled in two cases is one DuckDB column (TableSchema.duckdb_columns): take either.
@@ -167,10 +223,11 @@ class EmbeddedBackend:
             else:
                 expr = f"CAST({_default_sql(col.type)} AS {duck})"
             select.append(expr)
+        select += [f"src.{sql_identifier(c)}" for c in extra]
         view = f"__load_{schema.name}"
         con.register(view, data)
         try:
-            target, source = sql_identifier(schema.name), sql_identifier(view)
+            target, source = sql_identifier(target or schema.name), sql_identifier(view)
             # Identifiers quoted by sql_identifier, types from KUSTO_TO_DUCKDB: no content text is pasted.
             con.execute(f"INSERT INTO {target} SELECT {', '.join(select)} FROM {source} AS src")  # noqa: S608
         except duckdb.Error as exc:
@@ -222,14 +279,17 @@ class EmbeddedBackend:
         """What `duckdb_kql.kql()` does, on a sealed connection: translate (writes off) against the
         connection's tables and run the SQL with the clock bound. kql() would first `SET TimeZone`,
         which a locked configuration refuses; the connection is already UTC (duckdb_kql.connect)."""
-        with typed_unions(self._types):
-            translated = duckdb_kql.to_sql(
-                kql,
-                schema=duckdb_schema(self.con),
-                query_now=now,
-                functions=self.functions_for(kql) or None,
-                allow_write=False,
-            )
+        translated = self._translated.get((kql, now))
+        if translated is None:  # the schema is fixed once sealed (views keep their columns): translate once
+            with typed_unions(self._types):
+                translated = duckdb_kql.to_sql(
+                    kql,
+                    schema=duckdb_schema(self.con),
+                    query_now=now,
+                    functions=self.functions_for(kql) or None,
+                    allow_write=False,
+                )
+            self._translated[(kql, now)] = translated
         if translated.unbound:
             raise duckdb_kql.KqlSchemaError(", ".join(translated.unbound),
                                             hint="declared query parameter with no value and no default")

@@ -1,9 +1,11 @@
-"""The run: generate the suite's dataset, load it into the engine, run each detection once over all
-cases and the background, and judge every (case, detection) pair.
+"""The run: generate the suite's dataset, load it into the engine, run each detection over all cases and
+the background, then over the background alone and over each case's rows plus the background, and judge
+every (case, detection) pair by the case's effect (harness.run.effect).
 
-All cases share one dataset (as in a real workspace, where attacks hide among benign rows);
-result rows are attributed to cases by the identifiers each case's telemetry carries.
-Every failure becomes an error on the pairs it affects, never a silent pass.
+All cases share one dataset (as in a real workspace, where attacks hide among benign rows); the embedded
+engine loads it once and shows each per-case query only that case's rows and the background (scopes), an
+engine without scopes loads the tables again per case. Every failure becomes an error on the pairs it
+affects, never a silent pass.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from typing import Any
 
 from harness.backends import Backend, engine_options, make_backend
 from harness.backends.base import QueryResult
-from harness.errors import FalsePositives, HarnessError, InternalError, UsageError
+from harness.errors import FalsePositives, HarnessError, InterferenceError, InternalError, UsageError
 from harness.kql.analyzer import analyze
 from harness.model import Case, Detection, DetectionRun, Status, Verdict
 from harness.run.compare import compare_by_case
+from harness.run.effect import effect, reconcile, value_index
 from harness.run.preflight import preflight
 from harness.run.shape import CHECKED_BACKENDS, shape_divergence
-from harness.run.verdict import attribute_rows, judge
+from harness.run.verdict import judge
 from harness.suite import DetectionEntry, Suite
 from harness.workspace.context import WorkspaceContext
 from synthetic.context import CaseTelemetry
@@ -103,13 +106,20 @@ class RunResult:
         return out
 
 
-def tables_read(query: str, context: WorkspaceContext) -> list[str]:
-    """The workspace tables *query* reads, also through stored functions (Microsoft's analyzer)."""
+#: Syntax nodes of operators that read tables the query does not name (fail closed: they read every table).
+_READS_ANY = ("SearchOperator", "FindOperator")
+
+
+def tables_read(det: Detection, context: WorkspaceContext) -> set[str] | None:
+    """The tables *det* reads, directly or through stored functions, as Microsoft's analyzer resolves them
+    (wildcard unions and `table("...")` included); None (every table) where it cannot say."""
     try:
-        names = analyze(query, context).table_names
-    except HarnessError:  # too large or deep to analyse: the pre-flight says so
-        return []
-    return sorted({name for name in names if name in context.registry})
+        analysis = analyze(det.query, context)
+    except HarnessError:
+        return None
+    if any(node in analysis.syntax for node in _READS_ANY):
+        return None
+    return set(analysis.table_names)
 
 
 class Runner:
@@ -141,25 +151,40 @@ class Runner:
             for engine in [backend] + ([other] if other else []):
                 self.progress(f"loading tables into the {engine.name} engine")
                 self._load(engine, result.dataset)
+            pending: dict[str, _Pending] = {}
             for index, entry in enumerate(suite.detections, 1):
                 self.progress(f"[{index}/{len(suite.detections)}] running {entry.key}")
-                try:
-                    self._run_detection(result, backend, other, entry)
-                except Exception as exc:  # noqa: BLE001 - our crash errors this detection's cells, not the run
-                    result.verdicts = [v for v in result.verdicts if v.detection_key != entry.key]
-                    result.runs[entry.key] = DetectionRun(error=InternalError.of(exc, detection=entry.key))
-                    for case in suite.cases:
-                        result.verdicts.append(self._verdict(result, entry, case, [], {}, result.runs[entry.key]))
+                self._guarded(result, entry, lambda e=entry: self._run_all(result, backend, other, e, pending))
+            self._run_scopes(result, backend, pending)
+            for entry in suite.detections:
+                self._guarded(result, entry, lambda e=entry: self._judge(result, e, pending.get(e.key)))
+                if not any(v.detection_key == entry.key for v in result.verdicts):  # judging itself crashed
+                    run = result.runs[entry.key]
+                    result.verdicts += [self._verdict(result, entry, case, run) for case in suite.cases]
         finally:
             for engine in owned:
                 engine.close()
         return result
+
+    def _guarded(self, result: RunResult, entry: DetectionEntry, step: Callable[[], None]) -> None:
+        """A crash in our own code errors this detection's cells (saying it is ours), not the run."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            result.verdicts = [v for v in result.verdicts if v.detection_key != entry.key]
+            run = result.runs.setdefault(entry.key, DetectionRun())
+            run.error = run.error or InternalError.of(exc, detection=entry.key)
 
     def _engine(self, name: str) -> Backend:
         return make_backend(name, **engine_options(name, self.suite.config, self.suite.context))
 
     @staticmethod
     def _load(backend: Backend, dataset: Dataset) -> None:
+        load_parts = getattr(backend, "load_parts", None)
+        if load_parts is not None:  # one load; each case's effect is a scope over it (Backend.scope)
+            load_parts(dataset.tables, dataset.labels)
+            load_parts(dataset.background, {t: [""] * data.num_rows for t, data in dataset.background.items()})
+            return
         backend.load(dataset.tables)
         if dataset.background:
             append = getattr(backend, "append", None)
@@ -167,9 +192,13 @@ class Runner:
                 raise UsageError(f"backend {backend.name} cannot append background rows")
             append(dataset.background)
 
-    def _run_detection(self, result: RunResult, backend: Backend, other: Backend | None, entry: DetectionEntry) -> None:
-        det, owners = entry.detection, result.dataset.owners
-        run = DetectionRun(tables=tables_read(det.query, self.suite.context) if det else [])
+    def _run_all(self, result: RunResult, backend: Backend, other: Backend | None, entry: DetectionEntry,
+                 pending: dict[str, _Pending]) -> None:
+        """The detection over every case and the background (compared across engines with --compare), and
+        the cases whose effect must be judged: those that write a table it reads."""
+        det, dataset = entry.detection, result.dataset
+        reads = tables_read(det, self.suite.context) if det is not None else set()
+        run = DetectionRun(tables=sorted(reads) if reads is not None else list(self.suite.context.registry.names()))
         result.runs[entry.key] = run
         # A problem of the suite, then a pre-flight finding (an unknown table, column or function, at its
         # place in the rule file), stop the detection before the engine sees it.
@@ -182,28 +211,95 @@ class Runner:
             if not isinstance(outcome, HarnessError) and backend.name in CHECKED_BACKENDS:
                 # The run-time schema differential: a shape Kusto would not return is never judged.
                 outcome = shape_divergence(det, outcome, self.suite.context) or outcome
-        rows: list[dict[str, Any]] = []
-        per_case: dict[str, list[int]] = {}
         if isinstance(outcome, HarnessError):
             run.error = outcome
-        else:
-            rows = outcome.records()
-            # Row order is undefined in KQL unless the query sorts, and even then ties are (DuckDB's parallel
-            # unions vary both). Verdicts compare multisets, so a canonical order costs nothing and keeps
-            # reports byte-for-byte reproducible.
-            rows.sort(key=_canonical_row)
-            run.columns = outcome.columns
-            per_case, background = attribute_rows(rows, owners)
-            run.background_rows = len(background)
-            limit = entry.expected.background.get("max_rows") if entry.expected else None
-            if limit is not None and len(background) > limit:
-                run.error = FalsePositives(
-                    f"{len(background)} result rows from benign background traffic; the expected file "
-                    f"allows at most {limit}", detection=entry.key)
-            if other is not None and det is not None:
-                result.disagreements.extend(compare_by_case(det, outcome, self._query(other, det), owners))
+            return
+        run.columns = outcome.columns
+        cases = [cid for cid, tel in dataset.telemetry.items()
+                 if cid not in dataset.errors and (reads is None or reads & set(tel.rows))]
+        pending[entry.key] = _Pending(det, _records(outcome), cases, reads)
+        if other is not None and det is not None:
+            result.disagreements.extend(compare_by_case(det, outcome, self._query(other, det), dataset.owners))
+
+    def _run_scopes(self, result: RunResult, backend: Backend, pending: dict[str, _Pending]) -> None:
+        """Each detection on the background alone, then on each case's rows plus the background: one scope
+        at a time over every detection that needs it (an engine without scopes reloads once per scope)."""
+        work = {key: p for key, p in pending.items() if p.cases}
+        if not work:
+            return
+        scopes: list[tuple[str, ...]] = [("",)] + [("", cid) for cid in result.dataset.telemetry]
+        runs = sum(len(p.cases) + 1 for p in work.values())
+        self.progress(f"judging each case by its effect: {runs} runs over {len(scopes)} scopes")
+        for parts in scopes:
+            needed = [p for p in work.values() if parts == ("",) or parts[1] in p.cases]
+            if not needed:
+                continue
+            reads = None if any(p.reads is None for p in needed) else set().union(*(p.reads for p in needed))
+            self._scope(backend, result.dataset, parts, reads)
+            for p in needed:
+                outcome = self._query(backend, p.detection)
+                p.scoped[parts[-1] if len(parts) > 1 else ""] = (
+                    outcome if isinstance(outcome, HarnessError) else _records(outcome))
+        everything = [p.reads for p in work.values()]
+        self._scope(backend, result.dataset, None, None if None in everything else set().union(*everything))
+
+    def _judge(self, result: RunResult, entry: DetectionEntry, pending: _Pending | None) -> None:
+        """Every case's cell: its effect judged against its expectation; the all-cases run must agree
+        (harness.run.effect). A case that writes no table the detection reads is must-not-fire with nothing
+        to judge."""
+        run = result.runs.setdefault(entry.key, DetectionRun())
+        if pending is not None and run.error is None:
+            self._effects(result, entry, run, pending)
         for case in self.suite.cases:
-            result.verdicts.append(self._verdict(result, entry, case, rows, per_case, run))
+            result.verdicts.append(self._verdict(result, entry, case, run))
+
+    @staticmethod
+    def _effects(result: RunResult, entry: DetectionEntry, run: DetectionRun, pending: _Pending) -> None:
+        background = pending.scoped.get("", pending.all_rows) if pending.cases else pending.all_rows
+        if isinstance(background, HarnessError):
+            run.error = background
+            return
+        for cid in pending.cases:
+            alone = pending.scoped.get(cid)
+            if isinstance(alone, HarnessError):
+                run.case_errors[cid] = alone
+            elif alone is not None:
+                run.effects[cid] = effect(alone, background)
+        run.background = background
+        run.background_rows = len(background)
+        clash = reconcile(pending.all_rows, background, run.effects, result.dataset.owners,
+                          value_index({c: result.dataset.telemetry[c].rows for c in pending.cases}))
+        run.unexplained_rows = len(clash.unexplained)
+        for cid, why in clash.cases.items():
+            run.case_errors.setdefault(cid, InterferenceError(why, detection=entry.key, case=cid,
+                                                              file=pending.detection.path))
+        limit = entry.expected.background.get("max_rows") if entry.expected else None
+        if limit is not None and len(background) > limit:
+            run.error = FalsePositives(
+                f"{len(background)} result rows from benign background traffic; the expected file "
+                f"allows at most {limit}", detection=entry.key)
+
+    @staticmethod
+    def _scope(backend: Backend, dataset: Dataset, parts: tuple[str, ...] | None, reads: set[str] | None) -> None:
+        """Show the next queries only the rows of *parts* (None: every row): a scope over the one load where
+        the engine has them (the embedded engine), else the tables *reads* names (None: all) loaded again."""
+        scope = getattr(backend, "scope", None)
+        if scope is not None:
+            scope(parts)
+            return
+        loaded = set(dataset.tables) | set(dataset.background)
+        names = sorted(loaded if reads is None else loaded & reads)
+        chosen: dict[str, Any] = {}
+        for name in names:
+            data = dataset.tables.get(name)
+            if data is None:
+                chosen[name] = dataset.background[name].slice(0, 0)
+            else:
+                chosen[name] = data if parts is None else data.filter([lab in parts for lab in dataset.labels[name]])
+        backend.load(chosen)
+        again = {n: dataset.background[n] for n in names if n in dataset.background}
+        if again:
+            backend.append(again)  # type: ignore[attr-defined]
 
     @staticmethod
     def _desugarings(backend: Backend, det: Detection) -> list[str]:
@@ -230,15 +326,34 @@ class Runner:
             exc.line, exc.column = det.file_position(exc.line, exc.column)
             return exc
 
-    def _verdict(self, result: RunResult, entry: DetectionEntry, case: Case, rows: list[dict[str, Any]],
-                 per_case: dict[str, list[int]], run: DetectionRun) -> Verdict:
+    def _verdict(self, result: RunResult, entry: DetectionEntry, case: Case, run: DetectionRun) -> Verdict:
         expectation = entry.expectation(case.id)
-        error = result.dataset.errors.get(case.id) or entry.error or run.error
+        error = result.dataset.errors.get(case.id) or entry.error or run.error or run.case_errors.get(case.id)
         if error is not None or entry.detection is None:
             error = error or HarnessError("the query did not run", detection=entry.key)
             return Verdict(case.id, entry.key, Status.ERROR, expectation, message=str(error), error=error.as_dict())
-        case_rows = [rows[i] for i in per_case.get(case.id, [])]
-        return judge(entry.detection, expectation, case_rows, run.columns)
+        found = run.effects.get(case.id)
+        return judge(entry.detection, expectation, found.added if found else [], run.columns)
+
+
+@dataclass
+class _Pending:
+    """A detection between its all-cases run and its verdicts: the rows over everything, the cases whose
+    effect is judged, and its rows per scope ("" the background alone, else a case id: its rows plus the
+    background), or the error that scope's run ended in."""
+
+    detection: Detection
+    all_rows: list[dict[str, Any]]
+    cases: list[str]
+    reads: set[str] | None  # the tables the query reads (None: any)
+    scoped: dict[str, list[dict[str, Any]] | HarnessError] = field(default_factory=dict)
+
+
+def _records(outcome: QueryResult) -> list[dict[str, Any]]:
+    """Result rows in a canonical order. Row order is undefined in KQL unless the query sorts, and even then
+    ties are (DuckDB's parallel unions vary both). Verdicts compare multisets, so a canonical order costs
+    nothing and keeps reports byte-for-byte reproducible."""
+    return sorted(outcome.records(), key=_canonical_row)
 
 
 def _canonical_row(row: dict[str, Any]) -> str:

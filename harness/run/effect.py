@@ -1,0 +1,153 @@
+"""Judging by effect: what a case changes in a detection's result, and whether the all-cases run agrees.
+
+A case's effect on a detection is the difference between what the detection returns on the case's
+rows plus the background and what it returns on the background alone: the rows it adds (what the
+cell is judged on) and the background rows it takes away (e.g. an aggregate it changes). This holds
+for any output, including aggregates that carry no identifier (`summarize count() by bin(...)`).
+
+The all-cases run must then be the background's result with every case's effect applied. Where it is
+not, cases interfere (their rows join, aggregate or deduplicate with each other's), and the cells
+involved are errors naming the interference; a row of the all-cases run that neither a case nor the
+background explains is one of those, never a background false positive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from synthetic.identifiers import cell_tokens
+
+Row = dict[str, Any]
+
+
+def row_key(row: Row) -> str:
+    """A row's canonical text: equal rows, equal keys (the multiset element of these comparisons)."""
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+@dataclass
+class Effect:
+    """What a case's rows change in a detection's result, against the background alone."""
+
+    added: list[Row] = field(default_factory=list)  # rows only with the case (what its cell is judged on)
+    removed: list[Row] = field(default_factory=list)  # background rows the case's rows take away
+
+    @property
+    def empty(self) -> bool:
+        return not self.added and not self.removed
+
+
+def effect(with_case: list[Row], background: list[Row]) -> Effect:
+    """The multiset difference both ways, in the order of the rows given."""
+    return Effect(_minus(with_case, background), _minus(background, with_case))
+
+
+def _minus(rows: list[Row], other: list[Row]) -> list[Row]:
+    left = Counter(row_key(r) for r in other)
+    out = []
+    for row in rows:
+        key = row_key(row)
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            out.append(row)
+    return out
+
+
+@dataclass
+class Interference:
+    """Where the all-cases run differs from the background plus every case's own effect."""
+
+    unexplained: list[Row] = field(default_factory=list)  # in the all-cases run, explained by nothing
+    missing: list[Row] = field(default_factory=list)  # a case alone adds them; the all-cases run lacks them
+    cases: dict[str, str] = field(default_factory=dict)  # case id -> why its cell errors
+
+    @property
+    def agrees(self) -> bool:
+        return not self.unexplained and not self.missing
+
+
+def value_index(rows_per_case: Mapping[str, Mapping[str, list[Row]]]) -> dict[str, set[str]]:
+    """Every string a case wrote (cells opened as for identifiers) -> the cases that wrote it."""
+    out: dict[str, set[str]] = {}
+    for cid, tables in rows_per_case.items():
+        for rows in tables.values():
+            for row in rows:
+                for value in row.values():
+                    for token in cell_tokens(value):
+                        out.setdefault(token, set()).add(cid)
+    return out
+
+
+def reconcile(
+    all_rows: list[Row],
+    background: list[Row],
+    effects: Mapping[str, Effect],
+    owners: Mapping[str, str],
+    values: Mapping[str, set[str]] | None = None,
+) -> Interference:
+    """Compare the all-cases run with the background's rows plus each case's effect. The cases involved in
+    a difference: for a missing row, the cases whose effect has it; for an unexplained row, the cases whose
+    identifiers it carries, else those that wrote its rarest value (*values*, from `value_index`: an
+    aggregate keeps the key the cases share), else every case given."""
+    base: Counter[str] = Counter(row_key(r) for r in background)
+    removed: Counter[str] = Counter(row_key(r) for e in effects.values() for r in e.removed)
+    expected = base - removed  # a background row several cases take away is gone once
+    adders: dict[str, set[str]] = {}
+    for cid, eff in effects.items():
+        for row in eff.added:
+            key = row_key(row)
+            expected[key] += 1
+            adders.setdefault(key, set()).add(cid)
+    got: Counter[str] = Counter(row_key(r) for r in all_rows)
+    out = Interference()
+    by_key = {row_key(r): r for r in [*all_rows, *(r for e in effects.values() for r in e.added), *background]}
+    for key in sorted(set(expected) | set(got)):
+        diff = got[key] - expected[key]
+        if diff > 0:
+            out.unexplained += [by_key[key]] * diff
+        elif diff < 0 and key in by_key:
+            out.missing += [by_key[key]] * -diff
+    if out.agrees:
+        return out
+    acting = sorted(c for c, e in effects.items() if not e.empty) or sorted(effects)
+    involved: dict[str, set[str]] = {}
+    for row in out.missing:
+        for cid in adders.get(row_key(row), set(acting)):
+            involved.setdefault(cid, set()).add("missing")
+    for row in out.unexplained:
+        marked = _owners_of(row, owners) & set(effects) or _writers_of(row, values or {}, set(effects))
+        for cid in marked or sorted(effects):
+            involved.setdefault(cid, set()).add("unexplained")
+    names = sorted(involved)
+    for cid in names:
+        others = [c for c in names if c != cid]
+        parts = []
+        if "unexplained" in involved[cid]:
+            parts.append(f"{len(out.unexplained)} result row(s) of the all-cases run that neither a case alone "
+                         "nor the background explains")
+        if "missing" in involved[cid]:
+            parts.append(f"{len(out.missing)} row(s) a case returns alone that the all-cases run lacks")
+        with_whom = f" (cases involved: {', '.join(others)})" if others else ""
+        out.cases[cid] = ("interference: run with every case, the detection does not return the background's "
+                          f"rows plus each case's own: {'; '.join(parts)}{with_whom}; give the cases values and "
+                          "times of their own so their rows cannot join, aggregate or deduplicate together")
+    return out
+
+
+def _writers_of(row: Row, values: Mapping[str, set[str]], cases: set[str]) -> set[str]:
+    """The cases that wrote the row's rarest value (the fewest writers among *cases*, at least one)."""
+    found = [values.get(t, set()) & cases for v in row.values() for t in cell_tokens(v)]
+    found = [f for f in found if f]
+    if not found:
+        return set()
+    fewest = min(len(f) for f in found)
+    return set().union(*(f for f in found if len(f) == fewest))
+
+
+def _owners_of(row: Row, owners: Mapping[str, str]) -> set[str]:
+    return {owners[t] for v in row.values() for t in cell_tokens(v) if t in owners}
