@@ -40,6 +40,7 @@ from harness.report.terminal import Progress, render_terminal
 from harness.report.trace import render_trace
 from harness.run.changed import select_changes
 from harness.run.explain import explain_case, explain_result, rule_where
+from harness.run.nearmiss import check_near_misses
 from harness.run.runner import Runner
 from harness.scaffold import scaffold_rule, write_scaffold
 from harness.suite import load_suite
@@ -129,7 +130,8 @@ def run_command(args: argparse.Namespace) -> int:
         if selection is not None:
             result.verdicts = selection.keep(result.verdicts)
         if progress:
-            progress("tracing must-fire cases that did not fire, stage by stage")
+            progress("tracing listed must-not-fire cases for near-misses, and must-fire cases that did not fire")
+        check_near_misses(result)
         explanations = explain_result(result)
     finally:
         if progress:

@@ -150,6 +150,7 @@ class Expectation:
     path: str = ""
     explicit: bool = True  # False for the implicit must-not-fire of an unlisted pair
     every_row: bool = False  # `values` was one mapping that every row must match (not a multiset of rows)
+    stopped_by: str | None = None  # must-not-fire: the filter text (or "trigger") where its rows must stop
 
 
 @dataclass
@@ -164,6 +165,9 @@ class Verdict:
     columns: list[str] = field(default_factory=list)
     message: str = ""
     error: dict[str, Any] | None = None
+    # a must-not-fire pair whose rows enter the query and stop at a filter or the trigger
+    # (harness.run.nearmiss.NearMiss.as_dict()); None when they do not, or it was not traced
+    near_miss: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

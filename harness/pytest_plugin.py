@@ -77,6 +77,7 @@ class AtomicSuite(pytest.File):
         # Imported here: pytest loads this plugin in every session of the environment, and only a
         # project that declares [tool.atomic-harness] needs the engine, the generators and their libraries.
         from harness.config import load_config
+        from harness.run.nearmiss import check_near_misses
         from harness.run.runner import Runner
         from harness.suite import load_suite
 
@@ -87,6 +88,7 @@ class AtomicSuite(pytest.File):
         }
         try:
             result = Runner(load_suite(load_config(self.path.parent, overrides))).run()
+            check_near_misses(result)
         except HarnessError as exc:
             yield LoadErrorItem.from_parent(self, name="load[run]", error=exc)
             return

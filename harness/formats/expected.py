@@ -47,7 +47,12 @@ def load_expected_file(path: Path | str) -> ExpectedFile:
             known_gap=spec.get("known_gap"),
             path=str(path),
             every_row=every_row,
+            stopped_by=spec.get("stopped_by"),
         )
+        if exp.fires and exp.stopped_by is not None:
+            line, col = doc.line_of(["cases", case_id, "stopped_by"])
+            raise FormatError(f"case {case_id}: `stopped_by` is for a must-not-fire case (where its rows stop)",
+                              file=str(path), line=line, column=col)
         if not exp.fires and (exp.rows or exp.values):
             line, col = doc.line_of(["cases", case_id])
             raise FormatError(f"case {case_id}: a must-not-fire expectation cannot list rows or values",

@@ -178,6 +178,7 @@ def render_html(report: dict[str, Any]) -> str:
         explained=explained_cells(report),
         coverage=report["coverage"],
         gaps=[c for c in report["cells"] if c["status"] == "known_gap"],
+        near=[c for c in report["cells"] if c.get("near_miss")],
         data={"summary": report["summary"], "problems": [cell_id(c["case"], c["detection"]) for c in problems]},
         script=Markup(JS),  # noqa: S704 - the harness's own code, no report data; its hash is in the page's CSP
         script_hash=script_hash,

@@ -152,6 +152,15 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
             n = len(d["desugarings"])
             listed = ", ".join(code(x) for x in d["desugarings"])
             out.append(f"- {code(d['key'])}: ran with {n} desugaring{'s' if n != 1 else ''}: {listed}")
+    out += ["", "## Near-misses", ""]
+    out.append("Listed must-not-fire cases whose rows enter the query and are stopped by a filter or the trigger.")
+    out.append("")
+    out.append(_table([[d["key"], d.get("near_misses", 0)] for d in report["detections"]],
+                      ["detection", "near-misses"]))
+    near = [c for c in report["cells"] if c.get("near_miss")]
+    if near and not compact:
+        out.append("")
+        out += [f"- {code(c['case'])} × {code(c['detection'])}: {md(c['near_miss']['summary'])}" for c in near]
     out += ["", "## False positives on background traffic", ""]
     out.append(
         _table(

@@ -175,6 +175,8 @@ def build_report(
                 "ran": run is not None,
                 "background_rows": run.background_rows if run else 0,
                 "desugarings": run.desugarings if run else [],
+                # listed must-not-fire cases whose rows enter the query and stop at a filter or the trigger
+                "near_misses": sum(1 for v in result.verdicts if v.detection_key == entry.key and v.near_miss),
                 "error": error.as_dict() if error is not None else None,
             }
         )
@@ -202,6 +204,8 @@ def build_report(
             "message": v.message,
             "rows": [{k: comparable(val) for k, val in row.items()} for row in v.rows[:20]],
         }
+        if v.near_miss is not None:
+            cell["near_miss"] = v.near_miss
         why = explanations.get((v.case_id, v.detection_key))
         if why is not None:
             cell["explanation"] = why
