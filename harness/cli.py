@@ -32,7 +32,7 @@ from harness.errors import (
     UsageError,
 )
 from harness.model import Severity
-from harness.report import write_reports
+from harness.report import prepare_reports, write_reports
 from harness.report.baseline import compare, format_diff, load_baseline
 from harness.report.escaping.terminal import safe, safe_lines
 from harness.report.model import build_report
@@ -114,6 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
     }
     config = load_config(Path.cwd(), overrides)
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None  # a bad baseline fails before the run
+    prepare_reports(config.resolve(config.report_dir))  # a folder that cannot be written fails before the run too
     progress = None if args.quiet else Progress()
     try:
         if progress:

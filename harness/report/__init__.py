@@ -1,6 +1,7 @@
 """Reports: every format is rendered from the same report document, built once per run.
 
-`write_reports` writes each format into the report folder; nothing in them depends on the
+`prepare_reports` checks the report folder before a run and removes the last run's reports; `write_reports`
+writes each format into it, atomically and as one run's set (harness.report.folder); nothing in them depends on the
 wall clock, so two runs with the same seed write identical files.
 
 Formats: coverage.json (schema: coverage.schema.json), coverage.md, coverage.html,
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.report.folder import prepare_report_dir, publish
 from harness.report.html import write_html
 from harness.report.json_report import write_json
 from harness.report.junit import write_junit
@@ -22,6 +24,15 @@ from harness.report.navigator import write_navigator
 from harness.run.runner import RunResult
 
 Writer = Callable[[dict[str, Any], Path], Path]
+
+#: The file each format writes into the report folder.
+FILES: dict[str, str] = {
+    "json": "coverage.json",
+    "md": "coverage.md",
+    "html": "coverage.html",
+    "junit": "junit.xml",
+    "navigator": "navigator-layer.json",
+}
 
 WRITERS: dict[str, Writer] = {
     "json": write_json,
@@ -40,5 +51,11 @@ def write_reports(
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(unknown)} (known: {', '.join(WRITERS)})")
     doc = report if report is not None else build_report(result)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [writer(doc, out_dir) for name, writer in WRITERS.items() if formats is None or name in formats]
+    chosen = [writer for name, writer in WRITERS.items() if formats is None or name in formats]
+    return publish(out_dir, lambda temp: [writer(doc, temp) for writer in chosen])  # atomic, one run's set
+
+
+def prepare_reports(out_dir: Path) -> None:
+    """Before a run: the report folder can be written, and the previous run's reports are gone (so a run that
+    crashes or is interrupted leaves none, never the last green ones; harness.report.folder)."""
+    prepare_report_dir(out_dir, FILES.values())
