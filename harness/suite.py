@@ -31,7 +31,7 @@ from harness.formats.detections import YAML_SUFFIXES, detection_files, load_dete
 from harness.formats.expected import ExpectedFile, expected_files, load_expected_file
 from harness.formats.paths import content_files
 from harness.formats.sigma import load_sigma_detection, sigma_files
-from harness.formats.templates import load_template
+from harness.formats.templates import MissingAtomic, load_template
 from harness.formats.yamlio import read_yaml
 from harness.model import AtomicTest, Case, Detection, Expectation
 from harness.workspace.context import WorkspaceContext
@@ -312,11 +312,20 @@ def _load_cases(suite: Suite) -> None:
                    lambda f: [p for p in content_files(f, "*", recursive=True, what="telemetry template")
                               if p.suffix.lower() in YAML_SUFFIXES])
     by_guid = {a.guid: a for a in suite.atomics}
+    # Atomics files that could not be loaded: a template linked to a test in one of them is not wrong itself.
+    broken = sorted({p.file for p in suite.problems
+                     if p.file and suite.files.get(Path(p.file).resolve()) == FileKind.ATOMIC})
     defined: dict[str, str] = {}
     for path in paths:
         _read(suite, path, FileKind.TEMPLATE)
         try:
             cases = load_template(path, by_guid)
+        except MissingAtomic as exc:
+            if broken:
+                exc.reason += (f"; it may be in {', '.join(broken)}, which could not be loaded (its own error says "
+                               "why): fix that file first")
+            suite.problems.append(exc)
+            continue
         except HarnessError as exc:
             suite.problems.append(exc)
             continue

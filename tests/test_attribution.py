@@ -106,3 +106,14 @@ def test_an_out_of_range_datetime_from_the_engine_errors_the_cells_without_a_tra
     assert cells and all(c["status"] == "error" and "cannot hold" in c["message"] for c in cells)
     others = [c for c in report["cells"] if c["detection"] != "link_target_dns"]
     assert others and all(c["status"] != "error" for c in others)
+
+
+def test_a_broken_atomics_file_is_named_as_the_cause_of_its_templates_errors(project_copy: Path) -> None:
+    # Before: the templates linked to its tests said only "no atomic test has auto_generated_guid ...".
+    atomics = project_copy / "atomics/T1608.005/T1608.005.yaml"
+    atomics.write_text(atomics.read_text().replace("atomic_tests:", "atomic_tests: [", 1))
+    suite = load_suite(load_config(project_copy))
+    follow = [p for p in suite.problems if "auto_generated_guid" in p.reason]
+    assert follow and all(str(atomics) in p.reason and "fix that file first" in p.reason for p in follow)
+    assert any(p.file == str(atomics) for p in suite.problems)
+    assert any(c.id.startswith("benign.") for c in suite.cases)  # the rest still loads and runs

@@ -9,9 +9,13 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from harness.errors import FormatError
+from harness.errors import FormatError, MissingReference
 from harness.formats.yamlio import check_schema, read_yaml
 from harness.model import AtomicTest, Case, CaseKind
+
+
+class MissingAtomic(MissingReference):
+    """A template names an atomic test (by GUID) that no loaded atomics file defines."""
 
 
 def load_template(path: Path, atomics_by_guid: dict[str, AtomicTest]) -> list[Case]:
@@ -23,7 +27,7 @@ def load_template(path: Path, atomics_by_guid: dict[str, AtomicTest]) -> list[Ca
         atomic = atomics_by_guid.get(d["atomic"])
         if atomic is None:
             line, col = doc.line_of(["atomic"])
-            raise FormatError(
+            raise MissingAtomic(
                 f"no atomic test has auto_generated_guid {d['atomic']}", file=str(path), line=line, column=col
             )
         case_id, kind, technique = atomic.case_id, CaseKind.ATOMIC, atomic.technique
