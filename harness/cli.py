@@ -127,12 +127,11 @@ def run_command(args: argparse.Namespace) -> int:
             if progress and not selection.everything:
                 progress(f"changed since {selection.ref}: {len(selection.detections)} detection(s), "
                          f"{len(selection.cases)} case(s)")
-        result = Runner(suite, progress).run()
+        result = Runner(suite, progress, after=check_near_misses).run()
         if selection is not None:
             result.verdicts = selection.keep(result.verdicts)
         if progress:
-            progress("tracing listed must-not-fire cases for near-misses, and must-fire cases that did not fire")
-        check_near_misses(result)
+            progress("tracing must-fire cases that did not fire, stage by stage")
         explanations = explain_result(result)
     finally:
         if progress:

@@ -87,8 +87,7 @@ class AtomicSuite(pytest.File):
             "kusto_url": opts.atomic_kusto_url,
         }
         try:
-            result = Runner(load_suite(load_config(self.path.parent, overrides))).run()
-            check_near_misses(result)
+            result = Runner(load_suite(load_config(self.path.parent, overrides)), after=check_near_misses).run()
         except HarnessError as exc:
             yield LoadErrorItem.from_parent(self, name="load[run]", error=exc)
             return

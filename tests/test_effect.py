@@ -138,3 +138,19 @@ def test_an_engine_without_scopes_reloads_per_scope_and_judges_the_same(project_
     assert result.verdict("benign.early", "dns_first").status == "passed"
     assert result.verdict("benign.late", "dns_first").status == "error"
     assert all(v.status == "passed" for v in result.verdicts if v.case_id not in ("benign.early", "benign.late"))
+
+
+def test_a_scoped_result_is_reused_only_for_the_same_rows() -> None:
+    import pyarrow as pa
+
+    from harness.run import memo
+
+    tables = {"T": pa.table({"a": ["x", "y"]})}
+    labels = {"T": ["c1", "c2"]}
+    background = {"T": pa.table({"a": ["bg"]})}
+    one = memo.scope_digests(tables, labels, background, ["T"], ("", "c1"))
+    assert one == memo.scope_digests(tables, labels, background, ["T"], ("", "c1"))
+    assert one != memo.scope_digests(tables, labels, background, ["T"], ("", "c2"))
+    changed = {"T": pa.table({"a": ["x2", "y"]})}
+    assert one != memo.scope_digests(changed, labels, background, ["T"], ("", "c1"))
+    assert one != memo.scope_digests(tables, labels, {"T": pa.table({"a": ["bg2"]})}, ["T"], ("", "c1"))

@@ -16,9 +16,8 @@ DNS = "expected/link_target_dns.yaml"
 
 
 def run(project: Path, key: str):
-    result = Runner(load_suite(load_config(project, {"background": 50})).narrowed(detections={key})).run()
-    check_near_misses(result)
-    return result
+    suite = load_suite(load_config(project, {"background": 50})).narrowed(detections={key})
+    return Runner(suite, after=check_near_misses).run()
 
 
 def state(project: Path, case: str, stopped_by: str) -> None:

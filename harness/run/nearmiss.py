@@ -11,12 +11,15 @@ checked against it: a pair stopped elsewhere, or never entering the query, fails
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.backends import Backend
 from harness.errors import CoverageError
 from harness.model import Detection, Status, Verdict
-from harness.run.explain import explain_case
+from harness.run import memo
+from harness.run.explain import explain_case, trace
 from harness.run.runner import RunResult
 
 TRIGGER = "trigger"
@@ -44,10 +47,13 @@ class NearMiss:
         return {**asdict(self), "summary": self.summary}
 
 
-def check_near_misses(result: RunResult) -> None:
+def check_near_misses(result: RunResult, backend: Backend | None = None) -> None:
     """Trace every listed must-not-fire pair that did not fire and whose case writes a table the detection
-    reads; record the near-miss on its verdict and check `stopped_by`."""
+    reads; record the near-miss on its verdict and check `stopped_by`. With the run's *backend* (one that
+    has scopes, such as the embedded engine), each trace runs on a scope of the case's rows alone over the
+    one load, and a stage prefix is translated once per detection; else each case gets a fresh engine."""
     context, timeout = result.suite.context, result.suite.config.timeout
+    scope = getattr(backend, "scope", None)
     detections = {e.key: e.detection for e in result.detections if e.detection is not None}
     for verdict in result.verdicts:
         exp, det = verdict.expectation, detections.get(verdict.detection_key)
@@ -58,8 +64,19 @@ def check_near_misses(result: RunResult) -> None:
         found: NearMiss | None = None
         why_not = "the case writes no table the detection reads"
         if run is not None and tel is not None and verdict.case_id in run.effects:
-            traced = explain_case(det.query, tel.rows, now=result.now, registry=context.registry,
-                                  functions=context.stored_functions(), timeout=timeout)
+            if scope is not None and backend is not None:
+                data = result.dataset
+                k = memo.key("trace", backend.name, det.query, result.now, context.stored_functions(),
+                             context.registry.names(), memo.scope_digests(
+                                 data.tables, data.labels, data.background, run.tables, (verdict.case_id,)))
+                traced = memo.recall(k)
+                if traced is None:
+                    scope([verdict.case_id])
+                    traced = {"pipelines": [p.as_dict() for p in trace(det.query, _counter(backend, result, timeout))]}
+                    memo.keep(k, traced)
+            else:
+                traced = explain_case(det.query, tel.rows, now=result.now, registry=context.registry,
+                                      functions=context.stored_functions(), timeout=timeout)
             found, why_not = near_miss(traced, det, verdict)
         if found is not None:
             verdict.near_miss = found.as_dict()
@@ -67,7 +84,15 @@ def check_near_misses(result: RunResult) -> None:
         if problem:
             verdict.status = Status.FAILED
             verdict.message = problem
+    if scope is not None:
+        scope(None)
     _check_minimum(result)
+
+
+def _counter(backend: Backend, result: RunResult, timeout: float) -> Callable[[str], int]:
+    def run(kql: str) -> int:
+        return len(backend.query(kql, now=result.now, timeout=timeout).rows)
+    return run
 
 
 def _check_minimum(result: RunResult) -> None:

@@ -21,6 +21,7 @@ from harness.backends.base import QueryResult
 from harness.errors import FalsePositives, HarnessError, InterferenceError, InternalError, UsageError
 from harness.kql.analyzer import analyze
 from harness.model import Case, Detection, DetectionRun, Status, Verdict
+from harness.run import memo
 from harness.run.compare import compare_by_case
 from harness.run.effect import effect, reconcile, value_index
 from harness.run.preflight import preflight
@@ -125,9 +126,14 @@ def tables_read(det: Detection, context: WorkspaceContext) -> set[str] | None:
 class Runner:
     """Runs a loaded suite: generate, load, run, judge. The suite itself is never changed."""
 
-    def __init__(self, suite: Suite, progress: ProgressFn | None = None) -> None:
+    def __init__(self, suite: Suite, progress: ProgressFn | None = None,
+                 after: Callable[[RunResult, Backend], None] | None = None) -> None:
+        """*after* runs once every cell is judged, with the engine still loaded (e.g. the near-miss trace,
+        harness.run.nearmiss, which reuses its load and translations instead of a fresh engine per case)."""
         self.suite = suite
         self.progress = progress or (lambda msg: None)
+        self.after = after
+        self._digests: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}  # (table, parts) -> digest
 
     def run(self, backend: Backend | None = None) -> RunResult:
         suite, cfg = self.suite, self.suite.config
@@ -135,6 +141,7 @@ class Runner:
         if len(engines) not in (1, 2):
             raise UsageError(f"--compare takes two engines, e.g. embedded,kusto (got {','.join(engines)})")
         result = RunResult(cfg.seed, suite.now, ",".join(engines), suite)
+        self._digests = {}
         self.progress(f"generating telemetry for {len(suite.cases)} cases")
         result.dataset = suite.dataset()
         for note in result.dataset.notes:
@@ -161,6 +168,8 @@ class Runner:
                 if not any(v.detection_key == entry.key for v in result.verdicts):  # judging itself crashed
                     run = result.runs[entry.key]
                     result.verdicts += [self._verdict(result, entry, case, run) for case in suite.cases]
+            if self.after is not None:
+                self.after(result, backend)
         finally:
             for engine in owned:
                 engine.close()
@@ -235,13 +244,35 @@ class Runner:
             if not needed:
                 continue
             reads = None if any(p.reads is None for p in needed) else set().union(*(p.reads for p in needed))
-            self._scope(backend, result.dataset, parts, reads)
+            scoped = False
             for p in needed:
-                outcome = self._query(backend, p.detection)
-                p.scoped[parts[-1] if len(parts) > 1 else ""] = (
-                    outcome if isinstance(outcome, HarnessError) else _records(outcome))
+                k = self._memo_key(backend, result.dataset, p, parts)
+                found = memo.recall(k)
+                if found is None:
+                    if not scoped:  # switch scopes only when a result is not already known
+                        self._scope(backend, result.dataset, parts, reads)
+                        scoped = True
+                    outcome = self._query(backend, p.detection)
+                    found = outcome if isinstance(outcome, HarnessError) else _records(outcome)
+                    if not isinstance(found, HarnessError):
+                        memo.keep(k, found)
+                p.scoped[parts[-1] if len(parts) > 1 else ""] = found
         everything = [p.reads for p in work.values()]
         self._scope(backend, result.dataset, None, None if None in everything else set().union(*everything))
+
+    def _memo_key(self, backend: Backend, dataset: Dataset, p: _Pending, parts: tuple[str, ...]) -> str:
+        """What a scoped result depends on (harness.run.memo): the query, clock, functions, engine and the
+        rows of *parts* in the tables it reads."""
+        names = p.reads if p.reads is not None else set(dataset.tables) | set(dataset.background)
+        digests = []
+        for name in sorted(names):
+            if (name, parts) not in self._digests:
+                self._digests[(name, parts)] = memo.scope_digests(
+                    dataset.tables, dataset.labels, dataset.background, [name], parts)
+            digests += self._digests[(name, parts)]
+        context = self.suite.context
+        return memo.key(backend.name, p.detection.query, self.suite.now, context.stored_functions(),
+                        context.registry.names(), digests)
 
     def _judge(self, result: RunResult, entry: DetectionEntry, pending: _Pending | None) -> None:
         """Every case's cell: its effect judged against its expectation; the all-cases run must agree

@@ -1,0 +1,61 @@
+"""In-process reuse of scoped query results: a detection's rows on some parts of a dataset are a pure
+function of the query text, the clock, the stored functions, the engine and the rows those parts hold in
+the tables the query reads; a test session runs the same pack many times, so each result is computed once.
+
+Like the stage traces (harness.run.explain), nothing is reused across processes and nothing but exact
+inputs are keyed: any change to a rule, a case's rows or the background makes a new key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+
+#: Most results kept (oldest dropped first); a pack run adds about a hundred.
+LIMIT = 4096
+_RESULTS: dict[str, Any] = {}
+
+
+def table_digest(table: pa.Table) -> str:
+    """The rows of an Arrow table, as bytes of its IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def recall(k: str) -> Any | None:
+    """A copy of what was kept under *k*, or None."""
+    found = _RESULTS.get(k)
+    return copy.deepcopy(found) if found is not None else None
+
+
+def keep(k: str, value: Any) -> None:
+    if len(_RESULTS) >= LIMIT:
+        _RESULTS.pop(next(iter(_RESULTS)))
+    _RESULTS[k] = copy.deepcopy(value)
+
+
+def scope_digests(tables: dict[str, pa.Table], labels: dict[str, list[str]], background: dict[str, pa.Table],
+                  names: Iterable[str], parts: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(table, digest of its rows in *parts*) for *names*: the case rows labelled with a part, plus the
+    background when the shared part "" is in."""
+    out = []
+    for name in sorted(names):
+        pieces = []
+        if name in tables:
+            mask = [label in parts for label in labels[name]]
+            pieces.append(table_digest(tables[name].filter(mask)))
+        if "" in parts and name in background:
+            pieces.append(table_digest(background[name]))
+        out.append((name, ",".join(pieces)))
+    return out
