@@ -92,6 +92,9 @@ def dns_project(tmp_path: Path) -> Path:
             fires: true
             rows: 1
             values: {Names: 24}
+          benign.few-names:
+            fires: false
+            stopped_by: where Names > 20
         """))
     (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""\
         [tool.atomic-harness]

@@ -70,7 +70,8 @@ def hostile_project(dest: Path) -> Path:
     for key, query in others.items():
         (rules / f"{key}.yaml").write_text(detection(key, query), encoding="utf-8")
         (project / "expected" / f"{key}.yaml").write_text(
-            f"detection: {key}\ncases:\n  T1608.005-3:\n    fires: true\n", encoding="utf-8")
+            f"detection: {key}\ncases:\n  T1608.005-3:\n    fires: true\n"
+            "  T1608.005-2:\n    fires: false\n", encoding="utf-8")  # a near-miss: its link is no bit.ly one
     (project / "expected" / LOAD_ERROR_FILE).write_text("detection: nope\ncases: {}\n", encoding="utf-8")
     return project
 
