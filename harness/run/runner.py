@@ -120,7 +120,7 @@ def tables_read(det: Detection, context: WorkspaceContext) -> set[str] | None:
         return None
     if any(node in analysis.syntax for node in _READS_ANY):
         return None
-    return set(analysis.table_names)
+    return {name for name in analysis.table_names if name in context.registry}
 
 
 class Runner:
