@@ -162,7 +162,11 @@ class Runner:
             for index, entry in enumerate(suite.detections, 1):
                 self.progress(f"[{index}/{len(suite.detections)}] running {entry.key}")
                 self._guarded(result, entry, lambda e=entry: self._run_all(result, backend, other, e, pending))
-            self._run_scopes(result, backend, pending)
+            try:
+                self._run_scopes(result, backend, pending)
+            except Exception as exc:  # noqa: BLE001 - our crash errors the detections still to be judged
+                for key in pending:
+                    result.runs[key].error = result.runs[key].error or InternalError.of(exc, detection=key)
             for entry in suite.detections:
                 self._guarded(result, entry, lambda e=entry: self._judge(result, e, pending.get(e.key)))
                 if not any(v.detection_key == entry.key for v in result.verdicts):  # judging itself crashed
