@@ -98,7 +98,7 @@ def test_writes_are_off_in_duckdb_kql_too(engine: EmbeddedBackend) -> None:
     """Under the guard, duckdb-kql itself translates with allow_write=False."""
     engine.seal()
     with pytest.raises(duckdb_kql.KqlUnsupportedError, match="writes are disabled"):
-        engine._relation(".set-or-replace EmailUrlInfo <| EmailUrlInfo | take 0", NOW)
+        engine._translation(".set-or-replace EmailUrlInfo <| EmailUrlInfo | take 0", NOW)
     assert count(engine) == ROWS
 
 

@@ -243,8 +243,11 @@ class Runner:
         scopes: list[tuple[str, ...]] = [("",)] + [("", cid) for cid in result.dataset.telemetry]
         runs = sum(len(p.cases) + 1 for p in work.values())
         self.progress(f"judging each case by its effect: {runs} runs over {len(scopes)} scopes")
+        for p in work.values():
+            self._batched(backend, result.dataset, p)
         for parts in scopes:
-            needed = [p for p in work.values() if parts == ("",) or parts[1] in p.cases]
+            needed = [p for p in work.values()
+                      if (parts == ("",) or parts[1] in p.cases) and _label(parts) not in p.scoped]
             if not needed:
                 continue
             reads = None if any(p.reads is None for p in needed) else set().union(*(p.reads for p in needed))
@@ -260,9 +263,38 @@ class Runner:
                     found = outcome if isinstance(outcome, HarnessError) else _records(outcome)
                     if not isinstance(found, HarnessError):
                         memo.keep(k, found)
-                p.scoped[parts[-1] if len(parts) > 1 else ""] = found
+                p.scoped[_label(parts)] = found
         everything = [p.reads for p in work.values()]
         self._scope(backend, result.dataset, None, None if None in everything else set().union(*everything))
+
+    def _batched(self, backend: Backend, dataset: Dataset, p: _Pending) -> None:
+        """A detection's scopes whose results are not already known, from one statement where the engine can
+        (EmbeddedBackend.query_scopes), trusted only when that statement's run over every row gives the rows
+        the plain run over everything gave; else (or on any error) the scopes run one by one."""
+        query_scopes = getattr(backend, "query_scopes", None)
+        if query_scopes is None:
+            return
+        missing: dict[tuple[str, ...], str] = {}
+        for parts in [("",)] + [("", cid) for cid in p.cases]:
+            k = self._memo_key(backend, dataset, p, parts)
+            found = memo.recall(k)
+            if found is None:
+                missing[parts] = k
+            else:
+                p.scoped[_label(parts)] = found
+        if len(missing) < 2:
+            return
+        try:
+            outcomes = query_scopes(p.detection.query, [*missing, None], now=self.suite.now,
+                                    timeout=self.suite.config.timeout)
+        except HarnessError:
+            return
+        if _records(outcomes[-1]) != p.all_rows:
+            return
+        for (parts, k), outcome in zip(missing.items(), outcomes, strict=False):
+            found = _records(outcome)
+            memo.keep(k, found)
+            p.scoped[_label(parts)] = found
 
     def _memo_key(self, backend: Backend, dataset: Dataset, p: _Pending, parts: tuple[str, ...]) -> str:
         """What a scoped result depends on (harness.run.memo): the query, clock, functions, engine and the
@@ -382,6 +414,11 @@ class _Pending:
     cases: list[str]
     reads: set[str] | None  # the tables the query reads (None: any)
     scoped: dict[str, list[dict[str, Any]] | HarnessError] = field(default_factory=dict)
+
+
+def _label(parts: tuple[str, ...]) -> str:
+    """The key of a scope's rows in _Pending.scoped: "" the background alone, else the case id."""
+    return parts[-1] if len(parts) > 1 else ""
 
 
 def _records(outcome: QueryResult) -> list[dict[str, Any]]:
