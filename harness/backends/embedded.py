@@ -114,6 +114,7 @@ class EmbeddedBackend:
         self._labels: dict[str, int] = {}  # part label -> the number stored with its rows
         self._shown: dict[str, frozenset[str] | None] = {}  # what each such table's view shows (None: all)
         self._part_rows: dict[str, dict[int, int]] = {}  # table loaded in parts -> rows per part number
+        self._schema: dict[str, list[str]] | None = None  # duckdb_schema(con) once sealed
         self._translated: dict[tuple[str, datetime], Any] = {}  # (kql, now) -> translation, reused across scopes
         self.con = duckdb_kql.connect()
         self.con.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
@@ -289,6 +290,12 @@ class EmbeddedBackend:
             f"resource error: the query needs more than the engine's {self.memory_limit} memory limit "
             "(a runaway join or aggregation?); raise `engine-memory` only if the rule really needs it")
 
+    def _sealed_schema(self) -> dict[str, list[str]]:
+        """The connection's tables and columns, read once: they are fixed once the connection is sealed."""
+        if self._schema is None:
+            self._schema = duckdb_schema(self.con)
+        return self._schema
+
     def _translation(self, kql: str, now: datetime) -> Any:
         """What `duckdb_kql.kql()` translates, on a sealed connection: against the connection's tables, writes off.
         kql() would first `SET TimeZone`, which a locked configuration refuses; the connection is already UTC
@@ -298,7 +305,7 @@ class EmbeddedBackend:
             with typed_unions(self._types):
                 translated = duckdb_kql.to_sql(
                     kql,
-                    schema=duckdb_schema(self.con),
+                    schema=self._sealed_schema(),
                     query_now=now,
                     functions=self.functions_for(kql) or None,
                     allow_write=False,

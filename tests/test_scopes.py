@@ -1,0 +1,157 @@
+"""Issue 19: a detection's scopes from one statement (EmbeddedBackend.query_scopes) give what scope() then
+query() gives for each, and anything it cannot do exactly is an error the caller falls back on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from harness.backends import embedded
+from harness.backends.embedded import EmbeddedBackend
+from harness.errors import HarnessError
+from harness.model import Status
+from harness.run import memo
+from tests.test_effect import add_case, add_rule
+from tests.test_effect import run as run_rule
+
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+T = datetime(2025, 6, 1, 11, tzinfo=UTC)
+
+QUERIES = [
+    # plain filter; aggregation with and without keys (an empty scope still gives count() = 0); a join
+    # of two tables in parts; arg_max by bin; distinct then count; take after sort; a union with itself.
+    'DnsEvents | where Name has "evil"',
+    "DnsEvents | summarize n = count()",
+    "DnsEvents | summarize n = count(), earliest = min(TimeGenerated) by Computer",
+    "DnsEvents | join kind=inner (DeviceNetworkEvents | project DeviceName, RemoteUrl) on "
+    "$left.Computer == $right.DeviceName | project Computer, Name, RemoteUrl",
+    "DnsEvents | summarize arg_max(Name, Computer) by bin(TimeGenerated, 1h)",
+    "DnsEvents | distinct Computer | count",
+    "DnsEvents | top 2 by Name desc | project Name",
+    "union DnsEvents, (DnsEvents | where Name startswith 'b') | summarize count() by Name",
+]
+
+
+def _engine() -> EmbeddedBackend:
+    engine = EmbeddedBackend()
+    dns = pa.table({
+        "TimeGenerated": [T] * 6,
+        "Computer": ["h1", "h1", "h2", "h3", "h3", "h4"],
+        "Name": ["a.example", "evil.test", "b.example", "evil.test", "c.example", "b.other"],
+    })
+    net = pa.table({"TimeGenerated": [T] * 3, "DeviceName": ["h1", "h3", "h4"],
+                    "RemoteUrl": ["u1", "u3", "u4"]})
+    engine.load_parts({"DnsEvents": dns, "DeviceNetworkEvents": net},
+                      {"DnsEvents": ["", "a", "", "b", "b", "c"], "DeviceNetworkEvents": ["", "b", "c"]})
+    return engine
+
+
+SCOPES = [("",), ("", "a"), ("", "b"), ("", "c"), ("a",), ("nobody",), None]
+
+
+@pytest.mark.parametrize("kql", QUERIES)
+def test_one_statement_gives_each_scope_what_a_scoped_query_gives(kql: str) -> None:
+    engine = _engine()
+    try:
+        together = engine.query_scopes(kql, SCOPES, now=NOW)
+        for parts, got in zip(SCOPES, together, strict=True):
+            engine.scope(parts)
+            alone = engine.query(kql, now=NOW)
+            assert got.columns == alone.columns
+            assert got.types == alone.types
+            assert sorted(map(repr, got.rows)) == sorted(map(repr, alone.rows)), parts
+        engine.scope(None)
+        assert engine.query("DnsEvents | count", now=NOW).rows == [(6,)]  # the views are back as they were
+    finally:
+        engine.close()
+
+
+def test_a_table_read_around_the_scope_errors_rather_than_reading_every_row() -> None:
+    """A reference that does not resolve to the scope's CTE (here a qualified name, as duckdb-kql writes
+    `database("memory").T`) would read the view: while the statement runs, the view refuses to be read."""
+    engine = _engine()
+    try:
+        engine.seal()
+        sql, names = engine._lateral('SELECT * FROM "memory"."DnsEvents"', [("",), None])
+        assert names == ["DnsEvents"]
+        engine._show("DnsEvents", embedded._GUARD)
+        with pytest.raises(Exception, match="read through a scope"):
+            engine.execute_sql(sql)
+        engine._show("DnsEvents", None)
+        assert engine.query("DnsEvents | count", now=NOW).rows == [(6,)]
+    finally:
+        engine.close()
+
+
+def test_past_the_row_budget_the_scopes_run_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engine()
+    try:
+        monkeypatch.setattr(embedded, "SCOPES_ROW_BUDGET", 5)
+        with pytest.raises(HarnessError, match="one by one"):
+            engine.query_scopes("DnsEvents | count", [("",), ("", "b"), None], now=NOW)
+        assert engine.query_scopes("DnsEvents | count", [("a",), ("c",)], now=NOW)[1].rows == [(1,)]
+    finally:
+        engine.close()
+
+
+def _dns_rule(project: Path) -> None:
+    add_case(project, "burst", "burst.tunnel.example", "172.16.50.1", count=3)
+    add_case(project, "quiet", "quiet.tunnel.example", "172.16.50.2")
+    add_rule(project, "dns_burst", 'DnsEvents | where Name endswith ".tunnel.example"\n'
+             "| summarize Lookups = count() by Name | where Lookups > 2",
+             "  benign.burst: {fires: true, rows: 1, values: {Lookups: 3}}\n  benign.quiet: {fires: false}\n")
+
+
+def _cells(result: Any) -> list[tuple[str, str, str, str]]:
+    return sorted((v.case_id, v.detection_key, v.status.value, v.message or "") for v in result.verdicts)
+
+
+def test_the_runner_judges_every_scope_from_one_statement(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Untimed: one plain run per detection (over everything) and one statement for all its scopes."""
+    _dns_rule(project_copy)
+    memo._RESULTS.clear()  # nothing known from an earlier test
+    plain: list[str] = []
+    original = EmbeddedBackend.query
+
+    def counted(self: EmbeddedBackend, kql: str, **kw: Any) -> Any:
+        plain.append(kql)
+        return original(self, kql, **kw)
+
+    monkeypatch.setattr(EmbeddedBackend, "query", counted)
+    result = run_rule(project_copy, "dns_burst")
+    assert result.verdict("benign.burst", "dns_burst").status == Status.PASSED
+    assert result.verdict("benign.quiet", "dns_burst").status == Status.PASSED
+    assert len(plain) == 1
+
+
+def test_a_one_statement_result_that_disagrees_with_the_plain_run_is_not_used(
+        project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The statement's run over every row must equal the plain run; here it does not, so every scope runs
+    one by one and the cells are what they would have been."""
+    _dns_rule(project_copy)
+    expected = _cells(run_rule(project_copy, "dns_burst"))
+    memo._RESULTS.clear()
+    original = EmbeddedBackend.query_scopes
+
+    def wrong(self: EmbeddedBackend, kql: str, scopes: Any, **kw: Any) -> Any:
+        out = original(self, kql, scopes, **kw)
+        out[-1].rows.append(out[-1].rows[0] if out[-1].rows else ("x",) * len(out[-1].columns))
+        for res in out[:-1]:
+            res.rows.clear()  # what a wrong flattening could give: nothing fires anywhere
+        return out
+
+    monkeypatch.setattr(EmbeddedBackend, "query_scopes", wrong)
+    plain: list[str] = []
+    original_query = EmbeddedBackend.query
+
+    def counted(self: EmbeddedBackend, kql: str, **kw: Any) -> Any:
+        plain.append(kql)
+        return original_query(self, kql, **kw)
+
+    monkeypatch.setattr(EmbeddedBackend, "query", counted)
+    assert _cells(run_rule(project_copy, "dns_burst")) == expected
+    assert len(plain) > 2  # the all-cases run, the background alone, each case
