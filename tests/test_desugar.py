@@ -273,3 +273,43 @@ def test_a_rewrite_the_analyzer_does_not_confirm_is_declined_alone():
     assert d.declined == ("not desugared (column_ifexists): with it the analyzer does not confirm the text",)
     assert "column_ifexists" in d.text
     same_schema(q, d.text)
+
+
+FIREWALL = "TCP request from 10.0.0.4:54321 to 13.107.4.50:443. Action: Allow"
+FIREWALL_PATTERN = ("Protocol 'request from ' SourceHost ':' SourcePort 'to ' DestinationHost ':' DestinationPort"
+                    " '. Action:' Action")
+
+
+def test_parse_with_a_leading_column(backend):
+    """The Azure Firewall rules' pattern. Kusto matches a simple pattern from the start of the text, so a literal
+    written before the text and before the pattern anchors the leading column exactly."""
+    q = f"print msg_s = '{FIREWALL}' | parse msg_s with {FIREWALL_PATTERN}"
+    d = desugar(q)
+    assert d.names == ["parse leading column"]
+    assert d.text == (f"print msg_s = '{FIREWALL}' | parse strcat(\"⟦parse⟧\", msg_s) with \"⟦parse⟧\" "
+                      f"{FIREWALL_PATTERN}")
+    same_schema(q, d.text)
+    with pytest.raises(duckdb_kql.KqlUnsupportedError):  # the rule's own text: a leading column
+        duckdb_kql.to_sql(q)
+    assert rows(backend, q) == [(FIREWALL, "TCP ", "10.0.0.4", "54321 ", "13.107.4.50", "443", " Allow")]
+    # a text the pattern does not match: every column empty, as for any parse
+    miss = "print msg_s = 'no match here' | parse msg_s with Protocol 'request from ' SourceHost"
+    assert rows(backend, miss) == [("no match here", "", "")]
+
+
+def test_parse_with_a_leading_typed_column_and_parse_where(backend):
+    q = "print s = dynamic(['12 apples', 'x apples', 'none']) | mv-expand s to typeof(string)"
+    typed = f"{q} | parse s with n:long ' apples'"
+    assert desugar(typed).names == ["parse leading column"]
+    same_schema(typed, desugar(typed).text)
+    assert rows(backend, typed) == sorted([("12 apples", 12), ("x apples", None), ("none", None)], key=repr)
+    where = f"{q} | parse-where s with n:long ' apples'"
+    assert rows(backend, where) == [("12 apples", 12)]
+
+
+def test_parse_leading_column_left_alone_where_no_exact_rewrite_is_known():
+    # kind=regex is not anchored; a non-string source is converted by parse itself
+    for q in ("print s = 'a=1' | parse kind=regex s with k '=' v",
+              "print s = 12 | parse s with a '2'",
+              "print s = 'a=1' | parse s with * '=' v"):
+        assert "parse leading column" not in desugar(q).names

@@ -44,6 +44,17 @@ Desugarings (each exact; each has tests that run both forms on the engine where 
   rows read from the local fixture file each URL is mapped to (harness.workspace.externaldata; nothing is
   downloaded), typed by the declared schema and honouring `format` and `ignoreFirstRecord`. A URL with no
   fixture, a cell that is not its column's type, or another `with` property is refused with its reason.
+- `parse leading column`: `parse E with C 'lit' ...` (C a column before the first literal, which Kusto
+  accepts: "the parse pattern may start with ColumnName") -> `parse strcat("⟦parse⟧", E) with "⟦parse⟧" C
+  'lit' ...`. Kusto matches a simple or relaxed pattern from the start of the text (a pattern skips a
+  leading part only with `*`), so the same literal written before the text and before the pattern
+  changes nothing but gives the column a literal to follow, which duckdb-kql requires. Only for a string
+  E (parse converts other types itself) and not for `kind=regex` (not anchored).
+- `inlined built-in`: a call of a built-in function the engine lacks, replaced by the KQL expression its
+  documentation defines it as, in functions the engine has (harness.kql.inlined: `split` with a
+  requested index, `ipv4_is_match`). A call outside the documented domain (a negative index, a prefix
+  beyond 32, an argument that is not a literal where one is needed, `rand()` in an argument read twice)
+  is left as written and the engine says it lacks the function.
 
 Refusals (the engine never runs the rule; the reason is reported): a call to an ASIM parser with a
 value for a parameter the harness's parser does not honour (harness.workspace.asim.UNHONOURED), since
@@ -60,6 +71,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from harness.errors import HarnessError
+from harness.kql import inlined
 from harness.kql.analyzer import Workspace, analyze
 from harness.kql.model import Analysis, FunctionKind, Stage, SyntaxNode
 from harness.workspace.asim import UNHONOURED
@@ -803,6 +815,93 @@ def _column_ifexists(t: _Tree) -> list[_Found]:
     return found
 
 
+#: What the engine reads before a leading parse column: a literal no text is expected to hold (Kusto matches
+#: the pattern from the start of the text, so any literal is exact there; duckdb-kql searches for it).
+PARSE_ANCHOR = "\u27e6parse\u27e7"
+_PARSE_KINDS = frozenset({"simple", "relaxed"})
+
+
+def _parse_leading_column(t: _Tree) -> list[_Found]:
+    found: list[_Found] = []
+    for n in t.of_type("ParseOperator", "ParseWhereOperator"):
+        kids = t.kids(n)
+        with_at = next((i for i, k in enumerate(kids) if _is(k, "with")), None)
+        if with_at is None or with_at + 1 >= len(kids) or with_at < 1:
+            continue
+        pattern = [k for k in t.kids(kids[with_at + 1]) if k.token is None]
+        if not pattern or pattern[0].type not in ("NameDeclaration", "NameAndTypeDeclaration"):
+            continue  # the pattern starts with a literal or `*`: nothing to desugar
+        expression = kids[with_at - 1]
+        kind = "simple"
+        for p in (d for d in t.descendants(n) if d.type == "NamedParameter" and t.parent(d) is not None
+                  and t.parent(d).parent == n.index):
+            value = [k for k in t.kids(p) if k.token is None]
+            if len(value) == 2 and t.source(value[0]).strip().lower() == "kind":
+                kind = t.source(value[1]).strip().lower()
+        if kind not in _PARSE_KINDS:
+            continue  # kind=regex is not anchored: no exact rewrite; the engine says what it lacks
+        if expression.result_type != "string":
+            continue  # parse converts other types to string itself; strcat's conversion is not shown identical
+        anchor = json.dumps(PARSE_ANCHOR, ensure_ascii=False)
+        edits = (
+            _Edit(expression.span.start, expression.span.start, f"strcat({anchor}, "),
+            _Edit(expression.span.end, expression.span.end, ")"),
+            _Edit(pattern[0].span.start, pattern[0].span.start, f"{anchor} "),
+        )
+        found.append(_Found("parse leading column", n.span.start, edits))
+    return found
+
+
+def _arguments(t: _Tree, call: SyntaxNode) -> list[SyntaxNode]:
+    return _call_arguments(t, call) or []
+
+
+def _int_literal(t: _Tree, node: SyntaxNode) -> int | None:
+    if node.type != "LiteralExpression" or node.result_type not in ("int", "long"):
+        return None
+    try:
+        return int(t.source(node).strip())
+    except ValueError:
+        return None
+
+
+def _volatile(t: _Tree, node: SyntaxNode) -> bool:
+    return any(d.type == "FunctionCallExpression" and d.symbol in _VOLATILE for d in t.descendants(node))
+
+
+def _inlined_builtins(t: _Tree) -> list[_Found]:
+    found: list[_Found] = []
+    builtin = {
+        (f.span.start, f.span.end): f.name for f in t.a.functions
+        if f.kind == FunctionKind.BUILTIN and f.via is None and f.name in inlined.INLINED
+    }
+    for n in t.of_type("FunctionCallExpression"):
+        name = builtin.get((n.span.start, n.span.end))
+        if name is None or n.symbol != name:
+            continue
+        args = _arguments(t, n)
+        text = [f"({t.source(a).strip()})" for a in args]
+        try:
+            if name == "split":
+                if len(args) != 3:
+                    continue  # two arguments: the engine has split
+                index = _int_literal(t, args[2])
+                if index is None:
+                    raise ValueError("requestedIndex is not an integer literal")
+                body = inlined.split_at(text[0], text[1], index)
+            else:  # ipv4_is_match
+                if any(a.result_type != "string" for a in args[:2]) or any(_volatile(t, a) for a in args):
+                    raise ValueError("an argument is not a string, or calls rand() or new_guid()")
+                prefix = _int_literal(t, args[2]) if len(args) == 3 else None
+                if len(args) == 3 and prefix is None:
+                    raise ValueError("prefix is not an integer literal")
+                body = inlined.ipv4_is_match(text[0], text[1], prefix)
+        except ValueError:
+            continue  # left as written: the engine says it lacks the function
+        found.append(_Found("inlined built-in", n.span.start, (_Edit(n.span.start, n.span.end, body),), detail=name))
+    return found
+
+
 DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("outer parentheses", "parentheses around a pipeline's source removed", _outer_parentheses),
     Desugaring("named arguments", "named arguments to a declared stored function made positional", _named_arguments),
@@ -817,6 +916,10 @@ DESUGARINGS: tuple[Desugaring, ...] = (
                _column_ifexists),
     Desugaring("externaldata fixture", "externaldata read from its declared local fixture, as a datatable",
                _externaldata),
+    Desugaring("parse leading column", "a parse pattern's leading column anchored by a literal written before it",
+               _parse_leading_column),
+    Desugaring("inlined built-in", "a built-in function the engine lacks written as its documented definition",
+               _inlined_builtins),
 )
 
 
