@@ -360,7 +360,9 @@ def new_command(args: argparse.Namespace) -> int:
             shown = path.resolve().relative_to(root)
         except ValueError:
             shown = path
-        verb = f"appended test {scaffold.case_id.rsplit('-', 1)[1]} to" if path in scaffold.appends else "wrote"
+        verb = "wrote"
+        if path in scaffold.appends:
+            verb = "added to" if path in scaffold.fixtures else f"appended test {scaffold.case_id.rsplit('-', 1)[1]} to"
         print(f"{verb} {shown}")
     print(f"must-fire case: {scaffold.case_id}")
     for line in scaffold.near_misses:
@@ -369,7 +371,7 @@ def new_command(args: argparse.Namespace) -> int:
         print("TODO (could not infer from the query; also written in the files):")
         for todo in scaffold.todos:
             print(safe(f"  - {todo}"))
-    result = validate(load_suite(config), written)
+    result = validate(load_suite(config), [p for p in written if p not in scaffold.fixtures])
     problems = [f for f in result.findings if f.severity == Severity.ERROR]
     if problems:
         print(safe_lines(format_text(problems)))

@@ -205,3 +205,67 @@ def test_a_join_on_a_computed_key_and_a_future_expiry(project: Path) -> None:
     assert rows["ThreatIntelligenceIndicator"]["NetworkIP"] == rows["AzureActivity"]["CallerIpAddress"]
     cells = _cells(project)
     assert cells["T1078-1"] == Status.PASSED and set(cells.values()) == {Status.PASSED}
+
+
+FEED_RULE = """\
+id: 5f0e2a4b-1c3d-4e5f-8a9b-0c1d2e3f4a5b
+name: Sign-in from a listed address
+severity: Medium
+queryFrequency: 1h
+queryPeriod: 1h
+triggerOperator: gt
+triggerThreshold: 0
+relevantTechniques:
+  - T1078
+query: |
+  let listed = externaldata(IPAddress: string, Score: long, Seen: datetime)
+  [@"https://example.com/feeds/bad-ips.csv?sig=abc"] with (format="csv", ignoreFirstRecord=true);
+  SigninLogs
+  | where ResultType == "0"
+  | where IPAddress in (listed | project IPAddress)
+  | project TimeGenerated, UserPrincipalName, IPAddress
+"""
+
+
+def test_a_missing_externaldata_fixture_is_scaffolded(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The feed is never downloaded: `new` writes a fixture of the declared schema (a header first, as the rule
+    skips the first record) and its manifest entry; once the folder is configured the engine reads it."""
+    from harness.kql.desugar import desugar
+
+    rule = project / "feed-rule.yaml"
+    rule.write_text(FEED_RULE, encoding="utf-8")
+    query = yaml.safe_load(FEED_RULE)["query"]
+    refused = desugar(query, load_suite(load_config(project)).context).refusals
+    assert refused and "no local fixture for externaldata URL https://example.com/feeds/bad-ips.csv?sig=abc" in str(
+        refused[0]) and "(IPAddress:string, Score:long, Seen:datetime)" in str(refused[0])
+    assert main(["new", "--rule", str(rule)]) == 0
+    out = capsys.readouterr().out
+    assert "wrote externaldata/bad-ips.csv" in out and "wrote externaldata/externaldata.yaml" in out
+    assert (project / "externaldata/bad-ips.csv").read_text() == (
+        "IPAddress,Score,Seen\nTODO-IPAddress,1,2025-01-01T00:00:00Z\n")
+    manifest = yaml.safe_load((project / "externaldata/externaldata.yaml").read_text())
+    assert manifest == {"fixtures": [{"url": "https://example.com/feeds/bad-ips.csv?sig=abc", "file": "bad-ips.csv"}]}
+    assert 'add externaldata = ["externaldata"] to [tool.atomic-harness]' in out
+    assert "bad-ips.csv holds one placeholder record of the declared schema" in out
+    (project / "pyproject.toml").write_text(
+        '[tool.atomic-harness]\nbackground = 0\nexternaldata = ["externaldata"]\n', encoding="utf-8")
+    d = desugar(query, load_suite(load_config(project)).context)
+    assert not d.refusals and "externaldata fixture" in d.names
+    assert 'datatable(IPAddress: string, Score: long, Seen: datetime) [\n"TODO-IPAddress", long(1)' in d.text
+
+
+def test_a_scaffolded_fixture_is_added_to_an_existing_manifest(project: Path) -> None:
+    feeds = project / "feeds"
+    feeds.mkdir()
+    (feeds / "bad-ips.csv").write_text("x\n", encoding="utf-8")  # a file of that name: the fixture gets another
+    (feeds / "externaldata.yaml").write_text('fixtures:\n  - url: "https://other/x.csv"\n    file: bad-ips.csv\n',
+                                            encoding="utf-8")
+    (project / "pyproject.toml").write_text(
+        '[tool.atomic-harness]\nbackground = 0\nexternaldata = ["feeds"]\n', encoding="utf-8")
+    rule = project / "feed-rule.yaml"
+    rule.write_text(FEED_RULE, encoding="utf-8")
+    assert main(["new", "--rule", str(rule)]) == 0
+    manifest = yaml.safe_load((feeds / "externaldata.yaml").read_text())
+    assert manifest["fixtures"] == [{"url": "https://other/x.csv", "file": "bad-ips.csv"},
+                                    {"url": "https://example.com/feeds/bad-ips.csv?sig=abc", "file": "bad-ips-2.csv"}]
+    assert (feeds / "bad-ips-2.csv").read_text().startswith("IPAddress,Score,Seen\n")

@@ -81,10 +81,12 @@ from harness.workspace.externaldata import JSON_FORMATS, MANIFEST, PROPERTIES, S
 __all__ = [
     "DESUGARINGS",
     "Applied",
+    "ExternalFeed",
     "Desugared",
     "Desugaring",
     "Refusal",
     "desugar",
+    "externaldata_feeds",
 ]
 
 #: Rewrite passes at most (one desugaring can expose another: an alias inside parentheses).
@@ -706,64 +708,102 @@ def _unquote(text: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class ExternalFeed:
+    """One URL an `externaldata` operator reads: the declared schema and how the rule reads the file."""
+
+    url: str
+    columns: tuple[tuple[str, str], ...]
+    format: str
+    ignore_first: bool
+    #: `with (...)` properties the fixture reading does not honour (the feed is then refused).
+    unknown: tuple[str, ...] = ()
+
+
+def _feeds_at(t: _Tree, n: SyntaxNode) -> list[ExternalFeed] | None:
+    """The feeds of one ExternalDataExpression, or None when its schema or URLs are not plain literals."""
+    kids = t.kids(n)
+    schema = next((k for k in kids if k.type == "RowSchema"), None)
+    urls_list = next((k for k in kids if k.type == "SyntaxList" and k.span.length > 0), None)
+    with_clause = next((k for k in kids if k.type == "ExternalDataWithClause"), None)
+    columns: list[tuple[str, str]] = []
+    for decl in (d for d in t.descendants(schema) if d.type == "NameAndTypeDeclaration") if schema else ():
+        name = next((k for k in t.kids(decl) if k.type == "NameDeclaration"), None)
+        if name is None or not name.symbol or not name.result_type:
+            return None
+        columns.append((name.symbol, name.result_type))
+    urls = [_string_value(t, u) for u in t.elements(urls_list)] if urls_list is not None else []
+    if not columns or not urls or any(u is None for u in urls):
+        return None
+    props: dict[str, str] = {}
+    for p in (d for d in t.descendants(with_clause) if d.type == "NamedParameter") if with_clause else ():
+        kids_p = [k for k in t.kids(p) if k.token is None]
+        key = t.source(kids_p[0]).strip().lower()
+        value = kids_p[-1]
+        props[key] = (_string_value(t, value) if value.result_type == "string" else t.source(value).strip()) or ""
+    unknown = tuple(sorted(set(props) - set(PROPERTIES)))
+    ignore_first = props.get("ignorefirstrecord", "false").lower() == "true"
+    return [
+        ExternalFeed(url.strip(), tuple(columns), (props.get("format") or _format_of(url)).lower(), ignore_first,
+                     unknown)
+        for url in urls if url is not None
+    ]
+
+
+def externaldata_feeds(query: str) -> list[ExternalFeed]:
+    """Every feed the query's `externaldata` operators read with a plain literal schema and URL (for
+    `new --rule`, which scaffolds a fixture for each one the workspace has none for)."""
+    try:
+        a = analyze(query, tree=True)
+    except HarnessError:
+        return []
+    t = _Tree(a)
+    out: list[ExternalFeed] = []
+    for n in t.of_type("ExternalDataExpression"):
+        out += _feeds_at(t, n) or []
+    return out
+
+
 def _externaldata(t: _Tree) -> list[_Found]:
     found: list[_Found] = []
     fixtures = getattr(t.context, "externaldata", None) or {}
     for n in t.of_type("ExternalDataExpression"):
-        kids = t.kids(n)
-        schema = next((k for k in kids if k.type == "RowSchema"), None)
-        urls_list = next((k for k in kids if k.type == "SyntaxList" and k.span.length > 0), None)
-        with_clause = next((k for k in kids if k.type == "ExternalDataWithClause"), None)
-        columns: list[tuple[str, str]] = []
-        for decl in (d for d in t.descendants(schema) if d.type == "NameAndTypeDeclaration") if schema else ():
-            name = next((k for k in t.kids(decl) if k.type == "NameDeclaration"), None)
-            if name is None or not name.symbol or not name.result_type:
-                columns = []
-                break
-            columns.append((name.symbol, name.result_type))
-        urls = [_string_value(t, u) for u in t.elements(urls_list)] if urls_list is not None else []
-        if not columns or not urls or any(u is None for u in urls):
+        feeds = _feeds_at(t, n)
+        if not feeds:
             found.append(_Found("externaldata fixture", n.span.start,
                                 refusal="its schema or URLs are not plain literals the harness can read"))
             continue
-        props: dict[str, str] = {}
-        for p in (d for d in t.descendants(with_clause) if d.type == "NamedParameter") if with_clause else ():
-            kids_p = [k for k in t.kids(p) if k.token is None]
-            key = t.source(kids_p[0]).strip().lower()
-            value = kids_p[-1]
-            props[key] = (_string_value(t, value) if value.result_type == "string" else t.source(value).strip()) or ""
-        unknown = sorted(set(props) - set(PROPERTIES))
-        schema_text = ", ".join(f"{c}:{ty}" for c, ty in columns)
-        if unknown:
+        if feeds[0].unknown:
             found.append(_Found("externaldata fixture", n.span.start,
-                                refusal=f"with({', '.join(unknown)}) is not honoured when reading fixtures"))
+                                refusal=f"with({', '.join(feeds[0].unknown)}) is not honoured when reading fixtures"))
             continue
-        ignore_first = props.get("ignorefirstrecord", "false").lower() == "true"
+        columns = list(feeds[0].columns)
+        schema_text = ", ".join(f"{c}:{ty}" for c, ty in columns)
         rows: list[list[str]] = []
         problem = None
-        for url in urls:
-            fixture = fixtures.get(url.strip())
+        for feed in feeds:
+            fixture = fixtures.get(feed.url)
             if fixture is None:
                 problem = (
-                    f"no local fixture for externaldata URL {url} (nothing is downloaded); declare one in an "
+                    f"no local fixture for externaldata URL {feed.url} (nothing is downloaded); declare one in an "
                     f"{MANIFEST} manifest of a configured `externaldata` folder, a file with the columns "
-                    f"({schema_text})"
+                    f"({schema_text}) (`atomic-harness new --rule` scaffolds one)"
                 )
                 break
-            fmt = props.get("format") or _format_of(url)
             try:
-                rows += read_rows(fixture, columns, fmt.lower(), ignore_first)
+                rows += read_rows(fixture, columns, feed.format, feed.ignore_first)
             except HarnessError as exc:
                 where = f"{exc.file}:{exc.line}" if exc.line else str(exc.file)
-                problem = f"fixture for {url} ({where}): {exc.reason}"
+                problem = f"fixture for {feed.url} ({where}): {exc.reason}"
                 break
         if problem is not None:
             found.append(_Found("externaldata fixture", n.span.start, refusal=problem))
             continue
+        schema = next(k for k in t.kids(n) if k.type == "RowSchema")
         values = ",\n".join(", ".join(row) for row in rows)
         text = f"datatable({t.source(schema)[1:-1]}) [\n{values}\n]"
         found.append(_Found("externaldata fixture", n.span.start, (_Edit(n.span.start, n.span.end, text),),
-                            detail=", ".join(urls)))
+                            detail=", ".join(f.url for f in feeds)))
     return found
 
 

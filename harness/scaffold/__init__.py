@@ -19,11 +19,13 @@ import yaml
 from harness.config import RunConfig
 from harness.errors import FormatError, UsageError
 from harness.formats.detections import load_detection
+from harness.kql.desugar import externaldata_feeds
 from harness.model import Detection
 from harness.scaffold.infer import infer
 from harness.scaffold.plan import plan_case
 from harness.scaffold.render import render_atomic, render_atomic_test, render_expected, render_template
 from harness.workspace.context import WorkspaceContext
+from harness.workspace.externaldata import MANIFEST, fixture_name, manifest_entries, sample_fixture
 
 __all__ = ["Scaffold", "scaffold_rule", "write_scaffold"]
 
@@ -42,6 +44,7 @@ class Scaffold:
     near_misses: list[str] = field(default_factory=list)
     blocked: list[Path] = field(default_factory=list)  # existing files that forbid writing (the technique's)
     appends: dict[Path, tuple[str, str]] = field(default_factory=dict)  # technique file: (text now, text after)
+    fixtures: list[Path] = field(default_factory=list)  # externaldata fixtures and manifest (not suite content)
 
 
 def _technique(detection: Detection, given: str | None) -> str:
@@ -94,7 +97,47 @@ def scaffold_rule(rule: Path, config: RunConfig, context: WorkspaceContext | Non
     out.files[expected / f"{detection.key}.yaml"] = render_expected(plan, detection, case_id, shown_rule)
     out.todos = list(plan.todos) + [f"{case_id}.{v.id}: {v.todo}" for v in plan.variants if v.todo]
     out.near_misses = [f"{case_id}.{v.id}: {v.description}" for v in plan.variants]
+    _externaldata_fixtures(out, detection, config, context)
     return out
+
+
+def _externaldata_fixtures(out: Scaffold, detection: Detection, config: RunConfig, context: WorkspaceContext) -> None:
+    """A fixture file (one placeholder record of the declared schema, in the format the rule reads) and a
+    manifest entry for every externaldata URL the workspace has no fixture for: nothing is ever downloaded,
+    and without a fixture the embedded engine refuses the rule."""
+    feeds = [f for f in externaldata_feeds(detection.query) if f.url not in context.externaldata]
+    if not feeds:
+        return
+    configured = bool(config.externaldata)
+    folder = config.resolve(config.externaldata[0]) if configured else config.root / "externaldata"
+    manifest = folder / MANIFEST
+    taken = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    entries: list[tuple[str, str]] = []
+    for feed in dict((f.url, f) for f in feeds).values():
+        schema = ", ".join(f"{c}:{t}" for c, t in feed.columns)
+        try:
+            text = sample_fixture(list(feed.columns), feed.format, feed.ignore_first)
+        except ValueError as exc:
+            out.todos.append(f"externaldata {feed.url}: {exc}; no fixture scaffolded")
+            continue
+        name = fixture_name(feed.url, feed.format, taken)
+        taken.add(name)
+        out.files[folder / name] = text
+        out.fixtures.append(folder / name)
+        entries.append((feed.url, name))
+        out.todos.append(f"externaldata {feed.url}: {name} holds one placeholder record of the declared schema "
+                         f"({schema}); write the feed rows the rule must meet")
+    if not entries:
+        return
+    if manifest.exists():
+        now = manifest.read_text(encoding="utf-8")
+        sep = "" if now.endswith("\n") or not now else "\n"
+        out.appends[manifest] = (now, now + sep + manifest_entries(entries, header=False))
+    else:
+        out.files[manifest] = manifest_entries(entries, header=True)
+    out.fixtures.append(manifest)
+    if not configured:
+        out.todos.append(f"add externaldata = [\"{folder.name}\"] to [tool.atomic-harness] so the fixtures are read")
 
 
 def _append_test(out: Scaffold, path: Path, test: str) -> int:

@@ -37,7 +37,18 @@ from harness.errors import FormatError
 from harness.formats.paths import contained, read_content
 from harness.formats.yamlio import read_yaml
 
-__all__ = ["MANIFEST", "MAX_FIXTURE_ROWS", "Fixture", "FixtureError", "kql_literal", "load_fixtures", "read_rows"]
+__all__ = [
+    "MANIFEST",
+    "MAX_FIXTURE_ROWS",
+    "Fixture",
+    "FixtureError",
+    "fixture_name",
+    "kql_literal",
+    "load_fixtures",
+    "manifest_entries",
+    "read_rows",
+    "sample_fixture",
+]
 
 MANIFEST = "externaldata.yaml"
 #: Rows per fixture at most: they become literal text in the query the engine runs.
@@ -198,3 +209,54 @@ def _json_records(fixture: Fixture, text: str) -> list[tuple[int, dict[str, obje
                                line=number)
         out.append((number, item))
     return out
+
+
+# -- scaffolding (`atomic-harness new --rule`) ----------------------------------------------------------
+
+#: A placeholder per declared type, readable by `kql_literal` (a timespan is not read from fixtures: empty).
+_PLACEHOLDERS = {
+    "int": "1", "long": "1", "real": "1.5", "decimal": "", "bool": "true",
+    "datetime": "2025-01-01T00:00:00Z", "guid": "00000000-0000-0000-0000-000000000001",
+    "dynamic": "{}", "timespan": "",
+}
+
+
+def sample_fixture(columns: list[tuple[str, str]], fmt: str, ignore_first: bool) -> str:
+    """The text of a fixture file with one placeholder record of the declared schema, in the format the rule
+    reads (a header line first when it skips the first record). Raises ValueError for a format fixtures are
+    not read in."""
+    def value(name: str, kusto_type: str) -> str:
+        return _PLACEHOLDERS.get(kusto_type, f"TODO-{name}")
+
+    if fmt in JSON_FORMATS:
+        record = {name: json.loads(value(name, ty)) if ty == "dynamic" else value(name, ty) for name, ty in columns}
+        return json.dumps(record, ensure_ascii=False) + "\n"
+    if fmt not in SEPARATORS:
+        raise ValueError(f"format {fmt!r} is not read from fixtures (csv, tsv, psv, scsv, json, multijson)")
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=SEPARATORS[fmt], lineterminator="\n")
+    if ignore_first:
+        writer.writerow([name for name, _ in columns])
+    writer.writerow([value(name, ty) for name, ty in columns])
+    return buf.getvalue()
+
+
+def fixture_name(url: str, fmt: str, taken: set[str]) -> str:
+    """A file name for *url*'s fixture: the URL's last path segment, made safe, with the format's extension,
+    not one of *taken* (case-insensitively)."""
+    stem = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem.rsplit(".", 1)[0] if "." in stem else stem).strip("-.") or "feed"
+    ext = "json" if fmt in JSON_FORMATS else fmt
+    name, n = f"{stem}.{ext}", 1
+    while name.lower() in {t.lower() for t in taken}:
+        n += 1
+        name = f"{stem}-{n}.{ext}"
+    return name
+
+
+def manifest_entries(entries: list[tuple[str, str]], *, header: bool) -> str:
+    """Manifest text mapping each (url, file); with the `fixtures:` key when *header* (a new manifest)."""
+    lines = ["fixtures:"] if header else []
+    for url, file in entries:
+        lines += [f"  - url: {json.dumps(url)}", f"    file: {json.dumps(file)}"]
+    return "\n".join(lines) + "\n"
