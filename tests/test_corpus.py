@@ -25,9 +25,9 @@ BASELINE = json.loads((ROOT / "bench" / "corpus-baseline.json").read_text())
 #: The ratchet: the recorded figures may only go up. Raise these with the baseline, never lower them.
 #: (Validation moved from the hand-written resolver to Microsoft's analyzer, Kusto.Language: 186 -> 181,
 #: the rules below. Execution moved from empty tables to schema-typed rows, with desugaring and externaldata
-#: fixtures: 81 -> 102.)
+#: fixtures: 81 -> 102; a parse pattern's leading column and split/ipv4_is_match inlined: 102 -> 107.)
 VALIDATED_FLOOR = 181
-EXECUTED_FLOOR = 102
+EXECUTED_FLOOR = 107
 
 #: Rules the old resolver passed and Kusto.Language rejects, with who is right (from reading the rule).
 REBASELINED = {
