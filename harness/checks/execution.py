@@ -205,7 +205,7 @@ def classify_engine_error(exc: HarnessError) -> str:
     construct = (exc.construct or "") if isinstance(exc, EngineError) else ""
     low = text.lower()
     if construct.startswith("desugar:"):
-        if "not honoured" in low:
+        if construct == "desugar:named arguments" and "not honoured" in low:
             return "refused: an ASIM parser parameter the harness does not honour"
         if "no local fixture" in low:
             return "refused: externaldata URL without a local fixture (nothing is downloaded)"
