@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.backends import Backend
 from harness.checks.corpus import check_corpus, format_summary
 from harness.checks.execution import PROOF, engine_check
 from harness.checks.sarif import format_text, to_sarif
@@ -32,16 +33,19 @@ from harness.errors import (
     UsageError,
 )
 from harness.model import Severity
+from harness.mutate.campaign import mutate_suite
+from harness.mutate.model import MutationRun
 from harness.report import prepare_reports, write_reports
 from harness.report.baseline import compare, format_diff, load_baseline
 from harness.report.escaping.terminal import safe, safe_lines
 from harness.report.model import build_report
+from harness.report.mutation import render_terminal as render_mutation
 from harness.report.terminal import Progress, render_terminal
 from harness.report.trace import render_trace
 from harness.run.changed import select_changes
 from harness.run.explain import explain_case, explain_result, rule_where
 from harness.run.nearmiss import check_near_misses
-from harness.run.runner import Runner
+from harness.run.runner import Runner, RunResult
 from harness.scaffold import scaffold_rule, write_scaffold
 from harness.suite import load_suite
 from synthetic.export import FORMATS, write_tables
@@ -154,6 +158,76 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"no disagreements between {engines} on {len(result.detections)} detections")
     print("reports: " + ", ".join(str(p) for p in written))
     return EXIT_OK if result.ok and not (diff and diff["regressions"]) else EXIT_FAILED
+
+
+# -- mutate -----------------------------------------------------------------------------
+
+
+def add_mutate_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "mutate", help="mutation testing: does a case catch each single edit of each detection?",
+        description="Make single edits (mutants) of each detection - a flipped comparison, a dropped where, a list "
+        "item left out, a threshold moved by one, ... - and run each on its detection's cells; a mutant is killed "
+        "when a cell fails. Prints the score per detection and every survivor with the case it would need, and "
+        "writes the reports (coverage.* with a mutation section).")
+    add_content_flags(p)
+    p.add_argument("-k", dest="keywords", action="append", metavar="TEXT",
+                   help="only detections, mutant ids or mutant names containing TEXT; repeatable")
+    p.add_argument("--min-score", type=float, metavar="N",
+                   help="fail (exit 1) when a detection kills less than N%% of its non-equivalent mutants")
+    p.add_argument("--jobs", type=int, default=2, metavar="N", help="worker processes for the mutants (default 2)")
+    p.add_argument("--report-dir", metavar="DIR", help="where reports are written (default: reports)")
+    add_clock_flags(p)
+    p.add_argument("--timeout", type=float, metavar="S", help="per-query timeout in seconds (default: 60)")
+    p.add_argument("--json", action="store_true", help="print the mutation result as JSON instead of the table")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=mutate_command)
+
+
+def mutate_command(args: argparse.Namespace) -> int:
+    if args.min_score is not None and not 0 <= args.min_score <= 100:
+        raise UsageError("--min-score is a percentage, 0 to 100")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    config = load_config(Path.cwd(), {**content_overrides(args), "report_dir": args.report_dir})
+    prepare_reports(config.resolve(config.report_dir))
+    progress = None if args.quiet else Progress()
+    floor = args.min_score / 100 if args.min_score is not None else None
+    found: dict[str, MutationRun] = {}
+
+    def after(result: RunResult, backend: Backend) -> None:
+        check_near_misses(result, backend)
+        if progress:
+            progress("generating and running mutants")
+        found["run"] = mutate_suite(result, backend, jobs=args.jobs, keywords=args.keywords, min_score=floor)
+
+    try:
+        if progress:
+            progress("loading detections, atomics, templates and expected results")
+        suite = load_suite(config)
+        named = {e.key for e in suite.detections if any(k in e.key for k in args.keywords or [])}
+        if named:  # -k names detections: only they run (the baseline too)
+            suite = suite.narrowed(detections=named)
+        result = Runner(suite, progress, after=after).run()
+        explanations = explain_result(result)
+    finally:
+        if progress:
+            progress.done()
+    mutation = found["run"].as_dict()
+    report = build_report(result, explanations, root=config.root)
+    report["mutation"] = mutation
+    scores = {d["detection"]: d["score"] for d in mutation["detections"] if not d["skipped"]}
+    for d in report["detections"]:
+        if scores.get(d["key"]) is not None:
+            d["mutation_score"] = scores[d["key"]]
+    written = write_reports(result, config.resolve(config.report_dir), report=report)
+    if args.json:
+        print(json.dumps(mutation, indent=2, sort_keys=True, default=str))
+    else:
+        print(render_mutation(mutation))
+        print("reports: " + ", ".join(str(p) for p in written))
+    ok = result.ok and not found["run"].below()
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 # -- generate ---------------------------------------------------------------------------
@@ -383,7 +457,7 @@ def new_command(args: argparse.Namespace) -> int:
 # -- the front door ---------------------------------------------------------------------
 
 COMMANDS = (add_run_parser, add_generate_parser, add_validate_parser, add_explain_parser, add_corpus_parser,
-            add_new_parser)
+            add_new_parser, add_mutate_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,8 @@ class ExpectedFile:
     background: dict[str, Any]  # `max_rows`: most result rows allowed from benign background traffic
     doc: YamlDocument | None = field(default=None, repr=False)  # to place a problem at its line
     schema_version: int = 1  # the format version the file is written in (a file that does not say is 1)
+    #: Mutants (atomic-harness mutate) declared equivalent to the rule: the mutant's name -> why.
+    equivalent_mutants: dict[str, str] = field(default_factory=dict)
 
     def line_of(self, json_path: list[str | int]) -> tuple[int | None, int | None]:
         return self.doc.line_of(json_path) if self.doc is not None else (None, None)
@@ -58,7 +60,8 @@ def load_expected_file(path: Path | str) -> ExpectedFile:
             raise FormatError(f"case {case_id}: a must-not-fire expectation cannot list rows or values",
                                file=str(path), line=line, column=col)
         out[str(case_id)] = exp
-    return ExpectedFile(path, key, out, d.get("background") or {}, doc, d.get("schema_version", 1))
+    equivalents = {str(e["mutant"]): str(e["reason"]) for e in d.get("equivalent_mutants") or []}
+    return ExpectedFile(path, key, out, d.get("background") or {}, doc, d.get("schema_version", 1), equivalents)
 
 
 def expected_files(folder: Path | str) -> list[Path]:

@@ -39,6 +39,7 @@ from harness.report.matrix import (
     problem_cells,
     want_text,
 )
+from harness.report.mutation import headline as mutation_headline
 
 JS = """
 (function(){
@@ -179,6 +180,8 @@ def render_html(report: dict[str, Any]) -> str:
         coverage=report["coverage"],
         gaps=[c for c in report["cells"] if c["status"] == "known_gap"],
         near=[c for c in report["cells"] if c.get("near_miss")],
+        mutation=report.get("mutation"),
+        mutation_headline=mutation_headline(report["mutation"]) if report.get("mutation") else "",
         data={"summary": report["summary"], "problems": [cell_id(c["case"], c["detection"]) for c in problems]},
         script=Markup(JS),  # noqa: S704 - the harness's own code, no report data; its hash is in the page's CSP
         script_hash=script_hash,

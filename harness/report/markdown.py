@@ -18,6 +18,7 @@ from tabulate import tabulate
 from harness.report.escaping.markdown import code
 from harness.report.escaping.markdown import text as md
 from harness.report.matrix import SYMBOL, explained_cells, located, matrix_rows, problem_cells
+from harness.report.mutation import render_markdown as render_mutation
 
 #: GitHub rejects comments over 65,536 characters; leave room for a bot's header.
 MARKDOWN_LIMIT = 60_000
@@ -168,6 +169,8 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
             ["detection", "rows from benign background"],
         )
     )
+    if report.get("mutation"):
+        out += ["", render_mutation(report["mutation"]).rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

@@ -1,0 +1,185 @@
+"""Running mutants: each on its own detection's cells only, over one load of the suite's dataset.
+
+A mutant is judged as `run` judges its detection (harness.run.effect, harness.run.verdict): the mutated rule
+on the background alone, then on each case's rows plus the background (a scope of the one load), each cell
+judged by the case's effect. The first failing cell kills it, so the remaining cells are not run (cells are
+tried in a fixed order: must-fire cases, then listed must-not-fire cases, then the rest, so the killing cell
+named is the same on every run). A mutant whose cells all pass is also run over every case at once and
+reconciled, as `run` does; an error anywhere (engine, interference, too many background rows) without a
+failing cell makes it `errored`: CI would go red, but not because a case caught the edit. The near-miss
+traces' `stopped_by` checks are not repeated on mutants (a mutated filter's text no longer reads as the one
+the expected file names, which would catch every edit of it for the wrong reason).
+
+Mutants run in worker processes (`jobs`), each loading the dataset once; results come back in the mutants'
+order, so the report does not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from harness.backends import Backend, engine_options, make_backend
+from harness.config import RunConfig
+from harness.errors import HarnessError, UsageError
+from harness.model import Detection, Status
+from harness.mutate.model import Mutant, MutantResult, Outcome
+from harness.run.effect import effect, reconcile, value_index
+from harness.run.runner import tables_read
+from harness.run.shape import shape_divergence
+from harness.run.verdict import judge
+from harness.suite import DetectionEntry, Suite, load_suite
+from synthetic.dataset import Dataset
+
+Rows = list[dict[str, Any]]
+
+
+def load_engine(suite: Suite, dataset: Dataset, threads: int | None = None) -> Backend:
+    """The embedded engine holding *dataset* once, each case's rows labelled (scopes show one case's)."""
+    cfg = suite.config
+    if cfg.backend != "embedded" or cfg.compare:
+        raise UsageError("mutate runs on the embedded engine (it needs scopes over one load); "
+                         f"--backend {cfg.backend} is not supported")
+    options = engine_options("embedded", cfg, suite.context)
+    if threads is not None:
+        options["threads"] = threads
+    backend = make_backend("embedded", **options)
+    backend.load_parts(dataset.tables, dataset.labels)  # type: ignore[attr-defined]
+    backend.load_parts(dataset.background,  # type: ignore[attr-defined]
+                       {t: [""] * data.num_rows for t, data in dataset.background.items()})
+    return backend
+
+
+@dataclass
+class _Plan:
+    """One detection's cells in the order they are tried, and the cases whose effect is judged."""
+
+    entry: DetectionEntry
+    order: list[str]
+    effects: set[str]  # the cases that write a table the detection reads
+
+
+class MutantJudge:
+    """Judges mutants on an engine that holds the suite's dataset (load_engine)."""
+
+    def __init__(self, suite: Suite, dataset: Dataset, backend: Backend) -> None:
+        self.suite, self.dataset, self.backend = suite, dataset, backend
+        self._plans: dict[str, _Plan] = {}
+
+    def _plan(self, entry: DetectionEntry) -> _Plan:
+        plan = self._plans.get(entry.key)
+        if plan is None:
+            det = entry.detection
+            reads = tables_read(det, self.suite.context) if det is not None else set()
+            data = self.dataset
+            effects = {cid for cid, tel in data.telemetry.items()
+                       if cid not in data.errors and (reads is None or reads & set(tel.rows))}
+
+            def rank(case_id: str) -> int:
+                exp = entry.expectation(case_id)
+                return 0 if exp.fires and not exp.known_gap else 1 if exp.explicit else 2 if case_id in effects else 3
+            ids = [c.id for c in self.suite.cases]
+            plan = _Plan(entry, sorted(ids, key=lambda c: (rank(c), ids.index(c))), effects)
+            self._plans[entry.key] = plan
+        return plan
+
+    def _query(self, det: Detection, parts: Iterable[str] | None) -> Rows | HarnessError:
+        self.backend.scope(None if parts is None else list(parts))  # type: ignore[attr-defined]
+        try:
+            result = self.backend.query(det.query, now=self.suite.now, timeout=self.suite.config.timeout)
+        except HarnessError as exc:
+            return exc
+        return result.records()
+
+    def judge(self, mutant: Mutant) -> MutantResult:
+        """Run *mutant* on its detection's cells (see the module's docstring)."""
+        entry = self.suite.detection(mutant.detection)
+        if entry is None or entry.detection is None:
+            return MutantResult(mutant, Outcome.ERRORED, error="the detection did not load")
+        det = replace(entry.detection, query=mutant.query)
+        if mutant.trigger is not None:
+            det = replace(det, trigger_operator=mutant.trigger[0], trigger_threshold=mutant.trigger[1])
+        try:
+            return self._judge(mutant, entry, det)
+        finally:
+            self.backend.scope(None)  # type: ignore[attr-defined]
+
+    def _judge(self, mutant: Mutant, entry: DetectionEntry, det: Detection) -> MutantResult:
+        plan = self._plan(entry)
+        self.backend.scope([""])  # type: ignore[attr-defined]
+        try:
+            outcome = self.backend.query(det.query, now=self.suite.now, timeout=self.suite.config.timeout)
+        except HarnessError as exc:
+            return MutantResult(mutant, Outcome.ERRORED, error=f"engine: {exc}")
+        diverges = shape_divergence(det, outcome, self.suite.context)
+        if diverges is not None:
+            return MutantResult(mutant, Outcome.ERRORED, error=str(diverges))
+        background, columns = outcome.records(), outcome.columns
+        errors: list[str] = []
+        effects = {}
+        for cid in plan.order:
+            if cid in self.dataset.errors:
+                errors.append(f"{cid}: {self.dataset.errors[cid]}")
+                continue
+            added: Rows = []
+            if cid in plan.effects:
+                alone = self._query(det, ("", cid))
+                if isinstance(alone, HarnessError):
+                    errors.append(f"{cid}: {alone}")
+                    continue
+                effects[cid] = effect(alone, background)
+                added = effects[cid].added
+            verdict = judge(det, entry.expectation(cid), added, columns)
+            if verdict.status == Status.FAILED:
+                return MutantResult(mutant, Outcome.KILLED, killed_by=f"{cid}: {verdict.message}")
+        if not errors:
+            everything = self._query(det, None)
+            if isinstance(everything, HarnessError):
+                errors.append(f"all cases: {everything}")
+            else:
+                data = self.dataset
+                clash = reconcile(everything, background, effects, data.owners,
+                                  value_index({c: data.telemetry[c].rows for c in effects}))
+                errors += [f"{cid}: {why}" for cid, why in sorted(clash.cases.items())]
+        limit = entry.expected.background.get("max_rows") if entry.expected else None
+        if limit is not None and len(background) > limit:
+            errors.append(f"{len(background)} result rows from the background; the expected file allows {limit}")
+        if errors:
+            return MutantResult(mutant, Outcome.ERRORED, error="; ".join(errors[:3]))
+        return MutantResult(mutant, Outcome.SURVIVED)
+
+
+# -- worker processes ------------------------------------------------------------------------------
+
+_WORKER: MutantJudge | None = None
+
+
+def _start_worker(config: RunConfig, detections: list[str], cases: list[str]) -> None:
+    """A worker's one load: the suite (narrowed as the parent's is), its dataset, the engine."""
+    global _WORKER
+    suite = load_suite(config).narrowed(detections=set(detections), cases=set(cases))
+    dataset = suite.dataset()
+    _WORKER = MutantJudge(suite, dataset, load_engine(suite, dataset, threads=1))
+
+
+def _judge_in_worker(mutant: Mutant) -> MutantResult:
+    assert _WORKER is not None  # noqa: S101 - set by the pool's initializer
+    return _WORKER.judge(mutant)
+
+
+def run_mutants(mutants: list[Mutant], suite: Suite, jobs: int, local: MutantJudge | None = None) -> list[MutantResult]:
+    """Every mutant's result, in the mutants' order. *jobs* > 1: that many worker processes, each loading
+    the dataset once; else *local* (a judge on an already loaded engine) runs them all."""
+    if not mutants:
+        return []
+    if jobs <= 1 or len(mutants) < 2:
+        if local is None:
+            raise UsageError("no engine to run the mutants on")
+        return [local.judge(m) for m in mutants]
+    detections = sorted({m.detection for m in mutants})
+    cases = [c.id for c in suite.cases]
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine or V8 state forked
+    with context.Pool(jobs, initializer=_start_worker, initargs=(suite.config, detections, cases)) as pool:
+        return pool.map(_judge_in_worker, mutants, chunksize=1)
