@@ -1,14 +1,15 @@
 """Running mutants: each on its own detection's cells only, over one load of the suite's dataset.
 
 A mutant is judged as `run` judges its detection (harness.run.effect, harness.run.verdict): the mutated rule
-on the background alone, then on each case's rows plus the background (a scope of the one load), each cell
-judged by the case's effect. The first failing cell kills it, so the remaining cells are not run (cells are
-tried in a fixed order: must-fire cases, then listed must-not-fire cases, then the rest, so the killing cell
-named is the same on every run). A mutant whose cells all pass is also run over every case at once and
-reconciled, as `run` does; an error anywhere (engine, interference, too many background rows) without a
-failing cell makes it `errored`: CI would go red, but not because a case caught the edit. The near-miss
-traces' `stopped_by` checks are not repeated on mutants (a mutated filter's text no longer reads as the one
-the expected file names, which would catch every edit of it for the wrong reason).
+over every row, on the background alone and on each case's rows plus the background (scopes of the one load;
+all of them from one statement where the engine can, trusted only when that statement's run over every row
+equals the plain run, as the runner trusts it), each cell judged by the case's effect. Cells are judged in a
+fixed order (must-fire cases, then listed must-not-fire cases, then the rest), and the first failing cell
+kills the mutant and is named. A mutant whose cells all pass is reconciled with the run over every row, as
+`run` does; an error anywhere (engine, interference, too many background rows) without a failing cell makes it
+`errored`: CI would go red, but not because a case caught the edit. The near-miss traces' `stopped_by` checks
+are not repeated on mutants (a mutated filter's text no longer reads as the one the expected file names,
+which would catch every edit of it for the wrong reason).
 
 Mutants run in worker processes (`jobs`), each loading the dataset once; results come back in the mutants'
 order, so the report does not depend on the number of workers.
@@ -16,12 +17,14 @@ order, so the report does not depend on the number of workers.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.backends import Backend, engine_options, make_backend
+from harness.backends.base import QueryResult
 from harness.config import RunConfig
 from harness.errors import HarnessError, UsageError
 from harness.model import Detection, Status
@@ -67,6 +70,7 @@ class MutantJudge:
     def __init__(self, suite: Suite, dataset: Dataset, backend: Backend) -> None:
         self.suite, self.dataset, self.backend = suite, dataset, backend
         self._plans: dict[str, _Plan] = {}
+        self._last: QueryResult = QueryResult([], [], [])
 
     def _plan(self, entry: DetectionEntry) -> _Plan:
         plan = self._plans.get(entry.key)
@@ -86,11 +90,13 @@ class MutantJudge:
         return plan
 
     def _query(self, det: Detection, parts: Iterable[str] | None) -> Rows | HarnessError:
+        """The rows of *det* on a scope (None: every row); the result is kept in `_last` for its shape."""
         self.backend.scope(None if parts is None else list(parts))  # type: ignore[attr-defined]
         try:
             result = self.backend.query(det.query, now=self.suite.now, timeout=self.suite.config.timeout)
         except HarnessError as exc:
             return exc
+        self._last = result
         return result.records()
 
     def judge(self, mutant: Mutant) -> MutantResult:
@@ -108,15 +114,17 @@ class MutantJudge:
 
     def _judge(self, mutant: Mutant, entry: DetectionEntry, det: Detection) -> MutantResult:
         plan = self._plan(entry)
-        self.backend.scope([""])  # type: ignore[attr-defined]
-        try:
-            outcome = self.backend.query(det.query, now=self.suite.now, timeout=self.suite.config.timeout)
-        except HarnessError as exc:
-            return MutantResult(mutant, Outcome.ERRORED, error=f"engine: {exc}")
-        diverges = shape_divergence(det, outcome, self.suite.context)
+        everything = self._query(det, None)
+        if isinstance(everything, HarnessError):
+            return MutantResult(mutant, Outcome.ERRORED, error=f"engine: {everything}")
+        scoped = self._scoped(det, plan, everything)
+        background = scoped.get("") if scoped is not None else self._query(det, [""])
+        if isinstance(background, HarnessError):
+            return MutantResult(mutant, Outcome.ERRORED, error=f"engine: {background}")
+        diverges = shape_divergence(det, self._last, self.suite.context)
         if diverges is not None:
             return MutantResult(mutant, Outcome.ERRORED, error=str(diverges))
-        background, columns = outcome.records(), outcome.columns
+        columns = self._last.columns
         errors: list[str] = []
         effects = {}
         for cid in plan.order:
@@ -125,7 +133,7 @@ class MutantJudge:
                 continue
             added: Rows = []
             if cid in plan.effects:
-                alone = self._query(det, ("", cid))
+                alone = scoped[cid] if scoped is not None else self._query(det, ("", cid))
                 if isinstance(alone, HarnessError):
                     errors.append(f"{cid}: {alone}")
                     continue
@@ -135,20 +143,37 @@ class MutantJudge:
             if verdict.status == Status.FAILED:
                 return MutantResult(mutant, Outcome.KILLED, killed_by=f"{cid}: {verdict.message}")
         if not errors:
-            everything = self._query(det, None)
-            if isinstance(everything, HarnessError):
-                errors.append(f"all cases: {everything}")
-            else:
-                data = self.dataset
-                clash = reconcile(everything, background, effects, data.owners,
-                                  value_index({c: data.telemetry[c].rows for c in effects}))
-                errors += [f"{cid}: {why}" for cid, why in sorted(clash.cases.items())]
+            data = self.dataset
+            clash = reconcile(everything, background, effects, data.owners,
+                              value_index({c: data.telemetry[c].rows for c in effects}))
+            errors += [f"{cid}: {why}" for cid, why in sorted(clash.cases.items())]
         limit = entry.expected.background.get("max_rows") if entry.expected else None
         if limit is not None and len(background) > limit:
             errors.append(f"{len(background)} result rows from the background; the expected file allows {limit}")
         if errors:
             return MutantResult(mutant, Outcome.ERRORED, error="; ".join(errors[:3]))
         return MutantResult(mutant, Outcome.SURVIVED)
+
+    def _scoped(self, det: Detection, plan: _Plan, everything: Rows) -> dict[str, Rows] | None:
+        """The background's and each judged case's rows from one statement, where the engine can
+        (EmbeddedBackend.query_scopes), trusted only when its run over every row equals the plain run (as
+        the runner trusts it); None: run the scopes one by one."""
+        query_scopes = getattr(self.backend, "query_scopes", None)
+        cases = [c for c in plan.order if c in plan.effects]
+        if query_scopes is None:
+            return None
+        try:
+            outcomes = query_scopes(det.query, [[""], *(["", c] for c in cases), None], now=self.suite.now,
+                                    timeout=self.suite.config.timeout)
+        except HarnessError:
+            return None
+        if _canonical(outcomes[-1].records()) != _canonical(everything):
+            return None
+        return {label: outcome.records() for label, outcome in zip(["", *cases], outcomes, strict=False)}
+
+
+def _canonical(rows: Rows) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
 
 
 # -- worker processes ------------------------------------------------------------------------------
