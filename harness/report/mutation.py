@@ -15,7 +15,7 @@ _ITEMS_SHOWN = 25
 
 
 def _pct(score: float | None) -> str:
-    return "—" if score is None else f"{100 * score:.0f}%"
+    return "—" if score is None else f"{100 * score:.1f}%"
 
 
 def headline(mutation: dict[str, Any]) -> str:
