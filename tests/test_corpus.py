@@ -25,9 +25,10 @@ BASELINE = json.loads((ROOT / "bench" / "corpus-baseline.json").read_text())
 #: The ratchet: the recorded figures may only go up. Raise these with the baseline, never lower them.
 #: (Validation moved from the hand-written resolver to Microsoft's analyzer, Kusto.Language: 186 -> 181,
 #: the rules below. Execution moved from empty tables to schema-typed rows, with desugaring and externaldata
-#: fixtures: 81 -> 102; a parse pattern's leading column and split/ipv4_is_match inlined: 102 -> 107.)
+#: fixtures: 81 -> 102; a parse pattern's leading column and split/ipv4_is_match inlined: 102 -> 107; the
+#: corpus's synthetic watchlists (tests/data/sentinel-corpus/watchlists/): 107 -> 111.)
 VALIDATED_FLOOR = 181
-EXECUTED_FLOOR = 107
+EXECUTED_FLOOR = 111
 
 #: Rules the old resolver passed and Kusto.Language rejects, with who is right (from reading the rule).
 REBASELINED = {
@@ -43,8 +44,9 @@ REBASELINED = {
 def _check(files: list[Path], tmp_path: Path) -> None:
     for f in files:
         shutil.copy(f, tmp_path / f.name)
-    if (CORPUS / "externaldata").is_dir():  # the feeds' local fixtures travel with the rules
-        shutil.copytree(CORPUS / "externaldata", tmp_path / "externaldata")
+    for sub in ("externaldata", "watchlists"):  # the feeds' local fixtures and the watchlists travel with the rules
+        if (CORPUS / sub).is_dir():
+            shutil.copytree(CORPUS / sub, tmp_path / sub)
     report = check_corpus(tmp_path, jobs=2)
     print(format_summary(report))
     lost = []

@@ -27,7 +27,7 @@ from harness.errors import HarnessError
 from harness.formats.paths import content_files
 from harness.kql.diagnostics import Checked, check
 from harness.suite import FileKind, Suite
-from harness.workspace.context import WorkspaceContext
+from harness.workspace.context import WorkspaceContext, load_watchlists
 from harness.workspace.externaldata import MANIFEST, load_fixtures
 
 __all__ = ["PROOF", "CorpusReport", "RuleResult", "check_corpus", "classify_engine_error", "format_summary"]
@@ -143,7 +143,8 @@ def check_corpus(folder: Path, suite: Suite | None = None, *, execute: bool = Tr
     """Validate (and run) every `*.yaml` rule in *folder*, loaded through *suite* (default: none, with the
     shipped schemas and ASIM parsers) and checked on its workspace context; *jobs* > 1 uses worker processes.
     An `externaldata/` sub-folder of *folder* with an `externaldata.yaml` manifest gives the rules' feeds
-    local fixtures (harness.workspace.externaldata)."""
+    local fixtures (harness.workspace.externaldata); a `watchlists/` sub-folder of `<alias>.csv` files gives
+    them watchlists (as the `watchlists` setting does)."""
     suite = suite or Suite(RunConfig(root=Path(folder)), WorkspaceContext())
     paths = content_files(folder, "*.yaml", what="Sentinel rule")
     loaded = [suite.load_file(p, FileKind.DETECTION) for p in paths]
@@ -153,6 +154,9 @@ def check_corpus(folder: Path, suite: Suite | None = None, *, execute: bool = Tr
     fixtures = Path(folder) / "externaldata"
     if (fixtures / MANIFEST).is_file():  # the corpus's own externaldata fixtures (scripts/corpus_fixtures.py)
         context = replace(context, externaldata={**context.externaldata, **load_fixtures([fixtures])})
+    watchlists = Path(folder) / "watchlists"
+    if watchlists.is_dir():  # the corpus's own synthetic watchlists, for the aliases its rules read
+        context = replace(context, watchlists={**context.watchlists, **load_watchlists([watchlists])})
     if jobs > 1:
         # spawn, not fork: a forked DuckDB/ANTLR process state is not safe to reuse, and V8 (the analyzer)
         # does not survive a fork.
