@@ -12,9 +12,14 @@ import pytest
 
 from harness.backends import embedded
 from harness.backends.embedded import EmbeddedBackend
+from harness.config import load_config
 from harness.errors import HarnessError
 from harness.model import Status
 from harness.run import memo
+from harness.run.explain import ScopedCounts
+from harness.run.nearmiss import check_near_misses
+from harness.run.runner import Runner
+from harness.suite import load_suite
 from tests.test_effect import add_case, add_rule
 from tests.test_effect import run as run_rule
 
@@ -155,3 +160,32 @@ def test_a_one_statement_result_that_disagrees_with_the_plain_run_is_not_used(
     monkeypatch.setattr(EmbeddedBackend, "query", counted)
     assert _cells(run_rule(project_copy, "dns_burst")) == expected
     assert len(plain) > 2  # the all-cases run, the background alone, each case
+
+
+def test_traces_counted_together_are_the_traces_counted_one_by_one(project_copy: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The near-miss traces of a detection's listed must-not-fire cases: each stage prefix counted for every
+    case in one statement gives what a scope per case gives (the pack's DNS rule: three such cases)."""
+    def traces(together: bool) -> list[Any]:
+        memo._RESULTS.clear()
+        monkeypatch.setattr(ScopedCounts, "__init__", _forced(together))
+        suite = load_suite(load_config(project_copy, {"background": 50})).narrowed(detections={"link_target_dns"})
+        result = Runner(suite, after=check_near_misses).run()
+        assert result.one_statement == {"link_target_dns"}
+        return sorted((v.case_id, v.status.value, repr(v.near_miss)) for v in result.verdicts)
+
+    batched, alone = traces(True), traces(False)
+    assert batched == alone
+    assert sum("'stopped_by': 'filter'" in t[2] for t in batched) >= 3
+
+
+_INIT = ScopedCounts.__init__
+
+
+def _forced(together: bool) -> Any:
+    original = _INIT
+
+    def init(self: ScopedCounts, backend: Any, cases: list[str], now: datetime, timeout: float, **_: Any) -> None:
+        original(self, backend, cases, now, timeout, together=together)
+        assert self.together is (together and len(cases) > 1)
+    return init

@@ -262,8 +262,8 @@ class EmbeddedBackend:
         """What this engine runs for *kql*: the rule's text, or an exactly equivalent desugared form
         (harness.kql.desugar), with the desugarings applied. Raises `UnsupportedConstruct` when a
         desugaring refuses the rule (running it would change its result)."""
+        sugar = self._desugar.get(kql)  # first: its analysis (with the tree) also answers the guard's
         refuse(kql, self._desugar.context)
-        sugar = self._desugar.get(kql)
         if sugar.refusals:
             first = sugar.refusals[0]
             span = (first.line, first.column) if first.line is not None else None

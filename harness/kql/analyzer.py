@@ -131,10 +131,11 @@ class Analyzer:
         ws = context if isinstance(context, Workspace) else self.workspace(context)
         key = (ws.key, query, tree, stage_columns, analyzers)
         with self._lock:
-            cached = self._analyses.get(key)
-            if cached is not None:
-                self._analyses.move_to_end(key)
-                return cached
+            for fuller in _fuller(key):  # an analysis with more in it answers a request for less
+                cached = self._analyses.get(fuller)
+                if cached is not None:
+                    self._analyses.move_to_end(fuller)
+                    return cached
         options = {"tree": tree, "stage_columns": stage_columns, "analyzers": analyzers}
         raw = self._engine.analyze(ws.key, query, options, timeout)
         analysis = analysis_from_json(query, raw)
@@ -143,6 +144,19 @@ class Analyzer:
             while len(self._analyses) > self._ANALYSES:
                 self._analyses.popitem(last=False)
         return analysis
+
+
+def _fuller(key: tuple[str, str, bool, bool, bool]) -> list[tuple[str, str, bool, bool, bool]]:
+    """*key* first, then the keys of the analyses of the same text that hold everything it asks for: the tree
+    and the stage columns are additions (walk.js adds them, the rest of the analysis is the same); the
+    analyzers' advice is not (it joins the diagnostics), so it must match."""
+    ws, query, tree, stage_columns, analyzers = key
+    out = [key]
+    for t in {tree, True}:
+        for c in {stage_columns, True}:
+            if (t, c) != (tree, stage_columns):
+                out.append((ws, query, t, c, analyzers))
+    return out
 
 
 _ANALYZER: Analyzer | None = None

@@ -192,6 +192,38 @@ class _Tracer:
         return join is not None and join.operator == "join" and join.kind.lower() in _RIGHT_KINDS
 
 
+class ScopedCounts:
+    """Row counts of query texts (stage prefixes) on each of some cases' rows alone, over the run's loaded
+    engine (one with scopes, such as the embedded one). With *together* (the engine runs a detection's scopes
+    in one statement, EmbeddedBackend.query_scopes, and that statement reproduced the detection's plain run),
+    a text is counted for every case at once; else, or where that statement fails, one scope at a time."""
+
+    def __init__(self, backend: Any, cases: list[str], now: datetime, timeout: float, *, together: bool) -> None:
+        self.backend, self.cases, self.now, self.timeout = backend, cases, now, timeout
+        self.together = together and len(cases) > 1 and hasattr(backend, "query_scopes")
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def counter(self, case: str) -> QueryFn:
+        def run(kql: str) -> int:
+            counts = self._counts.get(kql)
+            if counts is None:
+                counts = self._counts[kql] = self._together(kql)
+            if case in counts:
+                return counts[case]
+            self.backend.scope([case])  # the error, if any, is the one this case's own run gives
+            return len(self.backend.query(kql, now=self.now, timeout=self.timeout).rows)
+        return run
+
+    def _together(self, kql: str) -> dict[str, int]:
+        if not self.together:
+            return {}
+        try:
+            results = self.backend.query_scopes(kql, [(c,) for c in self.cases], now=self.now, timeout=self.timeout)
+        except HarnessError:
+            return {}
+        return {c: len(r.rows) for c, r in zip(self.cases, results, strict=True)}
+
+
 # -- one case --------------------------------------------------------------
 
 

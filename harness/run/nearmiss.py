@@ -11,7 +11,6 @@ checked against it: a pair stopped elsewhere, or never entering the query, fails
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from harness.backends import Backend
 from harness.errors import CoverageError
 from harness.model import Detection, Status, Verdict
 from harness.run import memo
-from harness.run.explain import explain_case, trace
+from harness.run.explain import ScopedCounts, explain_case, trace
 from harness.run.runner import RunResult
 
 TRIGGER = "trigger"
@@ -55,6 +54,11 @@ def check_near_misses(result: RunResult, backend: Backend | None = None) -> None
     context, timeout = result.suite.context, result.suite.config.timeout
     scope = getattr(backend, "scope", None)
     detections = {e.key: e.detection for e in result.detections if e.detection is not None}
+    traced_cases: dict[str, list[str]] = {}  # detection -> the cases traced below (counted together)
+    for verdict in result.verdicts:
+        if _traced(verdict, detections, result):
+            traced_cases.setdefault(verdict.detection_key, []).append(verdict.case_id)
+    counts: dict[str, ScopedCounts] = {}
     for verdict in result.verdicts:
         exp, det = verdict.expectation, detections.get(verdict.detection_key)
         if exp.fires or not exp.explicit or verdict.status != Status.PASSED or det is None:
@@ -71,8 +75,12 @@ def check_near_misses(result: RunResult, backend: Backend | None = None) -> None
                                  data.tables, data.labels, data.background, run.tables, (verdict.case_id,)))
                 traced = memo.recall(k)
                 if traced is None:
-                    scope([verdict.case_id])
-                    traced = {"pipelines": [p.as_dict() for p in trace(det.query, _counter(backend, result, timeout))]}
+                    key = verdict.detection_key
+                    if key not in counts:
+                        counts[key] = ScopedCounts(backend, traced_cases[key], result.now, timeout,
+                                                   together=key in result.one_statement)
+                    pipelines = trace(det.query, counts[key].counter(verdict.case_id))
+                    traced = {"pipelines": [p.as_dict() for p in pipelines]}
                     memo.keep(k, traced)
             else:
                 traced = explain_case(det.query, tel.rows, now=result.now, registry=context.registry,
@@ -89,10 +97,13 @@ def check_near_misses(result: RunResult, backend: Backend | None = None) -> None
     _check_minimum(result)
 
 
-def _counter(backend: Backend, result: RunResult, timeout: float) -> Callable[[str], int]:
-    def run(kql: str) -> int:
-        return len(backend.query(kql, now=result.now, timeout=timeout).rows)
-    return run
+def _traced(verdict: Verdict, detections: dict[str, Detection], result: RunResult) -> bool:
+    """Whether check_near_misses traces this cell: a listed must-not-fire pair that passed, whose case writes
+    a table the detection reads."""
+    exp, run = verdict.expectation, result.runs.get(verdict.detection_key)
+    return (not exp.fires and exp.explicit and verdict.status == Status.PASSED
+            and verdict.detection_key in detections and run is not None
+            and verdict.case_id in result.telemetry and verdict.case_id in run.effects)
 
 
 def _check_minimum(result: RunResult) -> None:

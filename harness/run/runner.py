@@ -45,6 +45,8 @@ class RunResult:
     verdicts: list[Verdict] = field(default_factory=list)
     runs: dict[str, DetectionRun] = field(default_factory=dict)
     disagreements: list[dict[str, Any]] = field(default_factory=list)  # --compare: where the engines differ
+    #: Detections whose scopes one statement gave (EmbeddedBackend.query_scopes), checked against the plain run.
+    one_statement: set[str] = field(default_factory=set)
 
     @property
     def cases(self) -> list[Case]:
@@ -243,8 +245,9 @@ class Runner:
         scopes: list[tuple[str, ...]] = [("",)] + [("", cid) for cid in result.dataset.telemetry]
         runs = sum(len(p.cases) + 1 for p in work.values())
         self.progress(f"judging each case by its effect: {runs} runs over {len(scopes)} scopes")
-        for p in work.values():
-            self._batched(backend, result.dataset, p)
+        for key, p in work.items():
+            if self._batched(backend, result.dataset, p):
+                result.one_statement.add(key)
         for parts in scopes:
             needed = [p for p in work.values()
                       if (parts == ("",) or parts[1] in p.cases) and _label(parts) not in p.scoped]
@@ -267,13 +270,14 @@ class Runner:
         everything = [p.reads for p in work.values()]
         self._scope(backend, result.dataset, None, None if None in everything else set().union(*everything))
 
-    def _batched(self, backend: Backend, dataset: Dataset, p: _Pending) -> None:
+    def _batched(self, backend: Backend, dataset: Dataset, p: _Pending) -> bool:
         """A detection's scopes whose results are not already known, from one statement where the engine can
         (EmbeddedBackend.query_scopes), trusted only when that statement's run over every row gives the rows
-        the plain run over everything gave; else (or on any error) the scopes run one by one."""
+        the plain run over everything gave; else (or on any error) the scopes run one by one. True when one
+        statement gave them."""
         query_scopes = getattr(backend, "query_scopes", None)
         if query_scopes is None:
-            return
+            return False
         missing: dict[tuple[str, ...], str] = {}
         for parts in [("",)] + [("", cid) for cid in p.cases]:
             k = self._memo_key(backend, dataset, p, parts)
@@ -283,18 +287,19 @@ class Runner:
             else:
                 p.scoped[_label(parts)] = found
         if len(missing) < 2:
-            return
+            return False
         try:
             outcomes = query_scopes(p.detection.query, [*missing, None], now=self.suite.now,
                                     timeout=self.suite.config.timeout)
         except HarnessError:
-            return
+            return False
         if _records(outcomes[-1]) != p.all_rows:
-            return
+            return False
         for (parts, k), outcome in zip(missing.items(), outcomes, strict=False):
             found = _records(outcome)
             memo.keep(k, found)
             p.scoped[_label(parts)] = found
+        return True
 
     def _memo_key(self, backend: Backend, dataset: Dataset, p: _Pending, parts: tuple[str, ...]) -> str:
         """What a scoped result depends on (harness.run.memo): the query, clock, functions, engine and the
