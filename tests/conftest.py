@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from harness.backends import translations
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PARTS = ["atomics", "detections", "expected", "synthetic/templates", "pyproject.toml"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Translations are kept for the session in a folder of its own (every xdist worker shares the one the
+    controller chose), never in the user's cache, unless the user chose one for the run."""
+    if translations.ENV not in os.environ:
+        os.environ[translations.ENV] = _MADE[0] = tempfile.mkdtemp(prefix="atomic-harness-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _MADE[0]:
+        shutil.rmtree(_MADE[0], ignore_errors=True)
+        os.environ.pop(translations.ENV, None)
+        _MADE[0] = ""
+
+
+_MADE = [""]
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,9 @@ import pyarrow as pa
 from duckdb_kql.engine import schema as duckdb_schema
 from duckdb_kql.types import kusto_type
 
+from harness.backends import translations
 from harness.backends.base import QueryResult, normalise_value
 from harness.backends.union_types import install as install_typed_unions
-from harness.backends.union_types import typed_unions
 from harness.errors import (
     ConfigError,
     DataError,
@@ -273,14 +273,10 @@ class EmbeddedBackend:
     def translate(self, kql: str, *, now: datetime) -> str:
         sugar = self.desugared(kql)
         try:
-            with typed_unions(self._types):
-                return duckdb_kql.to_sql(
-                    sugar.text,
-                    schema={n: [c.name for c in self.registry[n].duckdb_columns] for n in self.registry.names()},
-                    query_now=now,
-                    functions=self.functions_for(sugar.text) or None,
-                    allow_write=False,
-                )
+            return translations.translate(
+                sugar.text,
+                schema={n: [c.name for c in self.registry[n].duckdb_columns] for n in self.registry.names()},
+                functions=self.functions_for(sugar.text), now=now, types=self._types)
         except duckdb_kql.KqlError as exc:
             raise kql_error(exc, kql, sugar) from exc
 
@@ -302,14 +298,8 @@ class EmbeddedBackend:
         (duckdb_kql.connect)."""
         translated = self._translated.get((kql, now))
         if translated is None:  # the schema is fixed once sealed (views keep their columns): translate once
-            with typed_unions(self._types):
-                translated = duckdb_kql.to_sql(
-                    kql,
-                    schema=self._sealed_schema(),
-                    query_now=now,
-                    functions=self.functions_for(kql) or None,
-                    allow_write=False,
-                )
+            translated = translations.translate(kql, schema=self._sealed_schema(), functions=self.functions_for(kql),
+                                                now=now, types=self._types)
             self._translated[(kql, now)] = translated
         if translated.unbound:
             raise duckdb_kql.KqlSchemaError(", ".join(translated.unbound),

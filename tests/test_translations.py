@@ -1,0 +1,117 @@
+"""Issue 19: duckdb-kql translations kept on disk (harness.backends.translations): a warm run translates
+nothing, an entry is JSON keyed by everything a translation depends on, and a bad entry is a miss."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from harness.backends import translations
+from harness.backends.embedded import EmbeddedBackend
+from harness.config import load_config
+from harness.run import memo
+from harness.run.runner import Runner
+from harness.suite import load_suite
+
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+QUERY = 'declare query_parameters(x: string = "a"); DnsEvents | where Name == x and TimeGenerated > ago(1d)'
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(translations.ENV, str(tmp_path))
+    return tmp_path / "translations"
+
+
+def _translate(kql: str, now: datetime = NOW, functions: list[str] | None = None) -> object:
+    return translations.translate(kql, schema={"DnsEvents": ["TimeGenerated", "Name"]}, functions=functions,
+                                  now=now, types={"DnsEvents": {"TimeGenerated": "datetime", "Name": "string"}})
+
+
+def test_a_warm_run_translates_nothing(repo_root: Path, cache: Path) -> None:
+    def run() -> tuple[int, str]:
+        memo._RESULTS.clear()  # results kept in-process would spare the engine, not the translation check
+        before = translations.TRANSLATED[0]
+        result = Runner(load_suite(load_config(repo_root))).run()
+        return translations.TRANSLATED[0] - before, repr(sorted((v.case_id, v.detection_key, v.status.value,
+                                                                 v.row_count) for v in result.verdicts))
+
+    cold, cells = run()
+    assert cold > 0 and any(cache.glob("*.json"))
+    warm, again = run()
+    assert warm == 0
+    assert again == cells
+
+
+def test_an_entry_is_json_and_gives_back_the_same_translation(cache: Path) -> None:
+    first = _translate("DnsEvents | where TimeGenerated > ago(1d) | summarize count() by Name")
+    entry = json.loads(next(cache.glob("*.json")).read_text())
+    assert entry["format"] == translations.FORMAT and entry["sql"] == str(first)
+    assert entry["parameters"]["kqlnow"]["t"] == "datetime"
+    count = translations.TRANSLATED[0]
+    second = _translate("DnsEvents | where TimeGenerated > ago(1d) | summarize count() by Name")
+    assert translations.TRANSLATED[0] == count  # read back, not translated
+    assert str(second) == str(first) and second.parameters == first.parameters and second.unbound == first.unbound
+
+
+def test_the_key_changes_with_the_clock_the_functions_and_the_text(cache: Path) -> None:
+    _translate("DnsEvents | take 1")
+    _translate("DnsEvents | take 1", now=NOW + timedelta(days=1))
+    _translate("DnsEvents | take 1", functions=["function F() { DnsEvents }"])
+    _translate("DnsEvents | take 2")
+    assert len(list(cache.glob("*.json"))) == 4
+
+
+def test_declared_parameters_are_translated_each_time_not_kept(cache: Path) -> None:
+    count = translations.TRANSLATED[0]
+    first = _translate(QUERY)
+    _translate(QUERY)
+    assert translations.TRANSLATED[0] == count + 2 and not list(cache.glob("*.json"))
+    assert first.parameters["kqlp0"] == "a"
+
+
+def test_a_damaged_or_foreign_entry_is_a_miss(cache: Path) -> None:
+    first = _translate("DnsEvents | count")
+    path = next(cache.glob("*.json"))
+    for damaged in ("{not json", json.dumps({"format": translations.FORMAT, "key": "another", "sql": "SELECT 1"})):
+        path.write_text(damaged)
+        count = translations.TRANSLATED[0]
+        assert str(_translate("DnsEvents | count")) == str(first)
+        assert translations.TRANSLATED[0] == count + 1
+
+
+def test_concurrent_writers_leave_whole_entries(cache: Path) -> None:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for i in range(5):
+                _translate(f"DnsEvents | take {i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    files = list(cache.glob("*.json"))
+    assert len(files) == 5 and all(json.loads(f.read_text())["sql"] for f in files)
+    assert not list(cache.glob(".*.tmp"))
+
+
+def test_caching_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(translations.ENV, "off")
+    assert translations.folder() is None
+    engine = EmbeddedBackend()
+    try:
+        count = translations.TRANSLATED[0]
+        engine.query("DnsEvents | count", now=NOW)
+        assert translations.TRANSLATED[0] == count + 1
+    finally:
+        engine.close()
