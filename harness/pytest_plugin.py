@@ -1,8 +1,12 @@
 """pytest plugin: one test item per (case, detection), named like `T1608.005-3[link_target_email]`.
 
-Thin adapter over the suite and the runner: the suite is loaded and run once per session when the
-project's pyproject.toml (with a [tool.atomic-harness] table) is collected, and each item reports
-its verdict. Problems of the suite become erroring items, so nothing passes because it did not run.
+Thin adapter over the suite and the runner. Collecting the project's pyproject.toml (with a
+[tool.atomic-harness] table) loads the suite and names its items; nothing runs then (`--collect-only`
+makes no engine call). The first item of a detection to run judges that detection's cells (the runner on
+the suite narrowed to it: every case, the same dataset, so the same verdicts as a whole run), and each item
+reports its verdict. Items carry `xdist_group(<detection>)`, so `pytest -n auto --dist loadgroup` keeps a
+detection's items on one worker and no worker runs what another does. Problems of the suite become
+erroring items, so nothing passes because it did not run.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "atomic: one (case, detection) verdict from the atomic suite")
+    # pytest-xdist registers it when installed; without it the mark is inert, and must not warn.
+    config.addinivalue_line("markers", "xdist_group(name): items of one group run on one xdist worker")
     check_options(config.option)
 
 
@@ -60,6 +66,26 @@ def check_options(opts: Any) -> None:
         raise pytest.UsageError(f"atomic-harness: {exc.reason}") from exc
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker under `--dist loadgroup`, suffix each grouped item's node id with `@<group>`,
+    which is how xdist keeps a group on one worker. xdist 3.8 writes the suffix to `Node._nodeid`; from
+    pytest 9 on a node id lives in `Node._id`, so without this the suffix is lost and grouped items spread
+    over every worker (each then judging detections another worker judges too)."""
+    if not config.getoption("loadgroup", default=False):
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # an older pytest, where xdist's own suffix works
+        return
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks}
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = coerce_node_id(item.nodeid + suffix)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.name != "pyproject.toml":
         return None
@@ -77,8 +103,6 @@ class AtomicSuite(pytest.File):
         # Imported here: pytest loads this plugin in every session of the environment, and only a
         # project that declares [tool.atomic-harness] needs the engine, the generators and their libraries.
         from harness.config import load_config
-        from harness.run.nearmiss import check_near_misses
-        from harness.run.runner import Runner
         from harness.suite import load_suite
 
         opts = self.config.option
@@ -87,17 +111,40 @@ class AtomicSuite(pytest.File):
             "kusto_url": opts.atomic_kusto_url,
         }
         try:
-            result = Runner(load_suite(load_config(self.path.parent, overrides)), after=check_near_misses).run()
+            self.suite = load_suite(load_config(self.path.parent, overrides))
         except HarnessError as exc:
             yield LoadErrorItem.from_parent(self, name="load[run]", error=exc)
             return
-        for i, err in enumerate(result.suite.problems):
+        self.results: dict[str, Any] = {}  # detection key -> its RunResult (or the HarnessError it ended in)
+        for i, err in enumerate(self.suite.problems):
             label = Path(err.file).name if err.file else str(i)
             yield LoadErrorItem.from_parent(self, name=f"load[{label}]", error=err)
-        for verdict in result.verdicts:
-            item = AtomicItem.from_parent(self, name=f"{verdict.case_id}[{verdict.detection_key}]", verdict=verdict)
-            item.add_marker(pytest.mark.atomic)
-            yield item
+        for entry in self.suite.detections:  # the runner's order: a detection's cells, case by case
+            for case in self.suite.cases:
+                item = AtomicItem.from_parent(self, name=f"{case.id}[{entry.key}]", case_id=case.id,
+                                              detection_key=entry.key)
+                item.add_marker(pytest.mark.atomic)
+                item.add_marker(pytest.mark.xdist_group(entry.key))
+                yield item
+
+    def verdict(self, case_id: str, detection_key: str) -> Any:
+        """The cell's verdict, judging its detection first if no item of it has run yet in this process."""
+        found = self.results.get(detection_key)
+        if found is None:
+            from harness.run.nearmiss import check_near_misses
+            from harness.run.runner import Runner
+
+            try:
+                found = Runner(self.suite.narrowed(detections={detection_key}), after=check_near_misses).run()
+            except HarnessError as exc:
+                found = exc
+            self.results[detection_key] = found
+        if isinstance(found, HarnessError):
+            pytest.fail(safe(f"ERROR {case_id}[{detection_key}]: the run stopped: {found}"), pytrace=False)
+        verdict = found.verdict(case_id, detection_key)
+        if verdict is None:
+            pytest.fail(safe(f"ERROR {case_id}[{detection_key}]: the run judged no such cell"), pytrace=False)
+        return verdict
 
 
 class VerdictFailure(Exception):
@@ -105,14 +152,15 @@ class VerdictFailure(Exception):
 
 
 class AtomicItem(pytest.Item):
-    def __init__(self, *, verdict: Any, **kw: Any) -> None:
+    def __init__(self, *, case_id: str, detection_key: str, **kw: Any) -> None:
         super().__init__(**kw)
-        self.verdict = verdict
+        self.case_id, self.detection_key = case_id, detection_key
+        self.verdict: Any = None
 
     def setup(self) -> None:
         # An engine or input error is reported as a pytest ERROR (it fails the setup), never as a pass or
         # a plain failure; its text is the whole report: no traceback reaches the user for a content mistake.
-        v = self.verdict
+        self.verdict = v = self.parent.verdict(self.case_id, self.detection_key)  # type: ignore[union-attr]
         if v.status == Status.ERROR:
             pytest.fail(safe(f"ERROR {v.case_id}[{v.detection_key}]: {v.message}"), pytrace=False)
 
@@ -125,7 +173,7 @@ class AtomicItem(pytest.Item):
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         v = self.verdict
-        if not isinstance(excinfo.value, VerdictFailure):
+        if v is None or not isinstance(excinfo.value, VerdictFailure):
             return super().repr_failure(excinfo)
         exp = v.expectation
         lines = [f"{v.case_id}[{v.detection_key}]: {v.message}", "",
@@ -143,7 +191,7 @@ class AtomicItem(pytest.Item):
         return safe_lines("\n".join(lines))  # content reaches the terminal escaped (harness.report.escaping)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.verdict.case_id}[{self.verdict.detection_key}]"
+        return self.path, 0, f"{self.case_id}[{self.detection_key}]"
 
 
 class LoadErrorItem(pytest.Item):

@@ -34,6 +34,10 @@ TEST_IMAGE = "atomic-harness/kusto-rest-test:local"
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
 
+#: One xdist worker runs this module: its tests count and remove the containers they start.
+pytestmark = pytest.mark.xdist_group("docker")
+
+
 def _client() -> Any:
     import docker
 

@@ -15,7 +15,7 @@ from harness.backends.embedded import EmbeddedBackend
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.model import Status
-from harness.run import memo
+from harness.run import explain, memo
 from harness.run.explain import ScopedCounts
 from harness.run.nearmiss import check_near_misses
 from harness.run.runner import Runner
@@ -189,3 +189,29 @@ def _forced(together: bool) -> Any:
         original(self, backend, cases, now, timeout, together=together)
         assert self.together is (together and len(cases) > 1)
     return init
+
+
+def test_a_must_fire_miss_is_explained_on_the_loaded_engine_as_a_fresh_engine_explains_it(repo_root: Path) -> None:
+    """The seed rule's junked variant (a must-fire known gap): check_near_misses traces it on the run's loaded
+    engine with the near-miss cases' statements; explain_result then reads that trace, and it is the trace a
+    fresh engine loaded with the case's rows alone gives."""
+    explain._CACHE.clear()
+    memo._RESULTS.clear()
+    fresh_engines: list[int] = []
+    original = explain._explain_case
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        fresh_engines.append(1)
+        return original(*args, **kw)
+
+    suite = load_suite(load_config(repo_root)).narrowed(detections={"link_target_email"})
+    result = Runner(suite, after=check_near_misses).run()
+    try:
+        explain._explain_case = counted
+        loaded = explain.explain_result(result)
+        assert fresh_engines == [] and ("T1608.005-3.junked", "link_target_email") in loaded
+        explain._CACHE.clear()
+        fresh = explain.explain_result(result)
+        assert fresh_engines and fresh == loaded
+    finally:
+        explain._explain_case = original

@@ -18,7 +18,7 @@ from harness.backends import Backend
 from harness.errors import CoverageError
 from harness.model import Detection, Status, Verdict
 from harness.run import memo
-from harness.run.explain import ScopedCounts, explain_case, trace
+from harness.run.explain import ScopedCounts, explain_case, needs_explanation, trace, trace_loaded
 from harness.run.runner import RunResult
 
 TRIGGER = "trigger"
@@ -55,9 +55,12 @@ def check_near_misses(result: RunResult, backend: Backend | None = None) -> None
     scope = getattr(backend, "scope", None)
     detections = {e.key: e.detection for e in result.detections if e.detection is not None}
     traced_cases: dict[str, list[str]] = {}  # detection -> the cases traced below (counted together)
+    explained: list[Verdict] = []  # must-fire misses, traced on the same statements (explain_result reads them)
     for verdict in result.verdicts:
-        if _traced(verdict, detections, result):
+        if _traced(verdict, detections, result) or _explained(verdict, detections, result):
             traced_cases.setdefault(verdict.detection_key, []).append(verdict.case_id)
+            if verdict.expectation.fires:
+                explained.append(verdict)
     counts: dict[str, ScopedCounts] = {}
     for verdict in result.verdicts:
         exp, det = verdict.expectation, detections.get(verdict.detection_key)
@@ -92,9 +95,25 @@ def check_near_misses(result: RunResult, backend: Backend | None = None) -> None
         if problem:
             verdict.status = Status.FAILED
             verdict.message = problem
-    if scope is not None:
+    if scope is not None and backend is not None:
+        for verdict in explained:
+            key = verdict.detection_key
+            if key not in counts:
+                counts[key] = ScopedCounts(backend, traced_cases[key], result.now, timeout,
+                                           together=key in result.one_statement)
+            trace_loaded(detections[key].query, result.telemetry[verdict.case_id].rows,
+                         counts[key].counter(verdict.case_id), now=result.now, registry=context.registry,
+                         functions=context.stored_functions())
         scope(None)
     _check_minimum(result)
+
+
+def _explained(verdict: Verdict, detections: dict[str, Detection], result: RunResult) -> bool:
+    """Whether explain_result will trace this cell (a must-fire cell that did not fire) and its case writes a
+    table the detection reads, so its rows are a scope of the loaded engine."""
+    run = result.runs.get(verdict.detection_key)
+    return (needs_explanation(verdict) and verdict.detection_key in detections and run is not None
+            and verdict.case_id in result.telemetry and verdict.case_id in run.effects)
 
 
 def _traced(verdict: Verdict, detections: dict[str, Detection], result: RunResult) -> bool:

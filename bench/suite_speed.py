@@ -1,0 +1,73 @@
+"""Benchmark: `atomic-harness run` on the pack, cold (fresh process, empty translation cache) and warm (cache
+filled), and at 1 M background rows, wall and CPU, with peak memory; prints the issue-19 targets beside them.
+
+Usage: python bench/suite_speed.py [--runs 3] [--big 1000000]
+A benchmark, not a test: it prints figures and never fails on them. Each run is a fresh process
+(`python -m harness.cli run --quiet`); CPU is user + sys of that process (os.wait4), memory its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"cold": 4.0, "warm": 2.0, "big": 8.0}  # seconds (wall) per issue 19; peak at 1 M rows <= 1 GiB
+
+
+def run_once(cache: Path, out: Path, background: int | None) -> tuple[float, float, float, int]:
+    """(wall s, cpu s, peak MiB, exit code) of one `atomic-harness run` in a fresh process."""
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--quiet", "--report-dir", str(out)]
+    if background is not None:
+        cmd += ["--background", str(background)]
+    env = {**os.environ, "ATOMIC_HARNESS_CACHE": str(cache)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--big", type=int, default=1_000_000, help="background rows of the large run (0: skip)")
+    args = parser.parse_args()
+    rows: dict[str, list[tuple[float, float, float, int]]] = {"cold": [], "warm": [], "big": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.runs):
+            cache = Path(tmp) / f"cache{i}"  # empty: cold
+            rows["cold"].append(run_once(cache, Path(tmp) / "out", None))
+            rows["warm"].append(run_once(cache, Path(tmp) / "out", None))
+            print(f"run {i + 1}: cold {rows['cold'][-1][0]:.2f} s, warm {rows['warm'][-1][0]:.2f} s", flush=True)
+        if args.big:
+            for _ in range(max(1, args.runs // 2)):
+                rows["big"].append(run_once(Path(tmp) / "cache0", Path(tmp) / "out", args.big))
+    print(f"\n{'run':<28}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}{'target s':>10}  met  exit")
+    for name, label in (("cold", "cold (empty cache)"), ("warm", "warm (cache filled)"),
+                        ("big", f"warm, {args.big:,} background rows")):
+        got = rows[name]
+        if not got:
+            continue
+        wall = statistics.median(r[0] for r in got)
+        cpu = statistics.median(r[1] for r in got)
+        peak = max(r[2] for r in got)
+        codes = ",".join(sorted({str(r[3]) for r in got}))
+        met = "yes" if wall <= TARGETS[name] and (name != "big" or peak <= 1024) else "no"
+        print(f"{label:<28}{wall:>9.2f}{cpu:>9.2f}{peak:>10.0f}{TARGETS[name]:>10.1f}  {met:<4} {codes}")
+    if rows["cold"] and rows["warm"]:
+        ratio = statistics.median(r[1] for r in rows["cold"]) / statistics.median(r[1] for r in rows["warm"])
+        print(f"\ncold/warm CPU ratio {ratio:.2f}; wall includes other work on the machine "
+              f"(load average {os.getloadavg()[0]:.1f} now)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
