@@ -13,6 +13,8 @@ import pytest
 from harness.backends import translations
 from harness.backends.embedded import EmbeddedBackend
 from harness.config import load_config
+from harness.kql.analyzer import analyzer
+from harness.kql.engine import KustoEngine
 from harness.run import memo
 from harness.run.runner import Runner
 from harness.suite import load_suite
@@ -32,18 +34,29 @@ def _translate(kql: str, now: datetime = NOW, functions: list[str] | None = None
                                   now=now, types={"DnsEvents": {"TimeGenerated": "datetime", "Name": "string"}})
 
 
-def test_a_warm_run_translates_nothing(repo_root: Path, cache: Path) -> None:
-    def run() -> tuple[int, str]:
-        memo._RESULTS.clear()  # results kept in-process would spare the engine, not the translation check
-        before = translations.TRANSLATED[0]
-        result = Runner(load_suite(load_config(repo_root))).run()
-        return translations.TRANSLATED[0] - before, repr(sorted((v.case_id, v.detection_key, v.status.value,
-                                                                 v.row_count) for v in result.verdicts))
+def test_a_warm_run_translates_and_analyses_nothing(repo_root: Path, cache: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    analysed: list[str] = []
+    original = KustoEngine.analyze
 
-    cold, cells = run()
-    assert cold > 0 and any(cache.glob("*.json"))
-    warm, again = run()
-    assert warm == 0
+    def counted(self: KustoEngine, key: str, text: str, *args: object, **kw: object) -> object:
+        analysed.append(text)
+        return original(self, key, text, *args, **kw)
+
+    monkeypatch.setattr(KustoEngine, "analyze", counted)
+
+    def run() -> tuple[int, int, str]:
+        memo._RESULTS.clear()  # results kept in-process would spare the engine, not the checks below
+        analyzer()._analyses.clear()  # analyses kept in-process too: only the disk may answer
+        before, analyses = translations.TRANSLATED[0], len(analysed)
+        result = Runner(load_suite(load_config(repo_root))).run()
+        cells = repr(sorted((v.case_id, v.detection_key, v.status.value, v.row_count) for v in result.verdicts))
+        return translations.TRANSLATED[0] - before, len(analysed) - analyses, cells
+
+    cold, cold_analyses, cells = run()
+    assert cold > 0 and cold_analyses > 0 and any(cache.glob("*.json"))
+    warm, warm_analyses, again = run()
+    assert (warm, warm_analyses) == (0, 0)
     assert again == cells
 
 

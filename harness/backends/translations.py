@@ -7,18 +7,14 @@ it calls, the pinned clock, the column types the harness's union rule reads, and
 (duckdb-kql's version, the harness's version and its union rule's source): the key is a digest of all of them,
 so any change is a new key, never a stale hit.
 
-Entries are JSON (never pickle: nothing read back can run code), one file per key under the user's cache folder
-(`$ATOMIC_HARNESS_CACHE`, else `$XDG_CACHE_HOME/atomic-harness`, else `~/.cache/atomic-harness`; set
-`ATOMIC_HARNESS_CACHE=off` to keep nothing). Writes go to a temporary file renamed into place, so concurrent runs
-(pytest-xdist workers, two terminals) read a whole entry or none; an unreadable entry is a miss.
+Entries are JSON files in the user's cache folder (harness.diskcache: `$ATOMIC_HARNESS_CACHE`, else
+`$XDG_CACHE_HOME/atomic-harness`, else `~/.cache/atomic-harness`; `ATOMIC_HARNESS_CACHE=off` keeps nothing),
+written atomically, so concurrent runs read a whole entry or none; an unreadable entry is a miss.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,26 +23,19 @@ import duckdb_kql
 from duckdb_kql.translate import TranslationResult
 
 import harness
+from harness import diskcache
 from harness.backends import union_types
 
 FORMAT = 1
-ENV = "ATOMIC_HARNESS_CACHE"
+ENV = diskcache.ENV
+KIND = "translations"
 #: Translations done in this process (cache misses): `tests/test_translations.py` checks a warm run does none.
 TRANSLATED = [0]
 
 
 def folder() -> Path | None:
     """Where translations are kept, or None when caching is off."""
-    chosen = os.environ.get(ENV)
-    if chosen is not None:
-        return None if chosen.strip().lower() in ("", "off", "0", "none") else Path(chosen) / "translations"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "atomic-harness" / "translations"
-
-
-def _code_digest() -> str:
-    source = Path(union_types.__file__).read_bytes()
-    return hashlib.sha256(source).hexdigest()
+    return diskcache.folder(KIND)
 
 
 _CODE = [""]
@@ -55,63 +44,54 @@ _CODE = [""]
 def key(kql: str, *, schema: Any, functions: list[str] | None, now: datetime, types: Any) -> str:
     """The digest of everything a translation depends on (module docstring)."""
     if not _CODE[0]:
-        _CODE[0] = _code_digest()
-    parts = [FORMAT, duckdb_kql.__version__, harness.__version__, _CODE[0], kql, schema, functions or [],
-             _encode(now), types]
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+        _CODE[0] = hashlib.sha256(Path(union_types.__file__).read_bytes()).hexdigest()
+    return diskcache.digest(FORMAT, duckdb_kql.__version__, harness.__version__, _CODE[0], kql, schema,
+                            functions or [], _encode(now), types)
 
 
 def translate(kql: str, *, schema: Any, functions: list[str] | None, now: datetime, types: Any) -> TranslationResult:
     """duckdb_kql.to_sql(kql, ...) with writes off, from the disk cache where an earlier run kept it."""
-    where = folder()
-    k = key(kql, schema=schema, functions=functions, now=now, types=types) if where is not None else ""
-    if where is not None:
-        found = _read(where / f"{k}.json", k)
+    on = folder() is not None
+    k = key(kql, schema=schema, functions=functions, now=now, types=types) if on else ""
+    if on:
+        found = _decoded(diskcache.read(KIND, k))
         if found is not None:
             return found
     with union_types.typed_unions(types):
         translated = duckdb_kql.to_sql(kql, schema=schema, query_now=now, functions=functions or None,
                                        allow_write=False)
     TRANSLATED[0] += 1
-    if where is not None:
-        _write(where, k, translated)
+    if on:
+        _keep(k, translated)
     return translated
 
 
-def _read(path: Path, k: str) -> TranslationResult | None:
+def _decoded(entry: dict[str, Any] | None) -> TranslationResult | None:
+    if entry is None or entry.get("format") != FORMAT:
+        return None
     try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        if entry.get("format") != FORMAT or entry.get("key") != k:
-            return None
         out = TranslationResult(entry["sql"])
         out.parameters = {name: _decode(v) for name, v in entry["parameters"].items()}
         out.unbound = tuple(entry["unbound"])
         out.udfs = frozenset(entry["udfs"])
         out.slots = frozenset(entry["slots"])
         return out
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def _write(where: Path, k: str, translated: TranslationResult) -> None:
+def _keep(k: str, translated: TranslationResult) -> None:
     """Keep *translated* unless it holds what JSON cannot carry exactly (then it is simply not kept)."""
     if translated.declarations:  # `declare query_parameters`: their declarations are not kept, so neither is it
         return
     try:
-        entry = {"format": FORMAT, "key": k, "sql": str(translated),
+        entry = {"format": FORMAT, "sql": str(translated),
                  "parameters": {name: _encode(v) for name, v in translated.parameters.items()},
                  "unbound": list(translated.unbound), "udfs": sorted(translated.udfs),
                  "slots": sorted(translated.slots)}
     except TypeError:
         return
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{k[:16]}.", suffix=".tmp", dir=where)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(entry, out)
-        os.replace(tmp, where / f"{k}.json")
-    except OSError:
-        return  # a cache that cannot be written only costs time
+    diskcache.write(KIND, k, entry)
 
 
 def _encode(value: Any) -> Any:

@@ -26,11 +26,14 @@ diagnostics, never exceptions.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
-from harness.kql.engine import ANALYZER_VERSION, KustoEngine, LoadStats, engine
+from harness import diskcache
+from harness.kql.engine import ANALYZER_VERSION, VENDORED_FILES, KustoEngine, LoadStats, engine
 from harness.kql.globals import WorkspaceSpec, workspace_spec
 from harness.kql.limits import check_query
 from harness.kql.model import Analysis, analysis_from_json
@@ -78,6 +81,7 @@ class Analyzer:
         self._workspaces: dict[str, Workspace] = {}
         self._contexts: OrderedDict[int, tuple[object, SchemaRegistry | None, Workspace]] = OrderedDict()
         self._analyses: OrderedDict[tuple[str, str, bool, bool, bool], Analysis] = OrderedDict()
+        self._spec_keys: OrderedDict[int, tuple[object, str]] = OrderedDict()
 
     @property
     def version(self) -> str:
@@ -110,6 +114,21 @@ class Analyzer:
                 self._contexts.popitem(last=False)
             return ws
 
+    def _spec_key(self, context: WorkspaceContext | None) -> str:
+        """The key of *context*'s workspace, without declaring it to the analyzer (an analysis kept on disk needs
+        no analyzer at all)."""
+        with self._lock:
+            ident = id(context)
+            cached = self._spec_keys.get(ident)
+            if cached is not None and cached[0] is context:
+                return cached[1]
+        k = workspace_spec(context).key
+        with self._lock:
+            self._spec_keys[ident] = (context, k)
+            while len(self._spec_keys) > self._CONTEXTS:
+                self._spec_keys.popitem(last=False)
+        return k
+
     def analyze(
         self,
         query: str,
@@ -128,8 +147,8 @@ class Analyzer:
         *timeout*: seconds before the analysis is stopped (default harness.kql.limits.ANALYSIS_TIMEOUT_S).
         Raises `QueryLimitExceeded` for a bound passed, `AnalyzerFailure` if the analyzer fails."""
         check_query(query)
-        ws = context if isinstance(context, Workspace) else self.workspace(context)
-        key = (ws.key, query, tree, stage_columns, analyzers)
+        ws_key = context.key if isinstance(context, Workspace) else self._spec_key(context)
+        key = (ws_key, query, tree, stage_columns, analyzers)
         with self._lock:
             for fuller in _fuller(key):  # an analysis with more in it answers a request for less
                 cached = self._analyses.get(fuller)
@@ -137,13 +156,34 @@ class Analyzer:
                     self._analyses.move_to_end(fuller)
                     return cached
         options = {"tree": tree, "stage_columns": stage_columns, "analyzers": analyzers}
-        raw = self._engine.analyze(ws.key, query, options, timeout)
+        # The bounds are in the key: a smaller heap or a shorter time could stop an analysis a kept one passed.
+        kept = diskcache.digest(_ANALYSES_FORMAT, ANALYZER_VERSION, _code_digest(), ws_key, query, options,
+                                self._engine.heap_limit, timeout)
+        entry = diskcache.read("analyses", kept)
+        raw = entry.get("analysis") if entry is not None else None
+        if not isinstance(raw, dict):
+            ws = context if isinstance(context, Workspace) else self.workspace(context)
+            raw = self._engine.analyze(ws.key, query, options, timeout)
+            diskcache.write("analyses", kept, {"analysis": raw})
         analysis = analysis_from_json(query, raw)
         with self._lock:
             self._analyses[key] = analysis
             while len(self._analyses) > self._ANALYSES:
                 self._analyses.popitem(last=False)
         return analysis
+
+
+#: Analyses kept on disk (harness.diskcache) are the walk's JSON, keyed by this format, the analyzer's version,
+#: the vendored files and walk.js, the workspace spec's digest, the text, the options and the analyzer's bounds.
+_ANALYSES_FORMAT = 1
+_CODE: list[str] = []
+
+
+def _code_digest() -> str:
+    if not _CODE:
+        _CODE.append(diskcache.digest(sorted(VENDORED_FILES.items()),
+                                      hashlib.sha256((Path(__file__).parent / "walk.js").read_bytes()).hexdigest()))
+    return _CODE[0]
 
 
 def _fuller(key: tuple[str, str, bool, bool, bool]) -> list[tuple[str, str, bool, bool, bool]]:
