@@ -60,7 +60,7 @@ def test_a_rule_that_does_not_load_errors_every_one_of_its_items(pytester: pytes
     rule = project / SEED_DETECTION
     rule.write_text(rule.read_text(encoding="utf-8").replace("name: ", "name: [", 1), encoding="utf-8")
     result = pytester.runpytest("pyproject.toml")
-    result.assert_outcomes(errors=32)  # every case of the one detection, none passed
+    result.assert_outcomes(errors=36)  # every case of the one detection, none passed
     result.stdout.fnmatch_lines(["*ERROR T1608.005-1[[]link_target_email[]]: *link_target_email.yaml:*malformed YAML*"])
     assert "harness/" not in result.stdout.str()  # the message, not the plugin's traceback
 
