@@ -27,8 +27,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_shipped_atomics_follow_atomic_red_team_rules() -> None:
     tests = load_atomic_file(ATOMIC)
-    assert [t.case_id for t in tests] == [f"T1608.005-{i}" for i in range(1, 5)]
-    assert len({t.guid for t in tests}) == 4
+    assert [t.case_id for t in tests] == [f"T1608.005-{i}" for i in range(1, 7)]
+    assert len({t.guid for t in tests}) == 6
 
 
 def test_atomic_extra_key_is_rejected_with_its_line(tmp_path: Path) -> None:

@@ -43,6 +43,10 @@ cases:
     fires: true
     rows: 1
     values: {Name: api.pinata.cloud, Operator: Pinata}
+  T1608.005-2.pin-by-hash:
+    fires: true
+    rows: 1
+    values: {Name: api.pinata.cloud, Operator: Pinata}
 """
 
 
