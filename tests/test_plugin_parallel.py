@@ -45,7 +45,7 @@ def test_collect_only_makes_no_engine_call(pytester: pytest.Pytester, project: P
     monkeypatch.setattr(EmbeddedBackend, "__init__", counted)
     result = pytester.runpytest("--collect-only", "-q", "pyproject.toml")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*38 tests collected*"])  # 19 cases x 2 detections
+    result.stdout.fnmatch_lines(["*72 tests collected*"])  # 36 cases x 2 detections
     assert calls == []
 
 
@@ -64,7 +64,7 @@ def test_xdist_splits_by_detection_with_the_serial_verdicts(pytester: pytest.Pyt
                                              "pyproject.toml", "--junitxml=parallel.xml", "-v")
     assert serial.ret == parallel.ret
     one, two = _outcomes(project / "serial.xml"), _outcomes(project / "parallel.xml")
-    assert len(one) == 38 and one == two
+    assert len(one) == 72 and one == two
     # each detection's items ran on one worker (loadgroup; harness.pytest_plugin keeps xdist's group suffix
     # under pytest 9), and both workers had one
     workers: dict[str, set[str]] = {}
