@@ -165,7 +165,11 @@ def test_unpullable_image_is_a_clear_error(docker_client: Any) -> None:
 def test_removed_on_ctrl_c(docker_client: Any, test_image: str) -> None:
     script = textwrap.dedent(
         f"""
+        import signal
         import time
+        # A shell that starts pytest in the background hands SIGINT down ignored; Ctrl-C in a
+        # terminal never is, so give the child the handler a terminal's process has.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from harness.backends.emulator import EmulatorManager
         with EmulatorManager({test_image!r}, port_env="KUSTO_PORT", pull="never", mem_limit=None,
                              reuse=False, progress=None) as m:
