@@ -74,6 +74,7 @@ from harness.errors import HarnessError
 from harness.kql import inlined
 from harness.kql.analyzer import Workspace, analyze
 from harness.kql.model import Analysis, FunctionKind, Stage, SyntaxNode
+from harness.kql.tree import SyntaxTree
 from harness.workspace.asim import UNHONOURED
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.externaldata import JSON_FORMATS, MANIFEST, PROPERTIES, SEPARATORS, read_rows
@@ -199,29 +200,13 @@ def _line_column(text: str, offset: int) -> tuple[int, int]:
 # -- the tree ---------------------------------------------------------------------------------
 
 
-class _Tree:
-    """The syntax tree of one analysis, with children per node."""
+class _Tree(SyntaxTree):
+    """The syntax tree of one analysis, with the workspace desugarings read schemas from."""
 
     def __init__(self, analysis: Analysis, context: WorkspaceContext | Workspace | None = None) -> None:
+        super().__init__(analysis)
         self.a = analysis
         self.context = context
-        self.text = analysis.text
-        self.nodes: tuple[SyntaxNode, ...] = analysis.tree or ()
-        self.children: dict[int, list[int]] = {}
-        for n in self.nodes:
-            self.children.setdefault(n.parent, []).append(n.index)
-
-    def kids(self, node: SyntaxNode) -> list[SyntaxNode]:
-        return [self.nodes[i] for i in self.children.get(node.index, [])]
-
-    def parent(self, node: SyntaxNode) -> SyntaxNode | None:
-        return self.nodes[node.parent] if node.parent >= 0 else None
-
-    def of_type(self, *types: str) -> Iterable[SyntaxNode]:
-        return (n for n in self.nodes if n.type in types)
-
-    def source(self, node: SyntaxNode) -> str:
-        return node.span.text(self.text)
 
     def elements(self, node: SyntaxNode) -> list[SyntaxNode]:
         """The elements of a separated list (SyntaxList of SeparatedElement), without separators."""

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.kql.model import Analysis, SyntaxNode
+from harness.kql.tree import SyntaxTree
 from harness.mutate.model import Operator
 from harness.timespan import parse_timespan
 
@@ -82,27 +83,8 @@ class QueryMutant:
         return out
 
 
-class _Tree:
-    """The syntax tree of one analysis, with children per node."""
-
-    def __init__(self, analysis: Analysis) -> None:
-        self.text = analysis.text
-        self.nodes: tuple[SyntaxNode, ...] = analysis.tree or ()
-        self.children: dict[int, list[int]] = {}
-        for n in self.nodes:
-            self.children.setdefault(n.parent, []).append(n.index)
-
-    def kids(self, node: SyntaxNode) -> list[SyntaxNode]:
-        return [self.nodes[i] for i in self.children.get(node.index, [])]
-
-    def parent(self, node: SyntaxNode) -> SyntaxNode | None:
-        return self.nodes[node.parent] if node.parent >= 0 else None
-
-    def of_type(self, *types: str) -> Iterable[SyntaxNode]:
-        return (n for n in self.nodes if n.type in types)
-
-    def source(self, node: SyntaxNode) -> str:
-        return node.span.text(self.text)
+class _Tree(SyntaxTree):
+    """The syntax tree of one analysis, with the operator-token lookup mutation needs."""
 
     def token_kid(self, node: SyntaxNode) -> SyntaxNode | None:
         """The operator token of a binary/in expression: its first token child."""
