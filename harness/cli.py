@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from dataclasses import replace
@@ -24,6 +25,7 @@ from harness.checks.sarif import format_text, to_sarif
 from harness.checks.validate import validate
 from harness.config import load_config
 from harness.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -480,17 +482,32 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit flush
+        return code
     except HarnessError as exc:
         print(f"atomic-harness {args.command}: {safe(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("atomic-harness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _reader_went_away()
     except Exception as exc:  # noqa: BLE001 - our own crash: say so, keep the traceback for the bug report
         traceback.print_exc(file=sys.stderr)
         print(f"atomic-harness {args.command}: {safe(InternalError.of(exc))}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (`atomic-harness ... | head`): not a crash, nothing left to say.
+
+    Python's documented recipe: point stdout at devnull so the interpreter's final flush cannot raise
+    again, and end as a shell tool killed by SIGPIPE would (128 + 13).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

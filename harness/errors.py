@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 #: Exit codes of every command: all passed; a failure, an error or a tripped gate; a usage or
-#: configuration error; interrupted (Ctrl-C).
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: configuration error; interrupted (Ctrl-C); the reader of stdout went away (`| head`), as SIGPIPE would.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
 class HarnessError(Exception):
