@@ -58,6 +58,8 @@ def test_threshold_rule_scaffold_passes_unchanged(project: Path, capsys: pytest.
     assert all(cases[c]["fires"] is False for c in cases if c != "T1046-1")
     assert "10 row(s): one short of `dcount_Name > threshold`" in expected["cases"]["T1046-1.near-miss-threshold"][
         "note"]
+    name_note = expected["cases"]["T1046-1.near-miss-name"]["note"]  # the row-number placeholder, in words
+    assert "v<row number>" in name_note and "{index}" not in name_note
     assert main(["validate"]) == 0
     assert set(_cells(project).values()) == {Status.PASSED}
 

@@ -353,7 +353,8 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
                     if isinstance(value, str) and "v{index}" in str(step.row.get(g.column, "")):
                         value = "v{index} " + value
                     row[g.column] = _template_value(value, off)
-                whys.append((g.column, f"{step.table}.{g.column} = {value!r}: {why}"))
+                shown = value.replace("v{index}", "v<row number>") if isinstance(value, str) else value
+                whys.append((g.column, f"{step.table}.{g.column} = {shown!r}: {why}"))
             if not whys:
                 continue
             done.add(key)
