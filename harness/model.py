@@ -151,6 +151,13 @@ class Expectation:
     explicit: bool = True  # False for the implicit must-not-fire of an unlisted pair
     every_row: bool = False  # `values` was one mapping that every row must match (not a multiset of rows)
     stopped_by: str | None = None  # must-not-fire: the filter text (or "trigger") where its rows must stop
+    # What the case's alerts must carry (issue 16), each None when not stated:
+    alerts: int | None = None  # how many alerts (repeats of overlapping windows included)
+    detected_within: timedelta | None = None  # first alert at most this long after the case's first event
+    entities: dict[str, list[dict[str, str]]] | None = None  # entity type -> entities the alerts must carry
+    custom_details: dict[str, Any] | None = None  # key -> the value of every row, or the list of values
+    alert_name: str | None = None  # the alert's display name (alertDetailsOverride filled in)
+    alert_description: str | None = None
 
 
 @dataclass
@@ -168,6 +175,9 @@ class Verdict:
     # a must-not-fire pair whose rows enter the query and stop at a filter or the trigger
     # (harness.run.nearmiss.NearMiss.as_dict()); None when they do not, or it was not traced
     near_miss: dict[str, Any] | None = None
+    # the case's alerts on the rule's simulated schedule (harness.run.alerting.CaseAlerts.as_dict()); None:
+    # not simulated (the cell errored before)
+    alerts: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -191,3 +201,4 @@ class DetectionRun:
     effects: dict[str, Any] = field(default_factory=dict)
     case_errors: dict[str, HarnessError] = field(default_factory=dict)  # a case's own run failed, or interference
     unexplained_rows: int = 0  # rows of the all-cases run neither a case alone nor the background explains
+    alerts: Any = None  # harness.run.alerting.DetectionAlerts: the alerts per case (None: not simulated)

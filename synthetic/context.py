@@ -51,6 +51,8 @@ class CaseTelemetry:
     # id(row) -> columns the template wrote with `undocumented:` (exempt from the documented-values check)
     undocumented: dict[int, set[str]] = field(default_factory=dict, repr=False)
     origins: dict[int, list[str | int]] = field(default_factory=dict, repr=False)  # id(row) -> its template path
+    # id(row) -> how long after its TimeGenerated the row is ingested (a step's `ingestion_delay`); absent: at once
+    ingestion: dict[int, timedelta] = field(default_factory=dict, repr=False)
 
     def row_count(self) -> int:
         return sum(len(r) for r in self.rows.values())
@@ -71,6 +73,7 @@ class StepContext:
     state: dict[str, Any] = field(default_factory=dict)  # facts steps share (delivered emails, created sites)
     step_index: int = 0  # 0-based index of the step being run
     step_rows: int = 0  # rows the running step has emitted, capped at MAX_ROWS_PER_STEP
+    ingestion_delay: timedelta | None = None  # the running step's `ingestion_delay`
 
     @property
     def template_dir(self) -> Path:
@@ -141,6 +144,8 @@ class StepContext:
             raise ValueError(f"the step generates more than the {MAX_ROWS_PER_STEP:,} rows one step may emit")
         self.out.rows.setdefault(table, []).append(row)
         self.out.origins[id(row)] = ["steps", self.step_index, *(origin or [])]
+        if self.ingestion_delay:
+            self.out.ingestion[id(row)] = self.ingestion_delay
         if not checked:
             self.out.unchecked.add(id(row))
         if undocumented:

@@ -50,6 +50,8 @@ class TelemetryGenerator:
         for index, step in enumerate(case.steps):
             ctx.step_index = index
             ctx.step_rows = 0
+            delay = step.get("ingestion_delay")
+            ctx.ingestion_delay = parse_offset(str(delay)) if delay not in (None, "") else None
             kind = step.get("kind")
             fn = STEP_KINDS.get(kind)
             if fn is None:

@@ -197,6 +197,11 @@ class EmbeddedBackend:
             labelled = data.append_column(PART_COLUMN, pa.array(ids, pa.int32()))
             self._insert(schema, labelled, self.con, target=_PARTED + name, extra=[PART_COLUMN])
 
+    def stored(self, name: str) -> str | None:
+        """The table holding a `load_parts` table's rows in load order (with its part label column), which
+        the view `name` reads; None for a table loaded whole (it is its own storage)."""
+        return _PARTED + name if name in self._parted else None
+
     def scope(self, parts: Collection[str] | None) -> None:
         """Show the next queries only the rows of *parts* (None: every row) in every table loaded with
         `load_parts`; a query reading other tables sees them whole."""

@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from harness.report.escaping import visible
 from harness.report.matrix import (
     SYMBOL,
+    alert_lines,
+    alerted_cells,
     explained_cells,
     got_text,
     heat_symbol,
@@ -109,6 +111,12 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+def inert(text: str) -> Markup:
+    """Content text (an alert's URL entity) escaped, with `://` written as character references: the page
+    reads the same, and its source holds no URL a browser or a scanner could take for something to load."""
+    return Markup(escape(visible(text)).replace("://", ":&#47;&#47;"))  # noqa: S704 - escaped first
+
+
 @cache
 def _environment() -> Environment:
     return Environment(
@@ -182,6 +190,9 @@ def render_html(report: dict[str, Any]) -> str:
         near=[c for c in report["cells"] if c.get("near_miss")],
         mutation=report.get("mutation"),
         mutation_headline=mutation_headline(report["mutation"]) if report.get("mutation") else "",
+        alerted=alerted_cells(report),
+        alert_lines=alert_lines,
+        inert=inert,
         data={"summary": report["summary"], "problems": [cell_id(c["case"], c["detection"]) for c in problems]},
         script=Markup(JS),  # noqa: S704 - the harness's own code, no report data; its hash is in the page's CSP
         script_hash=script_hash,

@@ -17,7 +17,15 @@ from tabulate import tabulate
 
 from harness.report.escaping.markdown import code
 from harness.report.escaping.markdown import text as md
-from harness.report.matrix import SYMBOL, explained_cells, located, matrix_rows, problem_cells
+from harness.report.matrix import (
+    SYMBOL,
+    alert_lines,
+    alerted_cells,
+    explained_cells,
+    located,
+    matrix_rows,
+    problem_cells,
+)
 from harness.report.mutation import render_markdown as render_mutation
 
 #: GitHub rejects comments over 65,536 characters; leave room for a bot's header.
@@ -162,16 +170,36 @@ def render_markdown(report: dict[str, Any], compact: bool = False) -> str:
     if near and not compact:
         out.append("")
         out += [f"- {code(c['case'])} × {code(c['detection'])}: {md(c['near_miss']['summary'])}" for c in near]
+    alerted = alerted_cells(report)
+    if alerted and not compact:
+        out += ["", "## Alerts", "", "Each case's alerts on the rule's simulated schedule: name, entities, custom "
+                "details (an alert raised again by an overlapping window is counted, `3x`).", ""]
+        for c in alerted:
+            a = c["alerts"]
+            first = f", first after {a['detected_after']}" if a.get("detected_after") else ""
+            phase = ", **phase-sensitive**" if a.get("phase_sensitive") else ""
+            out.append(f"- {code(c['case'])} × {code(c['detection'])}: {a['count']} alert(s){first}{phase}")
+            # a code span: a URL entity never becomes a link; no `@` mentions anyone
+            out += ["  - " + code(line.replace("@", NO_MENTION)) for line in alert_lines(c)]
     out += ["", "## False positives on background traffic", ""]
     out.append(
         _table(
-            [[d["key"], d["background_rows"]] for d in report["detections"]],
-            ["detection", "rows from benign background"],
+            [[d["key"], d["background_rows"], _per_day(d.get("false_positive_alerts_per_day"))]
+             for d in report["detections"]],
+            ["detection", "rows from benign background", "alerts per simulated day"],
         )
     )
     if report.get("mutation"):
         out += ["", render_mutation(report["mutation"]).rstrip("\n")]
     return "\n".join(out) + "\n"
+
+
+#: `@` then a zero-width space: GitHub links no `@name` that way (as the escaping module writes it).
+NO_MENTION = "@\u200b"
+
+
+def _per_day(value: Any) -> str:
+    return "-" if value is None else f"{value:g}"
 
 
 def fit_markdown(report: dict[str, Any], limit: int = MARKDOWN_LIMIT) -> str:

@@ -35,9 +35,25 @@ def got_text(cell: dict[str, Any]) -> str:
     act = cell["actual"]
     if cell["status"] == "error":
         return "error"
+    alerts = cell.get("alerts")
     if not act["fired"]:
+        if alerts is not None and act["rows"]:  # rows over all the data, but no simulated run alerted
+            return f"- ({act['rows']}r, no alert on the schedule)"
         return "-" if not act["rows"] else f"- ({act['rows']}r, below trigger)"
-    return "fired " + _what(act["rows"], act["categories"], act["scores"])
+    return "fired " + _what(act["rows"], act["categories"], act["scores"]) + _alerts_text(alerts)
+
+
+def _alerts_text(alerts: dict[str, Any] | None) -> str:
+    """", 3 alerts, first +53m" (issue 16): how many alerts and the time to the first one."""
+    if not alerts:
+        return ""
+    n = alerts["count"]
+    text = f", {n} alert{'s' if n != 1 else ''}"
+    if alerts.get("detected_after"):
+        text += f", first +{alerts['detected_after']}"
+    if alerts.get("phase_sensitive"):
+        text += ", phase-sensitive"
+    return text
 
 
 def want_text(cell: dict[str, Any]) -> str:
@@ -47,6 +63,26 @@ def want_text(cell: dict[str, Any]) -> str:
         return "none"
     detail = _what(exp.get("rows"), exp.get("categories", []), exp.get("scores", []))
     return ("fire " + detail).strip()
+
+
+def alert_lines(cell: dict[str, Any]) -> list[str]:
+    """Each distinct alert of a cell as one line of plain text (the formats escape it): how many times it was
+    raised, its name, entities and custom details."""
+    alerts = cell.get("alerts") or {}
+    counted: dict[str, int] = {}
+    for item in alerts.get("items", []):
+        entities = "; ".join(
+            f"{e['type']} " + ", ".join(f"{k}={v}" for k, v in e.items() if k != "type") for e in item["entities"])
+        details = "; ".join(f"{k}={', '.join(str(v) for v in vs)}" for k, vs in sorted(item["custom_details"].items()))
+        line = item["name"] + (f" | entities: {entities}" if entities else "") + (
+            f" | details: {details}" if details else "")
+        counted[line] = counted.get(line, 0) + 1
+    return [f"{n}x {line}" if n > 1 else line for line, n in counted.items()]
+
+
+def alerted_cells(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cells whose case got alerts (their alerts are listed in the HTML and Markdown reports)."""
+    return [c for c in report["cells"] if (c.get("alerts") or {}).get("count")]
 
 
 def cell_text(cell: dict[str, Any]) -> str:

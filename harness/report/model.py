@@ -180,6 +180,9 @@ def build_report(
                 "error": error.as_dict() if error is not None else None,
             }
         )
+        per_day = run.alerts.background_per_day if run is not None and run.alerts is not None else None
+        if per_day is not None:
+            detections[-1]["false_positive_alerts_per_day"] = round(per_day, 2)
     cases = [
         {
             "id": c.id,
@@ -206,6 +209,8 @@ def build_report(
         }
         if v.near_miss is not None:
             cell["near_miss"] = v.near_miss
+        if v.alerts is not None:
+            cell["alerts"] = v.alerts
         why = explanations.get((v.case_id, v.detection_key))
         if why is not None:
             cell["explanation"] = why

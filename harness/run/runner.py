@@ -22,6 +22,7 @@ from harness.errors import FalsePositives, HarnessError, InterferenceError, Inte
 from harness.kql.analyzer import analyze
 from harness.model import Case, Detection, DetectionRun, Status, Verdict
 from harness.run import memo
+from harness.run.alerting import Alerting, CaseAlerts
 from harness.run.compare import compare_by_case
 from harness.run.effect import effect, reconcile, value_index
 from harness.run.preflight import preflight
@@ -169,11 +170,15 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - our crash errors the detections still to be judged
                 for key in pending:
                     result.runs[key].error = result.runs[key].error or InternalError.of(exc, detection=key)
-            for entry in suite.detections:
-                self._guarded(result, entry, lambda e=entry: self._judge(result, e, pending.get(e.key)))
-                if not any(v.detection_key == entry.key for v in result.verdicts):  # judging itself crashed
-                    run = result.runs[entry.key]
-                    result.verdicts += [self._verdict(result, entry, case, run) for case in suite.cases]
+            alerting = Alerting(backend, suite.now, result.dataset, cfg.timeout)
+            try:
+                for entry in suite.detections:
+                    self._guarded(result, entry, lambda e=entry: self._judge(result, e, pending.get(e.key), alerting))
+                    if not any(v.detection_key == entry.key for v in result.verdicts):  # judging itself crashed
+                        run = result.runs[entry.key]
+                        result.verdicts += [self._verdict(result, entry, case, run) for case in suite.cases]
+            finally:
+                alerting.close()
             if self.after is not None:
                 self.after(result, backend)
         finally:
@@ -315,13 +320,20 @@ class Runner:
         return memo.key(backend.name, p.detection.query, self.suite.now, context.stored_functions(),
                         context.registry.names(), digests)
 
-    def _judge(self, result: RunResult, entry: DetectionEntry, pending: _Pending | None) -> None:
+    def _judge(self, result: RunResult, entry: DetectionEntry, pending: _Pending | None,
+               alerting: Alerting | None = None) -> None:
         """Every case's cell: its effect judged against its expectation; the all-cases run must agree
-        (harness.run.effect). A case that writes no table the detection reads is must-not-fire with nothing
-        to judge."""
+        (harness.run.effect); then the alerts its simulated schedule raises (harness.run.alerting). A case
+        that writes no table the detection reads is must-not-fire with nothing to judge."""
         run = result.runs.setdefault(entry.key, DetectionRun())
         if pending is not None and run.error is None:
             self._effects(result, entry, run, pending)
+        if pending is not None and run.error is None and alerting is not None:
+            try:
+                run.alerts = alerting.detection(pending.detection, run.effects, run.background, pending.cases,
+                                                pending.reads, run.case_errors, pending.all_rows)
+            except HarnessError as exc:
+                run.error = exc.with_context(detection=entry.key, file=pending.detection.path)
         for case in self.suite.cases:
             result.verdicts.append(self._verdict(result, entry, case, run))
 
@@ -405,7 +417,10 @@ class Runner:
             error = error or HarnessError("the query did not run", detection=entry.key)
             return Verdict(case.id, entry.key, Status.ERROR, expectation, message=str(error), error=error.as_dict())
         found = run.effects.get(case.id)
-        return judge(entry.detection, expectation, found.added if found else [], run.columns)
+        alerts = None
+        if run.alerts is not None:
+            alerts = run.alerts.cases.get(case.id) or CaseAlerts()
+        return judge(entry.detection, expectation, found.added if found else [], run.columns, alerts)
 
 
 @dataclass

@@ -4,7 +4,7 @@ The embedded backend holds every row once. This module gives each run the view S
 it (`harness.run.schedule.Run`): on its own DuckDB cursor, a temporary view named after each
 table shadows the table and keeps only the rows whose `TimeGenerated` is in the run's window and
 whose ingestion time is in its ingestion window. The views select exactly the table's columns
-(`SELECT t.*`), so a query's `*`, `project-away` and `union` see what they see on the table; the
+(its schema's, never a part label), so a query's `*`, `project-away` and `union` see what they see on the table; the
 backend's own connection never sees the views (temporary objects belong to one connection).
 
 Ingestion time is a hidden input column (`INGESTION_COLUMN`) of the Arrow tables given to
@@ -32,8 +32,9 @@ carry but `*` and `project-away` leave out.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,7 @@ class Prepared:
     parameters: dict[str, Any]
     rebinds_clock: bool  # False: the query never reads now(), or pins its own clock
     rows_on_empty: bool = False  # returns rows when every windowed table is empty
+    statement: str | None = None  # the name it is PREPAREd under on the engine's cursor (None: run as text)
 
     @property
     def empty_safe(self) -> bool:
@@ -93,6 +95,7 @@ class WindowedEngine:
     unwindowed: list[str] = field(default_factory=list)
     _late: dict[str, _Late] = field(default_factory=dict)
     _cursor: duckdb.DuckDBPyConnection | None = None
+    _statements: int = 0  # prepared statements made on the cursor (their names count up)
 
     def __post_init__(self) -> None:
         self._cursor = self.backend.con.cursor()
@@ -100,7 +103,7 @@ class WindowedEngine:
             self._cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor
         except duckdb.Error:  # a locked configuration: fine if it already reads UTC
             zone = self._cursor.execute("SELECT current_setting('TimeZone')").fetchone()[0]
-            if zone != "UTC":
+            if zone not in ("UTC", "Etc/UTC"):  # the same zone under two names
                 raise EngineError(f"the engine's time zone is {zone}, not UTC, and cannot be changed") from None
         self._cursor.execute(
             "CREATE OR REPLACE TEMP TABLE __window (generated_from TIMESTAMP, generated_to TIMESTAMP, "
@@ -132,6 +135,13 @@ class WindowedEngine:
         offsets = {n: self._count(n) for n in data}
         self.backend.append(data)
         self._keep_late(data, ingestion, offsets=offsets)
+        self._build_views()
+
+    def set_ingestion(self, name: str, generated: pa.Array, ingested: pa.Array) -> None:
+        """Ingestion times for the first rows of table `name` as loaded (for a table loaded by
+        `EmbeddedBackend.load_parts`, its case rows come first): `generated` their TimeGenerated (checked
+        against what is stored at those rowids), `ingested` when each reached the workspace."""
+        self._keep_late({name: pa.table({"TimeGenerated": generated})}, {name: ingested}, offsets={name: 0})
         self._build_views()
 
     def _count(self, table: str) -> int:
@@ -175,7 +185,10 @@ class WindowedEngine:
 
     # -- the views ---------------------------------------------------------
     def _base(self, table: str) -> str:
-        return f"{_q(self._catalog)}.main.{_q(table)}"
+        """The stored rows of `table`, in load order (rowid): the table itself, or the storage behind a
+        table the backend loaded in parts (read whole: every case and the background)."""
+        stored = self.backend.stored(table) if hasattr(self.backend, "stored") else None
+        return f"{_q(self._catalog)}.main.{_q(stored or table)}"
 
     def _build_views(self) -> None:
         self.unwindowed = []
@@ -192,8 +205,9 @@ class WindowedEngine:
             if name in self._late:
                 join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
                 ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
+            cols = ", ".join(f"t.{_q(c.name)}" for c in schema.duckdb_columns)  # the table's own: no part label
             self.cursor.execute(  # identifiers quoted by _q
-                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT t.* FROM {self._base(name)} AS t{join} "  # noqa: S608
+                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT {cols} FROM {self._base(name)} AS t{join} "  # noqa: S608
                 "CROSS JOIN __window AS w WHERE "
                 '(w.generated_from IS NULL OR t."TimeGenerated" >= w.generated_from) AND '
                 '(w.generated_to IS NULL OR t."TimeGenerated" < w.generated_to) AND '
@@ -206,17 +220,120 @@ class WindowedEngine:
             [_naive(generated.start), _naive(generated.end), _naive(ingested.start), _naive(ingested.end)])
 
     # -- running -----------------------------------------------------------
-    def prepare(self, kql: str, *, now: datetime) -> Prepared:
-        """Translate once (raising EngineError as the backend does) and check, as of `now`, whether
-        the query returns rows when every windowed table is empty."""
+    def prepare(self, kql: str, *, now: datetime, check_empty: bool = True) -> Prepared:
+        """Translate once (raising EngineError as the backend does), plan it once as a prepared statement
+        (DuckDB plans it at PREPARE; each run only binds the clock), and with `check_empty` check, as of
+        `now`, whether the query returns rows when every windowed table is empty (a caller that never
+        skips an empty window need not pay that run)."""
         self.backend.seal()  # as the backend's own queries: no file, network or setting from here on
         sql = self.backend.translate(kql, now=_PLACEHOLDER_NOW)
         params = dict(getattr(sql, "parameters", {}) or {})
         rebinds = CLOCK_SLOT in params and _aware(params[CLOCK_SLOT]) == _PLACEHOLDER_NOW
-        prepared = Prepared(kql, str(sql), params, rebinds)
+        statement = None
+        if set(params) <= {CLOCK_SLOT} and all(isinstance(v, datetime) for v in params.values()):
+            self._statements += 1
+            statement = f"__kql_{self._statements}"
+            try:
+                self.cursor.execute(f"PREPARE {statement} AS {sql}")
+            except duckdb.Error as exc:
+                raise engine_error(exc, kql) from exc
+        prepared = Prepared(kql, str(sql), params, rebinds, statement=statement)
+        if not check_empty:
+            return prepared
         empty = Window(now, now)
         result = self._execute(prepared, now, empty, empty)
-        return Prepared(kql, str(sql), params, rebinds, rows_on_empty=bool(result.rows))
+        return Prepared(kql, str(sql), params, rebinds, rows_on_empty=bool(result.rows), statement=statement)
+
+    def run_many(self, prepared: Prepared, runs: Sequence[Run], *, row_budget: int = 250_000) -> list[QueryResult]:
+        """Every run's result from one statement: the translation runs in a LATERAL subquery once per run,
+        each windowed table it names read through a CTE of that run's window and its clock bound to that run's
+        `now`. DuckDB's cost for a detection is in binding and planning its SQL, not in running it, so N runs
+        cost about one; DuckDB flattens the correlated subquery exactly (every join, aggregation and window
+        gains the run as a key), and the caller checks it (run an unbounded window among *runs* and compare
+        with the plain run over everything). Raises a HarnessError where it cannot run as one (the clock is
+        not a parameter it can rebind, more than `row_budget` rows read, an unsupported correlation): then
+        run them one by one."""
+        if not runs:
+            return []
+        sql = prepared.sql
+        params = dict(prepared.parameters)
+        if prepared.rebinds_clock:
+            if "kqlnow" in prepared.kql.lower() or not _CLOCK_REF.search(sql):
+                raise EngineError("the clock cannot be rebound per run in one statement: run them one by one")
+            sql = _CLOCK_REF.sub(lambda m: f"__harness_run.{_q('now')}", sql)
+            params.pop(CLOCK_SLOT, None)
+        lowered = sql.lower()
+        names = [n for n in self._windowed if n.lower() in lowered]
+        read = sum(self._count(n) for n in names) * len(runs)
+        if read > row_budget:
+            raise EngineError(f"{len(runs)} runs read {read:,} rows in all, more than one statement may "
+                              f"({row_budget:,}): run them one by one")
+        ctes = []
+        for name in names:
+            cols = ", ".join(f"t.{_q(c.name)}" for c in self.backend.registry[name].duckdb_columns)
+            join, ingested = "", 't."TimeGenerated"'
+            if name in self._late:
+                join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
+                ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
+            w = "__harness_run"
+            ctes.append(  # identifiers quoted by _q; the window columns are ours
+                f"{_q(name)} AS (SELECT {cols} FROM {self._base(name)} AS t{join} WHERE "  # noqa: S608
+                f'({w}.gf IS NULL OR t."TimeGenerated" >= {w}.gf) AND '
+                f'({w}.gt IS NULL OR t."TimeGenerated" < {w}.gt) AND '
+                f"({w}.inf IS NULL OR {ingested} >= {w}.inf) AND ({w}.int IS NULL OR {ingested} < {w}.int))")
+        values = ", ".join(
+            f"({i}, {_ts(r.generated.start)}, {_ts(r.generated.end)}, {_ts(r.ingested.start)}, "
+            f"{_ts(r.ingested.end)}, {_ts(r.now)})" for i, r in enumerate(runs))
+        inner = f"SELECT * FROM ({sql}) AS __harness_s"  # noqa: S608 - the engine's own translation
+        if ctes:
+            inner = f"WITH {', '.join(ctes)} {inner}"
+        statement = (f"SELECT __harness_run.no, __harness_q.* FROM (VALUES {values}) AS "  # noqa: S608
+                     f"__harness_run(no, gf, gt, inf, int, {_q('now')}), LATERAL ({inner}) AS __harness_q "
+                     f"LIMIT {int(self.backend.max_rows) + 1}")
+        self.backend.seal()
+        cursor = self.cursor
+        timed_out = threading.Event()
+        finished = threading.Event()
+
+        def fire() -> None:
+            if finished.wait(self.timeout):
+                return
+            timed_out.set()
+            while not finished.wait(0.05):
+                cursor.interrupt()
+
+        watchdog = threading.Thread(target=fire, name="windowed-timeout", daemon=True)
+        watchdog.start()
+        try:
+            for name in names:  # a reference the CTEs do not catch must fail, never read every row
+                cursor.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT * FROM {self._base(name)} "  # noqa: S608
+                               "WHERE error('a windowed table is read through its run here') IS NULL")
+            result = cursor.execute(statement, params) if params else cursor.execute(statement)
+            description = result.description or []
+            types = [kusto_type(d[1]) for d in description]
+            raw = result.fetchall()
+        except duckdb.OutOfMemoryException as exc:
+            raise self.backend.out_of_memory() from exc
+        except duckdb.Error as exc:
+            if timed_out.is_set():
+                raise QueryTimeout(f"query ran past its {self.timeout:g} s timeout") from exc
+            raise engine_error(exc, prepared.kql) from exc
+        finally:
+            finished.set()
+            watchdog.join()
+            self._build_views()
+        if len(raw) > self.backend.max_rows:
+            raise EngineError(f"the runs returned more than {self.backend.max_rows:,} rows in all")
+        columns = [d[0] for d in description][1:]
+        split: list[list[tuple[Any, ...]]] = [[] for _ in runs]
+        for row in raw:
+            split[row[0]].append(tuple(normalise_value(v, t) for v, t in zip(row[1:], types[1:], strict=False)))
+        return [QueryResult(columns, types[1:], part) for part in split]
+
+    @property
+    def _windowed(self) -> list[str]:
+        """The tables each run sees through its window (every loaded table but `unwindowed` and broken ones)."""
+        return [n for n in self.backend.registry.names() if n not in self.unwindowed and n not in self.backend.broken]
 
     def run(self, prepared: Prepared, run: Run) -> QueryResult:
         """The query's result as run `run` sees the data."""
@@ -242,10 +359,19 @@ class WindowedEngine:
         watchdog.start()
         try:
             self._set_window(generated, ingested)
-            rel = cursor.sql(prepared.sql, params=params or None)
-            columns = list(rel.columns)
-            types = [kusto_type(t) for t in rel.types]
-            raw = rel.limit(self.backend.max_rows + 1).fetchall()
+            if prepared.statement is not None:
+                bound = ", ".join(f"{name} := TIMESTAMP '{_naive(value):%Y-%m-%d %H:%M:%S.%f}'"
+                                  for name, value in params.items())  # our own datetimes, never content text
+                cursor.execute(f"EXECUTE {prepared.statement}({bound})" if bound else f"EXECUTE {prepared.statement}")
+                description = cursor.description or []
+                columns = [d[0] for d in description]
+                types = [kusto_type(d[1]) for d in description]
+                raw = cursor.fetchmany(self.backend.max_rows + 1)
+            else:
+                rel = cursor.sql(prepared.sql, params=params or None)
+                columns = list(rel.columns)
+                types = [kusto_type(t) for t in rel.types]
+                raw = rel.limit(self.backend.max_rows + 1).fetchall()
         except duckdb.OutOfMemoryException as exc:
             raise self.backend.out_of_memory() from exc
         except duckdb.Error as exc:
@@ -292,6 +418,15 @@ def _split(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], dict[st
 def _q(name: str) -> str:
     """A quoted SQL identifier (table names come from content: custom table schemas)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+#: The clock parameter as duckdb-kql's translation writes it.
+_CLOCK_REF = re.compile(r"\$" + re.escape(CLOCK_SLOT) + r"\b")
+
+
+def _ts(t: datetime | None) -> str:
+    """A timestamp literal from our own datetimes (never content text)."""
+    return "CAST(NULL AS TIMESTAMP)" if t is None else f"TIMESTAMP '{_naive(t):%Y-%m-%d %H:%M:%S.%f}'"
 
 
 def _late_table(name: str) -> str:

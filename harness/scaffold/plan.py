@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from harness.model import Detection
+from harness.model import Detection, DetectionKind
 from harness.scaffold.infer import RuleShape, Threshold
 from harness.scaffold.values import meets, near_miss
 from harness.workspace.context import WorkspaceContext
@@ -242,7 +242,8 @@ def plan_case(detection: Detection, shape: RuleShape, context: WorkspaceContext)
         steps.append(StepPlan(table, row, comments, identifiers, count))
 
     plan = CasePlan(time, offset(every).lstrip("+") if count > 1 and every else None, entities, steps, todos=todos)
-    _near_misses(plan, shape, context, miss_count, miss_threshold, margin, span)
+    scheduled = detection.kind in (DetectionKind.SCHEDULED, DetectionKind.NRT)
+    _near_misses(plan, shape, context, miss_count, miss_threshold, margin, span, scheduled)
     return plan
 
 
@@ -297,7 +298,10 @@ def _entity(entities: dict[str, Any], column: str, kind: str, taken: set[str]) -
 
 
 def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, miss_count: int | None,
-                 miss_threshold: Threshold | None, margin: timedelta, span: timedelta) -> None:
+                 miss_threshold: Threshold | None, margin: timedelta, span: timedelta, scheduled: bool) -> None:
+    """Must-not-fire variants one change away from the must-fire case. No time near-miss for a rule on a
+    schedule: rows just before its `ago()` window at the clock are in an earlier run's window, which alerts
+    on them (issue 16: the run simulates the schedule), so they are no near-miss."""
     registry = context.registry
     used: set[str] = set()
 
@@ -363,7 +367,7 @@ def _near_misses(plan: CasePlan, shape: RuleShape, context: WorkspaceContext, mi
             plan.variants.append(VariantPlan(vid(name), "; ".join(w[1] for w in whys),
                                              step=index if changed_rows else None,
                                              row=row if changed_rows else None, entities=overrides))
-    if shape.lower_bound is not None and len(plan.variants) < MAX_NEAR_MISSES:
+    if shape.lower_bound is not None and not scheduled and len(plan.variants) < MAX_NEAR_MISSES:
         before = -(shape.lower_bound + margin + span)
         plan.variants.append(VariantPlan(
             vid("time"), f"the same rows, just before the rule's `ago({_human(shape.lower_bound)})` window",

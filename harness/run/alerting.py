@@ -1,0 +1,475 @@
+"""Alerts as Sentinel raises them, after judging by effect (issue 16): each detection on its simulated
+schedule over the loaded data, its runs' rows split between the cases and the background, and the
+alerts each case gets.
+
+Scheduled and NRT rules run on the grid of `harness.run.schedule` through the windowed engine
+(`harness.run.windowed`: one translation, each run's window a view and its clock a bound parameter);
+hunting queries and Sigma rules keep their one run over all the data, their alerts built from the
+case's effect rows. Only the runs whose windows hold a case's rows are simulated (`plan_runs`): every
+case's alerts come from those, and every run a case's verdict depends on is among them.
+
+One windowed run covers every case at once, and a detection's runs come from one statement
+(`WindowedEngine.run_many`, checked against the plain run over everything; else one by one): the engine's
+cost is in planning a query, not in its rows. A run's rows are split by what the run over all
+the data already proved (`harness.run.effect`, no interference): a row equal to a row only one case's
+effect adds is that case's; a row equal to a background row, the background's; any other row is
+attributed by the identifiers it carries (as `--compare` splits results per case), else it is background.
+A row two cases claim errors both cells (they interfere within the window).
+
+A case's alerts are what the rule's trigger, grouping and suppression (`harness.run.alerts`) make of
+its own rows run by run, as its verdict by effect is about its own rows: other cases' and background
+rows in the same window do not count towards its trigger nor show in its alert. Background alerts per
+simulated day are counted over the runs simulated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from harness.backends.base import Backend, QueryResult
+from harness.backends.embedded import EmbeddedBackend
+from harness.errors import FormatError, HarnessError, InterferenceError
+from harness.model import Detection
+from harness.run import memo
+from harness.run.alerts import Alert, AlertRule, RunOutcome, evaluate, simulate
+from harness.run.effect import Effect, row_key
+from harness.run.schedule import (
+    ONE_DAY,
+    UNBOUNDED,
+    Event,
+    Run,
+    Schedule,
+    ScheduleError,
+    on_schedule,
+    phases,
+    plan_runs,
+)
+from harness.run.windowed import Prepared, WindowedEngine
+from synthetic.context import CaseTelemetry
+from synthetic.dataset import Dataset
+from synthetic.identifiers import cell_tokens
+
+Row = dict[str, Any]
+#: Alerts a report lists per cell (the count is always whole).
+MAX_SHOWN = 20
+
+
+@dataclass
+class CaseAlerts:
+    """The alerts one case gets from one detection, and what the simulation saw of it."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    runs: int = 0  # simulated runs whose window holds the case's rows
+    started: datetime | None = None  # the case's earliest TimeGenerated in the tables the rule reads
+    # phase -> whether the case alerts at that phase, for threshold and aggregation rules (requirement 5);
+    # empty: not checked
+    phases: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[Row]:
+        """The distinct rows behind the case's alerts (a row repeated by overlapping windows once)."""
+        seen: dict[str, Row] = {}
+        for alert in self.alerts:
+            for row in alert.rows:
+                seen.setdefault(row_key(row), row)
+        return list(seen.values())
+
+    @property
+    def detected_after(self) -> timedelta | None:
+        """Time from the case's first event to its first alert."""
+        if not self.alerts or self.started is None:
+            return None
+        return min(a.time for a in self.alerts) - self.started
+
+    def as_dict(self) -> dict[str, Any]:
+        """What reports show: the count, the time to detect, each alert's name, entities and details."""
+        after = self.detected_after
+        out: dict[str, Any] = {
+            "count": len(self.alerts),
+            "runs": self.runs,
+            "detected_after": duration_text(after) if after is not None else None,
+            "items": [{
+                "name": a.name,
+                "time": a.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "severity": a.severity,
+                "rows": len(a.rows),
+                "entities": [e.as_dict() for e in a.entities],
+                "custom_details": {k: [_plain(v) for v in vs] for k, vs in a.custom_details.items()},
+            } for a in self.alerts[:MAX_SHOWN]],
+        }
+        if self.phases:
+            out["phases"] = dict(self.phases)
+            out["phase_sensitive"] = self.phase_sensitive
+        return out
+
+    @property
+    def phase_sensitive(self) -> bool:
+        """Whether the case alerts at some phase of the schedule and not at another."""
+        return len(set(self.phases.values())) > 1
+
+
+@dataclass
+class DetectionAlerts:
+    """One detection's alerts: per case, the background's per simulated day, and how many runs it took."""
+
+    scheduled: bool
+    cases: dict[str, CaseAlerts] = field(default_factory=dict)
+    runs: int = 0  # engine statements the simulation took (a batch of runs is one)
+    batched: bool = False  # some runs came from one statement (WindowedEngine.run_many)
+    background_alerts: int = 0
+    background_per_day: float | None = None  # background alerts per simulated day (None: hunting/Sigma)
+    unwindowed: list[str] = field(default_factory=list)  # tables read that no window applies to
+
+
+def case_events(telemetry: CaseTelemetry, reads: set[str] | None) -> list[Event]:
+    """When a case's rows in the tables a rule reads (None: any) were generated and ingested."""
+    out = []
+    for table, table_rows in telemetry.rows.items():
+        if reads is not None and table not in reads:
+            continue
+        for row in table_rows:
+            t = row.get("TimeGenerated")
+            if isinstance(t, datetime):
+                delay = telemetry.ingestion.get(id(row))
+                out.append(Event(_aware(t), _aware(t) + delay if delay else None))
+    return out
+
+
+class Alerting:
+    """The alert step of one run: a windowed engine over the loaded data, made on first use."""
+
+    def __init__(self, backend: Backend, now: datetime, dataset: Dataset, timeout: float) -> None:
+        self.backend = backend
+        self.now = now
+        self.dataset = dataset
+        self.telemetry = dataset.telemetry
+        self.owners = dataset.owners
+        self.timeout = timeout
+        self._engine: WindowedEngine | None = None
+        self._digest: dict[str, list[tuple[str, str]]] = {}
+        self._prepared: dict[str, Prepared] = {}  # query -> its translation, planned once
+        self._all_rows: list[Row] | None = None  # the detection's rows over all the data (checks a batch)
+        self._late: dict[str, tuple[pa.Array, pa.Array]] | None = None
+        functions = getattr(backend, "functions", None)
+        self._functions = sorted(functions) if isinstance(functions, list) else []
+
+    @property
+    def windowed(self) -> bool:
+        """Only the embedded engine can show a query a window of its load (elsewhere: one run, as before)."""
+        return isinstance(self.backend, EmbeddedBackend)
+
+    def engine(self) -> WindowedEngine:
+        if self._engine is None:
+            if not isinstance(self.backend, EmbeddedBackend):
+                raise HarnessError(f"the {self.backend.name} engine cannot simulate a schedule")
+            scope = getattr(self.backend, "scope", None)
+            if scope is not None:
+                scope(None)  # every case and the background
+            self._engine = WindowedEngine(self.backend, timeout=self.timeout)
+            for table, (generated, ingested) in sorted(self._ingestion().items()):
+                self._engine.set_ingestion(table, generated, ingested)
+        return self._engine
+
+    def _ingestion(self) -> dict[str, tuple[pa.Array, pa.Array]]:
+        """Per table with a late case row: the TimeGenerated and ingestion time of its case rows, in the
+        order they were loaded (`Dataset.labels`: case by case, as `telemetry` lists them)."""
+        if self._late is not None:
+            return self._late
+        out = {}
+        for table, data in self.dataset.tables.items():
+            delays = [tel.ingestion.get(id(row)) for tel in self.telemetry.values() for row in tel.rows.get(table, [])]
+            if not any(delays) or "TimeGenerated" not in data.column_names or len(delays) > data.num_rows:
+                continue
+            generated = pc.cast(data.column("TimeGenerated").slice(0, len(delays)).combine_chunks(),
+                                pa.timestamp("us"))
+            ingested = pc.add(generated, pc.fill_null(pa.array(delays, pa.duration("us")),
+                                                      pa.scalar(0, pa.duration("us"))))
+            out[table] = (generated, ingested)
+        self._late = out
+        return out
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def detection(self, det: Detection, effects: Mapping[str, Effect], background: list[Row],
+                  cases: list[str], reads: set[str] | None,
+                  case_errors: dict[str, HarnessError], all_rows: list[Row] | None = None) -> DetectionAlerts:
+        """Every case's alerts from *det*. *effects* are the cases' effects over all the data, *background*
+        its rows on the background alone, *cases* the cases whose rows it reads, *all_rows* its rows over all
+        the data (what a batch of runs in one statement is checked against). A case whose alerts cannot be
+        told apart from another's gets its error in *case_errors*."""
+        self._all_rows = all_rows
+        rule = AlertRule.from_detection(det)
+        if not (on_schedule(det.kind) and self.windowed):
+            return self._once(rule, det, effects, background, reads)
+        try:
+            schedule = Schedule.of(det.kind, self.now, frequency=det.query_frequency, period=det.query_period)
+        except ScheduleError as exc:  # settings Sentinel refuses: the rule's mistake, not ours
+            raise FormatError(f"cannot schedule the rule as Sentinel would: {exc}", file=det.path,
+                              detection=det.key) from None
+        events = {cid: case_events(self.telemetry[cid], reads) for cid in cases}
+        out = DetectionAlerts(scheduled=True)
+        out.unwindowed = sorted(set(self.engine().unwindowed) & (reads or set()))
+        rows_by_run: dict[datetime, list[Row] | None] = {}
+        columns: list[str] = []
+        types: list[str] = []
+
+        def fetch(run: Run) -> QueryResult:
+            nonlocal columns, types
+            if run.scheduled not in rows_by_run:
+                result = self._run(run, det, reads, out)
+                columns, types = result.columns, result.types
+                rows_by_run[run.scheduled] = result.records()
+            return QueryResult(columns, types, [])
+
+        split = _Splitter(effects, background, self.owners)
+        pinned = plan_runs(schedule, [e for evs in events.values() for e in evs])
+        self._fill(pinned.runs, det, reads, out)
+        owned: dict[datetime, dict[str, list[Row]]] = {}
+        for run in pinned.runs:
+            fetch(run)
+            owned[run.scheduled] = split.split(rows_by_run[run.scheduled] or [], _seen_by(schedule, run, events),
+                                               case_errors, det)
+        outcomes_of: dict[str, list[RunOutcome]] = {}
+        for cid in cases:
+            case = CaseAlerts(started=min((e.generated for e in events[cid]), default=None))
+            mine = plan_runs(schedule, events[cid])
+            case.runs = len(mine.runs)
+            outcomes = simulate(rule, mine.runs, lambda r, c=cid: _result(columns, types, owned.get(r.scheduled, {})
+                                                                           .get(c, [])))
+            case.alerts = [a for o in outcomes for a in o.alerts]
+            outcomes_of[cid] = outcomes
+            out.cases[cid] = case
+        background_outcomes = [evaluate(rule, run, _result(columns, types, owned[run.scheduled].get("", [])))
+                               for run in pinned.runs]
+        out.background_alerts = sum(len(o.alerts) for o in background_outcomes)
+        if pinned.runs:
+            out.background_per_day = out.background_alerts * (ONE_DAY / (len(pinned.runs) * schedule.frequency))
+        if _threshold_or_aggregation(det):
+            self._phases(rule, det, schedule, events, out, split, case_errors, outcomes_of, reads)
+        return out
+
+    def _key(self, run: Run, det: Detection, reads: set[str] | None) -> str:
+        """What a windowed run's result depends on (harness.run.memo): the query, clock, window, functions,
+        engine and the rows (ingestion times included) in the tables it reads."""
+        registry = getattr(self.backend, "registry", None)
+        return memo.key("windowed", self.backend.name, det.query, run.now, run.generated, run.ingested,
+                        self._functions, sorted(registry.names()) if registry is not None else [],
+                        self._digests(reads))
+
+    def _prepare(self, det: Detection) -> Prepared:
+        prepared = self._prepared.get(det.query)
+        if prepared is None:
+            # every simulated window holds case rows, so none is skipped: the rule's rows on empty input
+            # need not be checked
+            prepared = self._prepared[det.query] = self.engine().prepare(det.query, now=self.now,
+                                                                         check_empty=False)
+        return prepared
+
+    def _fill(self, runs: list[Run], det: Detection, reads: set[str] | None, out: DetectionAlerts) -> None:
+        """Run the *runs* not already known from one statement (`WindowedEngine.run_many`), trusted only when
+        its unbounded run at the clock gives the rows the plain run over everything gave; else (or on any
+        error) they run one by one, as `_run` asks for them."""
+        missing: dict[str, Run] = {}
+        for run in runs:
+            k = self._key(run, det, reads)
+            if memo.recall(k) is None:
+                missing.setdefault(k, run)
+        if len(missing) < 2 or self._all_rows is None:
+            return
+        check = Run(-1, self.now, self.now, self.now, UNBOUNDED, UNBOUNDED)
+        try:
+            results = self.engine().run_many(self._prepare(det), [*missing.values(), check])
+        except HarnessError:
+            return
+        if sorted(map(row_key, results[-1].records())) != sorted(map(row_key, self._all_rows)):
+            return
+        out.runs += 1
+        out.batched = True
+        for k, result in zip(missing, results, strict=False):
+            memo.keep(k, result)
+
+    def _run(self, run: Run, det: Detection, reads: set[str] | None, out: DetectionAlerts) -> QueryResult:
+        """One windowed run, reused in-process (harness.run.memo): from a batch `_fill` ran, else alone."""
+        k = self._key(run, det, reads)
+        found = memo.recall(k)
+        if found is None:
+            found = self.engine().run(self._prepare(det), run)
+            out.runs += 1
+            memo.keep(k, found)
+        return found
+
+    def _digests(self, reads: set[str] | None) -> list[tuple[str, str]]:
+        names = reads if reads is not None else set(self.dataset.tables) | set(self.dataset.background)
+        parts = ("", *sorted({lab for labels in self.dataset.labels.values() for lab in labels}))
+        out = []
+        for name in sorted(names):
+            if name not in self._digest:
+                self._digest[name] = memo.scope_digests(self.dataset.tables, self.dataset.labels,
+                                                        self.dataset.background, [name], parts)
+            out += self._digest[name]
+        late = self._ingestion()
+        return out + [(f"ingested:{n}", memo.table_digest(pa.table({"i": late[n][1]})))
+                      for n in sorted(names) if n in late]
+
+    def _phases(self, rule: AlertRule, det: Detection, schedule: Schedule, events: dict[str, list[Event]],
+                out: DetectionAlerts, split: _Splitter, case_errors: dict[str, HarnessError],
+                pinned: dict[str, list[RunOutcome]], reads: set[str] | None) -> None:
+        """Requirement 5: whether each case alerts at every phase that changes which of its own events a run
+        sees (`schedule.phases`: exact and few). At a phase, the case alerts if some run raises an alert on
+        the subset of its events that run sees; one run per distinct subset is simulated (the pinned phase's
+        runs first), as the phases differ only in how the windows cut the case's own events. The pinned
+        phase's alerts are the cell's verdict; this is what the report shows next to it."""
+        todo = {cid: evs for cid, evs in events.items() if evs and cid not in case_errors}
+        known: dict[str, dict[frozenset[int], bool]] = {}
+        moved_of: dict[timedelta, Schedule] = {}
+        wanted: dict[datetime, Run] = {}
+        for cid, evs in todo.items():
+            alerted = known[cid] = {}
+            for outcome in pinned.get(cid, []):
+                subset = _subset(schedule, outcome.run, evs)
+                alerted[subset] = alerted.get(subset, False) or bool(outcome.alerts)
+            seen = set(alerted)
+            for phase in phases(schedule, evs):
+                if phase not in moved_of:
+                    try:
+                        moved_of[phase] = Schedule.of(det.kind, self.now, frequency=det.query_frequency,
+                                                      period=det.query_period, phase=phase)
+                    except ScheduleError:
+                        continue
+                moved = moved_of[phase]
+                for run in plan_runs(moved, evs).runs:
+                    subset = _subset(moved, run, evs)
+                    if subset not in seen:
+                        seen.add(subset)
+                        wanted.setdefault(run.scheduled, run)
+        self._fill(list(wanted.values()), det, reads, out)  # every case's phase runs in one statement
+        for cid, evs in todo.items():
+            case, alerted = out.cases[cid], known[cid]
+            case.phases[_label(schedule.phase)] = bool(case.alerts)
+            for phase in phases(schedule, evs):
+                moved = moved_of.get(phase)
+                if moved is None or _label(phase) in case.phases:
+                    continue
+                fired = False
+                for run in plan_runs(moved, evs).runs:
+                    subset = _subset(moved, run, evs)
+                    if subset not in alerted:
+                        result = self._run(run, det, reads, out)
+                        rows = split.split(result.records(), {cid}, {}, det).get(cid, [])
+                        alerted[subset] = bool(evaluate(rule, run, _result(result.columns, result.types,
+                                                                            rows)).alerts)
+                    fired = fired or alerted[subset]
+                    if fired:
+                        break
+                case.phases[_label(phase)] = fired
+
+    def _once(self, rule: AlertRule, det: Detection, effects: Mapping[str, Effect], background: list[Row],
+              reads: set[str] | None) -> DetectionAlerts:
+        """A hunting query or Sigma rule (or any rule on an engine without windows): one run over all the
+        data at the pinned clock, each case's alerts from its effect rows."""
+        run = Run(0, self.now, self.now, self.now, UNBOUNDED, UNBOUNDED)
+        out = DetectionAlerts(scheduled=False)
+        columns = sorted({c for e in effects.values() for r in e.added for c in r})
+        for cid, eff in effects.items():
+            cols = list(eff.added[0]) if eff.added else columns
+            outcome = evaluate(rule, run, _result(cols, [""] * len(cols), eff.added))
+            out.cases[cid] = CaseAlerts(alerts=outcome.alerts, runs=1)  # no schedule: no time to detect
+        bg_cols = list(background[0]) if background else []
+        out.background_alerts = len(evaluate(rule, run, _result(bg_cols, [""] * len(bg_cols), background)).alerts)
+        return out
+
+
+class _Splitter:
+    """Whose each row of a windowed run is (see the module docstring)."""
+
+    def __init__(self, effects: Mapping[str, Effect], background: list[Row], owners: Mapping[str, str]) -> None:
+        self.owners = owners
+        self.adders: dict[str, set[str]] = {}
+        for cid, eff in effects.items():
+            for row in eff.added:
+                self.adders.setdefault(row_key(row), set()).add(cid)
+        self.background = {row_key(r) for r in background}
+
+    def split(self, rows: Iterable[Row], seen: set[str], case_errors: dict[str, HarnessError],
+              det: Detection) -> dict[str, list[Row]]:
+        """Rows per case ("" the background). *seen*: the cases whose rows the run's window holds."""
+        out: dict[str, list[Row]] = {}
+        for row in rows:
+            key = row_key(row)
+            adders = self.adders.get(key, set()) & seen
+            if len(adders) == 1 and key not in self.background:
+                whose = adders
+            elif not adders and key in self.background:
+                whose = {""}
+            else:
+                marked = {self.owners[t] for v in row.values() for t in cell_tokens(v) if t in self.owners}
+                whose = marked & seen or {""}
+            if len(whose) > 1:
+                for cid in sorted(whose):
+                    others = ", ".join(c for c in sorted(whose) if c != cid)
+                    case_errors.setdefault(cid, InterferenceError(
+                        f"interference on the schedule: a result row of one simulated run carries the rows of "
+                        f"cases {others} too; give the cases times or values of their own", detection=det.key,
+                        case=cid, file=det.path))
+                continue
+            out.setdefault(next(iter(whose)), []).append(row)
+        return out
+
+
+def _subset(schedule: Schedule, run: Run, events: list[Event]) -> frozenset[int]:
+    return frozenset(i for i, e in enumerate(events) if run.index in schedule.visible_ticks(e))
+
+
+def _seen_by(schedule: Schedule, run: Run, events: Mapping[str, list[Event]]) -> set[str]:
+    return {cid for cid, evs in events.items() if any(run.index in schedule.visible_ticks(e) for e in evs)}
+
+
+def _result(columns: list[str], types: list[str], rows: list[Row]) -> QueryResult:
+    return QueryResult(list(columns), list(types), [tuple(r.get(c) for c in columns) for r in rows])
+
+
+def _threshold_or_aggregation(det: Detection) -> bool:
+    """A rule whose verdict can depend on how a window cuts a case's events: a trigger above "any row", or
+    a query that counts (summarize, count, dcount, make_set ...)."""
+    if det.trigger_operator != "gt" or det.trigger_threshold > 0:
+        return True
+    text = det.query.lower()
+    return any(word in text for word in ("summarize", "| count", "count()", "dcount(", "make_set(", "arg_max("))
+
+
+def duration_text(span: timedelta) -> str:
+    """`1h5m`, `53m`, `20m30s`: hours, minutes and seconds, the zero ones left out."""
+    seconds = max(0, int(span.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+    return text or "0s"
+
+
+def _plain(value: Any) -> Any:
+    """A custom detail value as JSON holds it."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, dict)):
+        return value
+    return str(value)
+
+
+def _label(phase: timedelta) -> str:
+    return f"{int(phase.total_seconds())}s"
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
