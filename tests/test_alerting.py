@@ -302,3 +302,75 @@ def test_an_nrt_rule_alerts_once_on_a_late_row_by_its_ingestion_time(tmp_path, m
     cell = _cells(root)["T1071.004-1"]
     assert cell["status"] == "passed" and cell["alerts"]["count"] == 1
     assert cell["alerts"]["detected_after"] == "23m"  # ingested 11:18, seen by the 11:19 run, raised at 11:21
+
+
+def test_mutants_are_judged_by_their_alerts(tmp_path, monkeypatch):
+    """`mutate` judges a Scheduled rule's mutants as `run` judges the rule: by the alerts of its simulated
+    schedule. Over all the data at once the spread lookups return a row, so a one-run judging would fail the
+    unedited rule (and skip the detection); on the schedule it passes, and an edit that only changes what one
+    window holds is caught."""
+    root = _project(tmp_path, EXPECTED)
+    monkeypatch.chdir(root)
+    assert main(["mutate", "--quiet", "--jobs", "1", "--report-dir", "out", "--json"]) in (0, 1)
+    report = json.loads((root / "out/coverage.json").read_text())["mutation"]
+    [score] = report["detections"]
+    assert score["skipped"] is None, score["skipped"]
+    outcomes = {m["name"]: m for m in score["mutants_detail"]}
+    # more than 2 in a window: the spread case (one lookup per window) still never alerts, the burst does
+    # (no case puts exactly three lookups in one window)
+    raised = outcomes["number at 17:21: 3 -> 2"]
+    assert raised["outcome"] == "survived", raised
+    # more than 4: the burst of four no longer alerts
+    lowered = outcomes["number at 17:21: 3 -> 4"]
+    assert lowered["outcome"] == "killed" and lowered["killed_by"].startswith("T1071.004-1:"), lowered
+    # no filter at all: each hourly run over the spread case holds one lookup, and alerts
+    dropped = outcomes["drop-where at 17:5: | where Lookups > 3 -> (dropped)"]
+    assert dropped["outcome"] == "killed", dropped
+
+
+AGGREGATE = """\
+    detection: repeated_lookups
+    cases:
+      T1071.004-1:
+        fires: true
+        alerts: 1
+        custom_details: {Lookups: 4}
+      benign.other-name:
+        fires: false
+        stopped_by: where Name == "beacon.example"
+    """
+
+
+def test_an_aggregate_row_without_identifiers_is_told_apart_by_the_background_alone(tmp_path, monkeypatch):
+    """Five lookups 15 s apart across a window boundary (10:59:45 and four from 11:00:00): the 12:00 run holds four.
+    The rule counts them with no column naming the case, and its row there ({Lookups: 4}) is no row of the run over
+    all the data ({Lookups: 5}); the same run over the background alone does not return it, so it is the effect of
+    the one case the window holds, and the case alerts."""
+    detection = _detection(mappings="customDetails:\n  Lookups: Lookups\n").replace(
+        '| where SubType == "LookupQuery"', '| where Name == "beacon.example"').replace(
+        "| summarize Lookups = count() by ClientIP, Name", "| summarize Lookups = count()")
+    root = _project(tmp_path, AGGREGATE, detection)
+    for name in ("benign.spread", "benign.twice"):
+        (root / f"templates/{name}.yaml").unlink()
+    (root / "templates/benign.other-name.yaml").write_text(
+        _template("case: benign.other-name", 4, "15s").replace("beacon.example", "docs.example"))
+    (root / "templates/T1071.004-1.yaml").write_text(_template(f"atomic: {GUID}", 5, "15s", at="-3615s"))
+    monkeypatch.chdir(root)
+    assert main(["run", "--quiet", "--report-dir", "out"]) == 0, (root / "out/coverage.md").read_text()
+    cells = _cells(root)
+    burst = cells["T1071.004-1"]
+    assert burst["status"] == "passed" and burst["alerts"]["count"] == 1
+    assert "limits" not in burst["alerts"]
+
+
+def test_a_time_span_survivor_of_a_scheduled_rule_is_told_what_the_schedule_shows() -> None:
+    """On Sentinel's schedule a case older than a rule's lookback was alerted on by the runs of its own time, so a
+    survivor's hint for a time span says what can tell the spans apart there."""
+    from harness.mutate.hints import needs
+    from harness.mutate.model import Mutant, Operator
+
+    mutant = Mutant("M001", "rule", Operator.TIMESPAN, 1, 2, "1d", "2d", "T | where TimeGenerated > ago(2d)")
+    plain = needs(mutant)
+    scheduled = needs(mutant, scheduled_window="1d")
+    assert scheduled.startswith(plain) and "ingestion_delay" in scheduled and "last 1d of TimeGenerated" in scheduled
+    assert needs(mutant, scheduled_window=None) == plain

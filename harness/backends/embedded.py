@@ -202,6 +202,14 @@ class EmbeddedBackend:
         the view `name` reads; None for a table loaded whole (it is its own storage)."""
         return _PARTED + name if name in self._parted else None
 
+    def part_filter(self, name: str, parts: Collection[str]) -> str | None:
+        """A SQL condition on table *name*'s storage (`stored`) keeping the rows of *parts*; None when the table
+        was loaded whole (its rows carry no part). Part numbers come from the load, never from content."""
+        if name not in self._parted:
+            return None
+        ids = sorted(self._labels[p] for p in parts if p in self._labels)
+        return f"{sql_identifier(PART_COLUMN)} IN ({', '.join(map(str, ids)) or 'NULL'})"
+
     def scope(self, parts: Collection[str] | None) -> None:
         """Show the next queries only the rows of *parts* (None: every row) in every table loaded with
         `load_parts`; a query reading other tables sees them whole."""

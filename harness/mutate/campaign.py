@@ -21,7 +21,9 @@ from harness.mutate.hints import Telemetry, needs, unexercised
 from harness.mutate.kql import LONG_LIST, literal_lists
 from harness.mutate.model import DetectionScore, Mutant, MutantResult, MutationRun, Operator, Outcome
 from harness.mutate.sigma import value_lists
+from harness.run.alerting import duration_text
 from harness.run.runner import RunResult
+from harness.run.schedule import on_schedule
 from harness.suite import DetectionEntry
 
 
@@ -48,6 +50,16 @@ def _lists(entry: DetectionEntry, result: RunResult) -> dict[str, list[str]]:
         return literal_lists(analyze(det.query, result.suite.context, tree=True))
     except HarnessError:
         return {}
+
+
+def _window(entry: DetectionEntry | None) -> str | None:
+    """The lookback of a rule that runs on a simulated schedule (Scheduled: queryPeriod; NRT: one minute)."""
+    det = entry.detection if entry is not None else None
+    if det is None or not on_schedule(det.kind):
+        return None
+    if det.kind == DetectionKind.NRT:
+        return "minute of ingestion"
+    return duration_text(det.query_period) if det.query_period is not None else "queryPeriod"
 
 
 def mutate_suite(result: RunResult, backend: Backend, *, jobs: int = 2, keywords: list[str] | None = None,
@@ -88,7 +100,10 @@ def mutate_suite(result: RunResult, backend: Backend, *, jobs: int = 2, keywords
         score.unmatched_equivalents = sorted(n for n in declared if n not in matched)
         telemetry = Telemetry(result.dataset, result.runs[entry.key].tables if entry.key in result.runs else None)
         score.unexercised = unexercised(_lists(entry, result), telemetry, LONG_LIST)
-    results = run_mutants(to_run, suite, jobs, local)
+    try:
+        results = run_mutants(to_run, suite, jobs, local)
+    finally:
+        local.close()
     by_key = {s.detection: s for s in out.detections}
     telemetries: dict[str, Telemetry] = {}
     for r in results:
@@ -98,7 +113,7 @@ def mutate_suite(result: RunResult, backend: Backend, *, jobs: int = 2, keywords
                 run = result.runs.get(key)
                 telemetries[key] = Telemetry(result.dataset, run.tables if run is not None else None)
             mentioned = telemetries[key].cases_with(r.mutant.before) if r.mutant.operator == Operator.LIST_ITEM else []
-            r.needs = needs(r.mutant, mentioned)
+            r.needs = needs(r.mutant, mentioned, _window(suite.detection(key)))
         by_key[r.mutant.detection].results.append(r)
     for score in out.detections:
         score.results.sort(key=lambda r: r.mutant.id)

@@ -3,13 +3,14 @@
 A mutant is judged as `run` judges its detection (harness.run.effect, harness.run.verdict): the mutated rule
 over every row, on the background alone and on each case's rows plus the background (scopes of the one load;
 all of them from one statement where the engine can, trusted only when that statement's run over every row
-equals the plain run, as the runner trusts it), each cell judged by the case's effect. Cells are judged in a
-fixed order (must-fire cases, then listed must-not-fire cases, then the rest), and the first failing cell
-kills the mutant and is named. A mutant whose cells all pass is reconciled with the run over every row, as
-`run` does; an error anywhere (engine, interference, too many background rows) without a failing cell makes it
-`errored`: CI would go red, but not because a case caught the edit. The near-miss traces' `stopped_by` checks
-are not repeated on mutants (a mutated filter's text no longer reads as the one the expected file names,
-which would catch every edit of it for the wrong reason).
+equals the plain run, as the runner trusts it), each cell judged by the case's effect and the alerts the
+mutated rule raises on its simulated schedule (harness.run.alerting, as `run` judges them: a Scheduled or NRT
+rule's cells are about alerts). Cells are judged in a fixed order (must-fire cases, then listed must-not-fire
+cases, then the rest), and the first failing cell kills the mutant and is named. A mutant whose cells all pass
+is reconciled with the run over every row, as `run` does; an error anywhere (engine, interference, too many
+background rows) without a failing cell makes it `errored`: CI would go red, but not because a case caught the
+edit. The near-miss traces' `stopped_by` checks are not repeated on mutants (a mutated filter's text no longer
+reads as the one the expected file names, which would catch every edit of it for the wrong reason).
 
 Mutants run in worker processes (`jobs`), each loading the dataset once; results come back in the mutants'
 order, so the report does not depend on the number of workers.
@@ -29,7 +30,8 @@ from harness.config import RunConfig
 from harness.errors import HarnessError, UsageError
 from harness.model import Detection, Status
 from harness.mutate.model import Mutant, MutantResult, Outcome
-from harness.run.effect import effect, reconcile, value_index
+from harness.run.alerting import Alerting, CaseAlerts, DetectionAlerts
+from harness.run.effect import Effect, effect, reconcile, value_index
 from harness.run.runner import tables_read
 from harness.run.shape import shape_divergence
 from harness.run.verdict import judge
@@ -62,6 +64,7 @@ class _Plan:
     entry: DetectionEntry
     order: list[str]
     effects: set[str]  # the cases that write a table the detection reads
+    reads: set[str] | None  # the tables it reads (None: any)
 
 
 class MutantJudge:
@@ -70,6 +73,7 @@ class MutantJudge:
     def __init__(self, suite: Suite, dataset: Dataset, backend: Backend) -> None:
         self.suite, self.dataset, self.backend = suite, dataset, backend
         self._plans: dict[str, _Plan] = {}
+        self._alerting: Alerting | None = None  # the simulated schedule over this load, made on first use
         self._last: QueryResult = QueryResult([], [], [])
 
     def _plan(self, entry: DetectionEntry) -> _Plan:
@@ -85,7 +89,7 @@ class MutantJudge:
                 exp = entry.expectation(case_id)
                 return 0 if exp.fires and not exp.known_gap else 1 if exp.explicit else 2 if case_id in effects else 3
             ids = [c.id for c in self.suite.cases]
-            plan = _Plan(entry, sorted(ids, key=lambda c: (rank(c), ids.index(c))), effects)
+            plan = _Plan(entry, sorted(ids, key=lambda c: (rank(c), ids.index(c))), effects, reads)
             self._plans[entry.key] = plan
         return plan
 
@@ -126,20 +130,28 @@ class MutantJudge:
             return MutantResult(mutant, Outcome.ERRORED, error=str(diverges))
         columns = self._last.columns
         errors: list[str] = []
-        effects = {}
+        effects: dict[str, Effect] = {}
         for cid in plan.order:
             if cid in self.dataset.errors:
                 errors.append(f"{cid}: {self.dataset.errors[cid]}")
-                continue
-            added: Rows = []
-            if cid in plan.effects:
+            elif cid in plan.effects:
                 alone = scoped[cid] if scoped is not None else self._query(det, ("", cid))
                 if isinstance(alone, HarnessError):
                     errors.append(f"{cid}: {alone}")
-                    continue
-                effects[cid] = effect(alone, background)
-                added = effects[cid].added
-            verdict = judge(det, entry.expectation(cid), added, columns)
+                else:
+                    effects[cid] = effect(alone, background)
+        case_errors: dict[str, HarnessError] = {}
+        alerts = self._alerts(det, plan, effects, background, everything, case_errors)
+        if isinstance(alerts, HarnessError):
+            return MutantResult(mutant, Outcome.ERRORED, error=f"alerts: {alerts}")
+        for cid in plan.order:
+            if cid in self.dataset.errors or (cid in plan.effects and cid not in effects):
+                continue
+            if cid in case_errors:
+                errors.append(f"{cid}: {case_errors[cid]}")
+                continue
+            added = effects[cid].added if cid in effects else []
+            verdict = judge(det, entry.expectation(cid), added, columns, alerts.cases.get(cid) or CaseAlerts())
             if verdict.status == Status.FAILED:
                 return MutantResult(mutant, Outcome.KILLED, killed_by=f"{cid}: {verdict.message}")
         if not errors:
@@ -153,6 +165,25 @@ class MutantJudge:
         if errors:
             return MutantResult(mutant, Outcome.ERRORED, error="; ".join(errors[:3]))
         return MutantResult(mutant, Outcome.SURVIVED)
+
+    def _alerts(self, det: Detection, plan: _Plan, effects: dict[str, Effect], background: Rows, everything: Rows,
+                case_errors: dict[str, HarnessError]) -> DetectionAlerts | HarnessError:
+        """The alerts the mutated rule raises, as `run` simulates them (harness.run.alerting; phase sensitivity,
+        which no verdict reads, left out)."""
+        if self._alerting is None:
+            self._alerting = Alerting(self.backend, self.suite.now, self.dataset, self.suite.config.timeout)
+        cases = [c for c in plan.order if c in effects]
+        try:
+            return self._alerting.detection(det, effects, background, cases, plan.reads, case_errors, everything,
+                                            phases=False)
+        except HarnessError as exc:
+            return exc
+
+    def close(self) -> None:
+        """Release the simulated schedule's cursor."""
+        if self._alerting is not None:
+            self._alerting.close()
+            self._alerting = None
 
     def _scoped(self, det: Detection, plan: _Plan, everything: Rows) -> dict[str, Rows] | None:
         """The background's and each judged case's rows from one statement, where the engine can

@@ -36,8 +36,22 @@ _HINTS = {
 }
 
 
-def needs(mutant: Mutant, mentioned: Iterable[str] = ()) -> str:
-    """The case a survivor would need. *mentioned*: the cases whose telemetry holds a left-out list item."""
+#: A time-span survivor of a Scheduled or NRT rule: what a case can show on Sentinel's schedule (issue 16).
+SCHEDULED_SPAN = ("; on Sentinel's schedule each run already sees only the last {period} of TimeGenerated and alerts "
+                  "on a row from the first run after it, so a case older than the span was alerted on by the runs of "
+                  "its own time: a span longer than the window differs only for a row exactly one window old at a "
+                  "run, a shorter one misses a row ingested later than it (a step's `ingestion_delay`) or raises "
+                  "fewer alerts (`alerts:`)")
+
+
+def needs(mutant: Mutant, mentioned: Iterable[str] = (), scheduled_window: str | None = None) -> str:
+    """The case a survivor would need. *mentioned*: the cases whose telemetry holds a left-out list item;
+    *scheduled_window*: the rule's queryPeriod when it runs on a schedule (its time filters then meet the window)."""
+    if scheduled_window is not None and (mutant.operator == Operator.TIMESPAN or (
+            mutant.operator == Operator.DROP_WHERE and "ago(" in mutant.before)):
+        base = _HINTS.get(mutant.operator, "a case where `{before}` and `{after}` disagree")
+        return (base.format(before=_short(mutant.before), after=_short(mutant.after))
+                + SCHEDULED_SPAN.format(period=scheduled_window))
     if mutant.operator == Operator.LIST_ITEM:
         item = mutant.before
         where = f" ({mutant.note})" if mutant.note else ""

@@ -36,11 +36,12 @@ def got_text(cell: dict[str, Any]) -> str:
     if cell["status"] == "error":
         return "error"
     alerts = cell.get("alerts")
+    limited = " [simulation limits: see the cell]" if (alerts or {}).get("limits") else ""
     if not act["fired"]:
         if alerts is not None and act["rows"]:  # rows over all the data, but no simulated run alerted
-            return f"- ({act['rows']}r, no alert on the schedule)"
-        return "-" if not act["rows"] else f"- ({act['rows']}r, below trigger)"
-    return "fired " + _what(act["rows"], act["categories"], act["scores"]) + _alerts_text(alerts)
+            return f"- ({act['rows']}r, no alert on the schedule){limited}"
+        return ("-" if not act["rows"] else f"- ({act['rows']}r, below trigger)") + limited
+    return "fired " + _what(act["rows"], act["categories"], act["scores"]) + _alerts_text(alerts) + limited
 
 
 def _alerts_text(alerts: dict[str, Any] | None) -> str:
@@ -77,7 +78,8 @@ def alert_lines(cell: dict[str, Any]) -> list[str]:
         line = item["name"] + (f" | entities: {entities}" if entities else "") + (
             f" | details: {details}" if details else "")
         counted[line] = counted.get(line, 0) + 1
-    return [f"{n}x {line}" if n > 1 else line for line, n in counted.items()]
+    return ([f"{n}x {line}" if n > 1 else line for line, n in counted.items()]
+            + [f"simulation limit: {why}" for why in alerts.get("limits", [])])
 
 
 def alerted_cells(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,10 +10,12 @@ case's alerts come from those, and every run a case's verdict depends on is amon
 
 One windowed run covers every case at once, and a detection's runs come from one statement
 (`WindowedEngine.run_many`, checked against the plain run over everything; else one by one): the engine's
-cost is in planning a query, not in its rows. A run's rows are split by what the run over all
-the data already proved (`harness.run.effect`, no interference): a row equal to a row only one case's
-effect adds is that case's; a row equal to a background row, the background's; any other row is
-attributed by the identifiers it carries (as `--compare` splits results per case), else it is background.
+cost is in planning a query, not in its rows. The same runs over the background alone (one more statement)
+split each run's rows: a row the background alone returns is the background's, any other is the effect of
+the cases the window holds (the one case's; else the case whose effect over all the data has that row, or
+whose identifiers it carries, as `--compare` splits results per case; else their cells error). Where that
+statement cannot run, rows are split by what the run over all the data proved (`harness.run.effect`) and
+the identifiers alone, an unattributable row counts as background, and the cells say so (`LIMIT_SPLIT`).
 A row two cases claim errors both cells (they interfere within the window).
 
 A case's alerts are what the rule's trigger, grouping and suppression (`harness.run.alerts`) make of
@@ -24,6 +26,7 @@ simulated day are counted over the runs simulated.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,6 +61,14 @@ from synthetic.identifiers import cell_tokens
 Row = dict[str, Any]
 #: Alerts a report lists per cell (the count is always whole).
 MAX_SHOWN = 20
+#: What a cell says when its simulation falls short of Sentinel's (CaseAlerts.limits).
+LIMIT_SPLIT = ("no run over the background alone could be made in one statement: each run's rows were told apart "
+               "by the run over all the data and the identifiers they carry, and a row neither explains (an "
+               "aggregate a window cuts short) counted as background, not as this case's")
+LIMIT_SUPPRESSION = ("suppression is replayed over this case's own alerts only: other cases' and the background's "
+                     "alerts in the same runs, which would also suppress the rule in Sentinel, do not")
+LIMIT_NO_WINDOWS = ("the {engine} engine cannot window its load: the rule ran once over all the data at the clock, "
+                    "as a hunting query does, not on its schedule")
 
 
 @dataclass
@@ -70,6 +81,8 @@ class CaseAlerts:
     # phase -> whether the case alerts at that phase, for threshold and aggregation rules (requirement 5);
     # empty: not checked
     phases: dict[str, bool] = field(default_factory=dict)
+    # what the simulation of this cell could not model as Sentinel does (shown on the cell, never silent)
+    limits: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> list[Row]:
@@ -106,6 +119,8 @@ class CaseAlerts:
         if self.phases:
             out["phases"] = dict(self.phases)
             out["phase_sensitive"] = self.phase_sensitive
+        if self.limits:
+            out["limits"] = list(self.limits)
         return out
 
     @property
@@ -125,6 +140,9 @@ class DetectionAlerts:
     background_alerts: int = 0
     background_per_day: float | None = None  # background alerts per simulated day (None: hunting/Sigma)
     unwindowed: list[str] = field(default_factory=list)  # tables read that no window applies to
+    # every simulated run was also run on the background alone, so each run's rows were split exactly (False:
+    # by the all-data run's rows and the identifiers rows carry; an unattributable row counts as background)
+    background_exact: bool = True
 
 
 def case_events(telemetry: CaseTelemetry, reads: set[str] | None) -> list[Event]:
@@ -201,15 +219,21 @@ class Alerting:
 
     def detection(self, det: Detection, effects: Mapping[str, Effect], background: list[Row],
                   cases: list[str], reads: set[str] | None,
-                  case_errors: dict[str, HarnessError], all_rows: list[Row] | None = None) -> DetectionAlerts:
+                  case_errors: dict[str, HarnessError], all_rows: list[Row] | None = None, *,
+                  phases: bool = True) -> DetectionAlerts:
         """Every case's alerts from *det*. *effects* are the cases' effects over all the data, *background*
         its rows on the background alone, *cases* the cases whose rows it reads, *all_rows* its rows over all
         the data (what a batch of runs in one statement is checked against). A case whose alerts cannot be
-        told apart from another's gets its error in *case_errors*."""
+        told apart from another's gets its error in *case_errors*. *phases*: also check phase sensitivity
+        (requirement 5; reported, never part of a verdict, so a mutant's judging leaves it out)."""
         self._all_rows = all_rows
         rule = AlertRule.from_detection(det)
         if not (on_schedule(det.kind) and self.windowed):
-            return self._once(rule, det, effects, background, reads)
+            once = self._once(rule, det, effects, background, reads)
+            if on_schedule(det.kind):  # a Scheduled or NRT rule on an engine that cannot window its load
+                for case in once.cases.values():
+                    case.limits.append(LIMIT_NO_WINDOWS.format(engine=self.backend.name))
+            return once
         try:
             schedule = Schedule.of(det.kind, self.now, frequency=det.query_frequency, period=det.query_period)
         except ScheduleError as exc:  # settings Sentinel refuses: the rule's mistake, not ours
@@ -233,11 +257,14 @@ class Alerting:
         split = _Splitter(effects, background, self.owners)
         pinned = plan_runs(schedule, [e for evs in events.values() for e in evs])
         self._fill(pinned.runs, det, reads, out)
+        alone = self._background_runs(pinned.runs, det, out)
+        out.background_exact = alone is not None
         owned: dict[datetime, dict[str, list[Row]]] = {}
         for run in pinned.runs:
             fetch(run)
             owned[run.scheduled] = split.split(rows_by_run[run.scheduled] or [], _seen_by(schedule, run, events),
-                                               case_errors, det)
+                                               case_errors, det,
+                                               window_background=alone.get(run.scheduled) if alone else None)
         outcomes_of: dict[str, list[RunOutcome]] = {}
         for cid in cases:
             case = CaseAlerts(started=min((e.generated for e in events[cid]), default=None))
@@ -246,16 +273,36 @@ class Alerting:
             outcomes = simulate(rule, mine.runs, lambda r, c=cid: _result(columns, types, owned.get(r.scheduled, {})
                                                                            .get(c, [])))
             case.alerts = [a for o in outcomes for a in o.alerts]
+            if alone is None and case.runs:
+                case.limits.append(LIMIT_SPLIT)
+            if rule.suppression is not None and case.runs:
+                case.limits.append(LIMIT_SUPPRESSION)
             outcomes_of[cid] = outcomes
             out.cases[cid] = case
-        background_outcomes = [evaluate(rule, run, _result(columns, types, owned[run.scheduled].get("", [])))
+        background_outcomes = [evaluate(rule, run, _result(columns, types, alone[run.scheduled] if alone is not None
+                                                           else owned[run.scheduled].get("", [])))
                                for run in pinned.runs]
         out.background_alerts = sum(len(o.alerts) for o in background_outcomes)
         if pinned.runs:
             out.background_per_day = out.background_alerts * (ONE_DAY / (len(pinned.runs) * schedule.frequency))
-        if _threshold_or_aggregation(det):
+        if phases and _threshold_or_aggregation(det):
             self._phases(rule, det, schedule, events, out, split, case_errors, outcomes_of, reads)
         return out
+
+    def _background_runs(self, runs: list[Run], det: Detection, out: DetectionAlerts
+                         ) -> dict[datetime, list[Row]] | None:
+        """Each run's rows on the background alone (one statement, `WindowedEngine.run_many` narrowed to the
+        background's part): what tells a run's background rows from the rows its cases add, aggregates
+        included. None where that statement cannot run (then rows are told apart as the module docstring
+        says, and the cells say so)."""
+        if not runs:
+            return {}
+        try:
+            results = self.engine().run_many(self._prepare(det), runs, parts=[""])
+        except HarnessError:
+            return None
+        out.runs += 1
+        return {run.scheduled: result.records() for run, result in zip(runs, results, strict=True)}
 
     def _key(self, run: Run, det: Detection, reads: set[str] | None) -> str:
         """What a windowed run's result depends on (harness.run.memo): the query, clock, window, functions,
@@ -400,19 +447,42 @@ class _Splitter:
         self.background = {row_key(r) for r in background}
 
     def split(self, rows: Iterable[Row], seen: set[str], case_errors: dict[str, HarnessError],
-              det: Detection) -> dict[str, list[Row]]:
-        """Rows per case ("" the background). *seen*: the cases whose rows the run's window holds."""
+              det: Detection, window_background: list[Row] | None = None) -> dict[str, list[Row]]:
+        """Rows per case ("" the background). *seen*: the cases whose rows the run's window holds;
+        *window_background*: the same run's rows on the background alone, when known. Then a row the
+        background alone returns (as often) is the background's, and every other row is the effect of the
+        cases the window holds: the one case's when it holds one, else the case whose effect (over all the
+        data) has that row or whose identifiers it carries; a row none of them explains errors their cells."""
         out: dict[str, list[Row]] = {}
+        left = Counter(row_key(r) for r in window_background) if window_background is not None else None
         for row in rows:
             key = row_key(row)
             adders = self.adders.get(key, set()) & seen
-            if len(adders) == 1 and key not in self.background:
+            marked = {self.owners[t] for v in row.values() for t in cell_tokens(v) if t in self.owners} & seen
+            if left is not None:
+                if left[key] > 0:
+                    left[key] -= 1
+                    whose = {""}
+                elif len(seen) == 1:
+                    whose = set(seen)
+                elif len(adders) == 1:
+                    whose = adders
+                else:
+                    whose = marked
+                if not whose:
+                    for cid in sorted(seen):
+                        case_errors.setdefault(cid, InterferenceError(
+                            "a result row of one simulated run is not the background's (the run over the "
+                            "background alone does not return it) and no case whose rows the window holds "
+                            f"explains it (cases {', '.join(sorted(seen))}); give the cases times of their own",
+                            detection=det.key, case=cid, file=det.path))
+                    continue
+            elif len(adders) == 1 and key not in self.background:
                 whose = adders
             elif not adders and key in self.background:
                 whose = {""}
             else:
-                marked = {self.owners[t] for v in row.values() for t in cell_tokens(v) if t in self.owners}
-                whose = marked & seen or {""}
+                whose = marked or {""}
             if len(whose) > 1:
                 for cid in sorted(whose):
                     others = ", ".join(c for c in sorted(whose) if c != cid)

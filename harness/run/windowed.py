@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -244,7 +244,8 @@ class WindowedEngine:
         result = self._execute(prepared, now, empty, empty)
         return Prepared(kql, str(sql), params, rebinds, rows_on_empty=bool(result.rows), statement=statement)
 
-    def run_many(self, prepared: Prepared, runs: Sequence[Run], *, row_budget: int = 250_000) -> list[QueryResult]:
+    def run_many(self, prepared: Prepared, runs: Sequence[Run], *, row_budget: int = 250_000,
+                 parts: Collection[str] | None = None) -> list[QueryResult]:
         """Every run's result from one statement: the translation runs in a LATERAL subquery once per run,
         each windowed table it names read through a CTE of that run's window and its clock bound to that run's
         `now`. DuckDB's cost for a detection is in binding and planning its SQL, not in running it, so N runs
@@ -252,7 +253,8 @@ class WindowedEngine:
         gains the run as a key), and the caller checks it (run an unbounded window among *runs* and compare
         with the plain run over everything). Raises a HarnessError where it cannot run as one (the clock is
         not a parameter it can rebind, more than `row_budget` rows read, an unsupported correlation): then
-        run them one by one."""
+        run them one by one. *parts*: each run sees only the rows of these parts (`EmbeddedBackend.load_parts`
+        labels, e.g. `[""]` for the background alone); a windowed table loaded whole cannot be narrowed so."""
         if not runs:
             return []
         sql = prepared.sql
@@ -276,11 +278,27 @@ class WindowedEngine:
                 join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
                 ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
             w = "__harness_run"
+            if parts is not None:
+                narrowed = self.backend.part_filter(name, parts)
+                if narrowed is None and self._count(name):
+                    raise EngineError(f"table {name} was loaded whole: its rows cannot be narrowed to some parts")
+                join += f" WHERE t.{narrowed} AND" if narrowed is not None else " WHERE"
+            else:
+                join += " WHERE"
             ctes.append(  # identifiers quoted by _q; the window columns are ours
-                f"{_q(name)} AS (SELECT {cols} FROM {self._base(name)} AS t{join} WHERE "  # noqa: S608
+                f"{_q(name)} AS (SELECT {cols} FROM {self._base(name)} AS t{join} "  # noqa: S608
                 f'({w}.gf IS NULL OR t."TimeGenerated" >= {w}.gf) AND '
                 f'({w}.gt IS NULL OR t."TimeGenerated" < {w}.gt) AND '
                 f"({w}.inf IS NULL OR {ingested} >= {w}.inf) AND ({w}.int IS NULL OR {ingested} < {w}.int))")
+        if parts is not None:  # tables no window applies to still show only the parts asked for
+            for name in self.unwindowed:
+                narrowed = self.backend.part_filter(name, parts) if name.lower() in lowered else None
+                if narrowed is None and name.lower() in lowered and name not in self.backend.broken \
+                        and self._count(name):
+                    raise EngineError(f"table {name} was loaded whole: its rows cannot be narrowed to some parts")
+                if narrowed is not None:
+                    cols = ", ".join(f"t.{_q(c.name)}" for c in self.backend.registry[name].duckdb_columns)
+                    ctes.append(f"{_q(name)} AS (SELECT {cols} FROM {self._base(name)} AS t WHERE t.{narrowed})")  # noqa: S608
         values = ", ".join(
             f"({i}, {_ts(r.generated.start)}, {_ts(r.generated.end)}, {_ts(r.ingested.start)}, "
             f"{_ts(r.ingested.end)}, {_ts(r.now)})" for i, r in enumerate(runs))
