@@ -41,7 +41,7 @@ from harness.errors import FormatError, HarnessError, InterferenceError
 from harness.model import Detection
 from harness.run import memo
 from harness.run.alerts import Alert, AlertRule, RunOutcome, evaluate, simulate
-from harness.run.effect import Effect, row_key
+from harness.run.effect import Effect, row_key, value_index, writers_of
 from harness.run.schedule import (
     ONE_DAY,
     UNBOUNDED,
@@ -254,7 +254,8 @@ class Alerting:
                 rows_by_run[run.scheduled] = result.records()
             return QueryResult(columns, types, [])
 
-        split = _Splitter(effects, background, self.owners)
+        split = _Splitter(effects, background, self.owners,
+                          value_index({c: self.telemetry[c].rows for c in cases if c in self.telemetry}))
         pinned = plan_runs(schedule, [e for evs in events.values() for e in evs])
         self._fill(pinned.runs, det, reads, out)
         alone = self._background_runs(pinned.runs, det, out)
@@ -438,8 +439,10 @@ class Alerting:
 class _Splitter:
     """Whose each row of a windowed run is (see the module docstring)."""
 
-    def __init__(self, effects: Mapping[str, Effect], background: list[Row], owners: Mapping[str, str]) -> None:
+    def __init__(self, effects: Mapping[str, Effect], background: list[Row], owners: Mapping[str, str],
+                 values: Mapping[str, set[str]] | None = None) -> None:
         self.owners = owners
+        self.values = values or {}  # every string a case wrote -> the cases that wrote it (effect.value_index)
         self.adders: dict[str, set[str]] = {}
         for cid, eff in effects.items():
             for row in eff.added:
@@ -452,7 +455,8 @@ class _Splitter:
         *window_background*: the same run's rows on the background alone, when known. Then a row the
         background alone returns (as often) is the background's, and every other row is the effect of the
         cases the window holds: the one case's when it holds one, else the case whose effect (over all the
-        data) has that row or whose identifiers it carries; a row none of them explains errors their cells."""
+        data) has that row, whose identifiers it carries, or that alone wrote its rarest value; a row several
+        cases or none of them explain errors their cells."""
         out: dict[str, list[Row]] = {}
         left = Counter(row_key(r) for r in window_background) if window_background is not None else None
         for row in rows:
@@ -467,15 +471,15 @@ class _Splitter:
                     whose = set(seen)
                 elif len(adders) == 1:
                     whose = adders
-                else:
-                    whose = marked
+                else:  # its identifiers, else the cases that wrote its rarest value (an aggregate keeps its key)
+                    whose = marked or writers_of(row, self.values, seen)
                 if not whose:
                     for cid in sorted(seen):
                         case_errors.setdefault(cid, InterferenceError(
                             "a result row of one simulated run is not the background's (the run over the "
                             "background alone does not return it) and no case whose rows the window holds "
-                            f"explains it (cases {', '.join(sorted(seen))}); give the cases times of their own",
-                            detection=det.key, case=cid, file=det.path))
+                            f"explains it (cases {', '.join(sorted(seen))}); give the cases values and times of "
+                            "their own", detection=det.key, case=cid, file=det.path))
                     continue
             elif len(adders) == 1 and key not in self.background:
                 whose = adders

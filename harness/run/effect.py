@@ -120,7 +120,7 @@ def reconcile(
         for cid in adders.get(row_key(row), set(acting)):
             involved.setdefault(cid, set()).add("missing")
     for row in out.unexplained:
-        marked = _owners_of(row, owners) & set(effects) or _writers_of(row, values or {}, set(effects))
+        marked = _owners_of(row, owners) & set(effects) or writers_of(row, values or {}, set(effects))
         for cid in marked or sorted(effects):
             involved.setdefault(cid, set()).add("unexplained")
     names = sorted(involved)
@@ -139,7 +139,7 @@ def reconcile(
     return out
 
 
-def _writers_of(row: Row, values: Mapping[str, set[str]], cases: set[str]) -> set[str]:
+def writers_of(row: Row, values: Mapping[str, set[str]], cases: set[str]) -> set[str]:
     """The cases that wrote the row's rarest value (the fewest writers among *cases*, at least one)."""
     found = [values.get(t, set()) & cases for v in row.values() for t in cell_tokens(v)]
     found = [f for f in found if f]
