@@ -13,15 +13,18 @@ files, attach a database, change a setting or starve the run.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
 import duckdb_kql
+import numpy as np
 import pyarrow as pa
 from duckdb_kql.engine import schema as duckdb_schema
 from duckdb_kql.types import kusto_type
@@ -52,6 +55,8 @@ LOAD_WORKERS = 2
 #: The label column of a table loaded in parts (`load_parts`), and the prefix of the table holding its rows.
 PART_COLUMN = "__part"
 _PARTED = "__rows_"
+#: The prefix of a loaded table's one-row table of column defaults (EmbeddedBackend._rows).
+_DEFAULTS = "__defaults_"
 #: The columns of the scope list in `query_scopes` (named so no rule's column is taken for them).
 _SCOPE_NO, _SCOPE_PARTS = "__harness_scope_no", "__harness_scope_parts"
 #: Most rows one `query_scopes` statement may read (every scope's rows, summed over the tables it reads): past
@@ -84,6 +89,72 @@ def _default_sql(kusto_type: str) -> str:
     return "''" if kusto_type in ("string", "guid") else "NULL"
 
 
+#: Arrow types DuckDB stores as they are in the column of each DuckDB type (no cast on load).
+_NATIVE: dict[str, tuple[pa.DataType, ...]] = {
+    "VARCHAR": (pa.string(), pa.large_string()),
+    "INTEGER": (pa.int32(),),
+    "BIGINT": (pa.int64(),),
+    "DOUBLE": (pa.float64(),),
+    "BOOLEAN": (pa.bool_(),),
+    "TIMESTAMP": (pa.timestamp("us"),),
+}
+
+
+def _load_expr(ref: str, kusto_type: str, data: pa.ChunkedArray) -> str:
+    """The SQL that stores Arrow column *data* (read as *ref*) in a column of *kusto_type*: the column itself
+    where DuckDB stores its Arrow type as it is, else a cast; strings with nulls become "" (Kusto's empty)."""
+    duck = KUSTO_TO_DUCKDB[kusto_type]
+    kind = data.type.value_type if pa.types.is_dictionary(data.type) else data.type
+    expr = ref if kind in _NATIVE.get(duck, ()) else f"CAST({ref} AS {duck})"
+    if kusto_type in ("string", "guid") and _has_nulls(data):
+        expr = f"COALESCE({expr}, '')"
+    return expr
+
+
+def _has_nulls(data: pa.ChunkedArray) -> bool:
+    if data.null_count:
+        return True
+    return pa.types.is_dictionary(data.type) and any(chunk.dictionary.null_count for chunk in data.chunks)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One physical table holding some of a table's rows: those loaded with the same columns."""
+
+    table: str
+    columns: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Insert:
+    """Rows bound for one piece, and the SELECT list that reads them from the registered Arrow table."""
+
+    schema: TableSchema
+    data: pa.Table
+    target: str
+    select: list[str]
+
+    def run(self, con: duckdb.DuckDBPyConnection) -> None:
+        view = f"__load_{self.schema.name}"
+        con.register(view, self.data)
+        try:
+            target, source = sql_identifier(self.target), sql_identifier(view)
+            # Identifiers quoted by sql_identifier, types from KUSTO_TO_DUCKDB: no content text is pasted.
+            con.execute(f"INSERT INTO {target} SELECT {', '.join(self.select)} FROM {source} AS src")  # noqa: S608
+        except duckdb.Error as exc:
+            raise DataError(f"loading {self.schema.name} failed: {exc}") from exc
+        finally:
+            con.unregister(view)
+
+    def run_on_cursor(self, con: duckdb.DuckDBPyConnection) -> None:
+        cursor = con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor; casts must read UTC
+        try:
+            self.run(cursor)
+        finally:
+            cursor.close()
+
+
 class EmbeddedBackend:
     name = "embedded"
 
@@ -114,6 +185,7 @@ class EmbeddedBackend:
         self._labels: dict[str, int] = {}  # part label -> the number stored with its rows
         self._shown: dict[str, frozenset[str] | None] = {}  # what each such table's view shows (None: all)
         self._part_rows: dict[str, dict[int, int]] = {}  # table loaded in parts -> rows per part number
+        self._pieces: dict[str, list[_Piece]] = {}  # loaded table -> its pieces (a view `T` reads them all)
         self._schema: dict[str, list[str]] | None = None  # duckdb_schema(con) once sealed
         self._translated: dict[tuple[str, datetime], Any] = {}  # (kql, now) -> translation, reused across scopes
         self.con = duckdb_kql.connect()
@@ -138,32 +210,43 @@ class EmbeddedBackend:
     def _write(self, tables: Mapping[str, pa.Table], *, replace: bool) -> None:
         """Load tables two at a time: an insert below one row group (~120k rows) runs on a single
         DuckDB thread, so loading tables side by side is what keeps both cores busy."""
-        if self.sealed:
-            raise EngineError("the embedded engine is sealed once a query has run; load every table first")
+        self._check_open()
         jobs = []
         for name, data in tables.items():
-            schema = self.registry.get(name)
-            if schema is None:
-                raise DataError(f"cannot load rows into unknown table {name!r}")
+            schema = self._schema_of(name)
+            if name in self._parted:
+                raise EngineError(f"{name} was loaded in parts; load it with load_parts")
             if replace:
-                self.con.execute(schema.duckdb_ddl())
-            jobs.append((schema, data))
-        jobs.sort(key=lambda job: -job[1].num_rows * len(job[0].columns))  # biggest first
-        if len(jobs) < 2:
-            for schema, data in jobs:
-                self._insert(schema, data, self.con)
-            return
+                try:
+                    self.con.execute(schema.duckdb_ddl())
+                except duckdb.Error as exc:
+                    raise DataError(f"loading {name} failed: {exc}") from exc
+            jobs.append((schema, data, None))
+        self._insert_all(jobs)
 
-        def insert(job: tuple[TableSchema, pa.Table]) -> None:
-            cursor = self.con.cursor()
-            cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor; casts must read UTC
-            try:
-                self._insert(job[0], job[1], cursor)
-            finally:
-                cursor.close()
+    def _insert_all(self, jobs: list[tuple[TableSchema, pa.Table, pa.Array | None]]) -> None:
+        """Insert each (schema, rows, part numbers or None: the table itself) where it goes, then show the views of
+        the tables loaded in parts over their pieces again."""
+        inserts = [self._plan(*job) for job in jobs if job[1].num_rows]
+        inserts.sort(key=lambda job: -job.data.num_rows * job.data.num_columns)  # biggest first
+        if len(inserts) < 2:
+            for job in inserts:
+                job.run(self.con)
+        else:
+            with ThreadPoolExecutor(max_workers=LOAD_WORKERS) as pool:
+                list(pool.map(lambda job: job.run_on_cursor(self.con), inserts))
+        for name in dict.fromkeys(job.schema.name for job in inserts if job.schema.name in self._parted):
+            self._show(name, self._shown.get(name), force=True)
 
-        with ThreadPoolExecutor(max_workers=LOAD_WORKERS) as pool:
-            list(pool.map(insert, jobs))
+    def _check_open(self) -> None:
+        if self.sealed:
+            raise EngineError("the embedded engine is sealed once a query has run; load every table first")
+
+    def _schema_of(self, name: str) -> TableSchema:
+        schema = self.registry.get(name)
+        if schema is None:
+            raise DataError(f"cannot load rows into unknown table {name!r}")
+        return schema
 
     # -- parts: one load, queries that see only some of it ---------------------------
     def load_parts(self, tables: Mapping[str, pa.Table], parts: Mapping[str, Sequence[str]]) -> None:
@@ -171,31 +254,29 @@ class EmbeddedBackend:
         background, watchlists), so `scope()` can show the next queries only some parts without reloading.
         `parts[name]` holds one label per row of `tables[name]`; may be called again to add rows.
 
-        A table with parts is a view `T` over `__rows_T` (its columns plus the label): the query text and
+        A table with parts is a view `T` over its pieces (their columns plus the label): the query text and
         its translation stay the same whichever parts the view shows."""
-        if self.sealed:
-            raise EngineError("the embedded engine is sealed once a query has run; load every table first")
+        self._check_open()
+        jobs = []
         for name, data in tables.items():
-            schema = self.registry.get(name)
-            if schema is None:
-                raise DataError(f"cannot load rows into unknown table {name!r}")
-            labels = list(parts[name])
+            schema = self._schema_of(name)
+            labels = parts[name]
             if len(labels) != data.num_rows:
                 raise DataError(f"{name}: {len(labels)} part labels for {data.num_rows} rows")
             if name not in self._parted:
                 self._parted[name] = set()
-                rows = sql_identifier(_PARTED + name)
-                cols = ", ".join(f"{sql_identifier(c.name)} {KUSTO_TO_DUCKDB[c.type]}" for c in schema.duckdb_columns)
-                self.con.execute(f"DROP TABLE IF EXISTS {sql_identifier(name)}")
-                self.con.execute(f"CREATE OR REPLACE TABLE {rows} ({cols}, {sql_identifier(PART_COLUMN)} INTEGER)")
-                self._show(name, None)
-            self._parted[name].update(labels)
-            ids = [self._labels.setdefault(label, len(self._labels)) for label in labels]
             counts = self._part_rows.setdefault(name, {})
-            for i in ids:
-                counts[i] = counts.get(i, 0) + 1
-            labelled = data.append_column(PART_COLUMN, pa.array(ids, pa.int32()))
-            self._insert(schema, labelled, self.con, target=_PARTED + name, extra=[PART_COLUMN])
+            ids = np.empty(data.num_rows, dtype=np.int32)
+            at = 0
+            for label, run in itertools.groupby(labels):  # labels come in runs (a case's rows, the background)
+                n = sum(1 for _ in run)
+                self._parted[name].add(label)
+                number = self._labels.setdefault(label, len(self._labels))
+                counts[number] = counts.get(number, 0) + n
+                ids[at:at + n] = number
+                at += n
+            jobs.append((schema, data, pa.array(ids, pa.int32())))
+        self._insert_all(jobs)
 
     def stored(self, name: str) -> str | None:
         """The table holding a `load_parts` table's rows in load order (with its part label column), which
@@ -216,52 +297,89 @@ class EmbeddedBackend:
         for name in self._parted:
             self._show(name, None if parts is None else frozenset(parts))
 
-    def _show(self, name: str, parts: frozenset[str] | None) -> None:
-        if self._shown.get(name, ()) == parts:
+    def _rows(self, name: str) -> str:
+        """A SELECT of every row of table *name*'s pieces in its full schema, with the part label for a table
+        loaded in parts. A column a piece does not hold is its default ("" for strings, null otherwise), read
+        from the table's one-row table of defaults: not a constant, which DuckDB 2.0.1 fails to bind in a
+        join under the LATERAL of `query_scopes` ("Failed to bind column reference")."""
+        parted = name in self._parted
+        defaults = sql_identifier(_DEFAULTS + name)
+        branches = []
+        for piece in self._pieces.get(name, []):
+            cols = [f"__p.{sql_identifier(c.name)}" if c.name in piece.columns
+                    else f"__d.{sql_identifier(c.name)}" for c in self.registry[name].duckdb_columns]
+            if parted:
+                cols.append(f"__p.{sql_identifier(PART_COLUMN)}")
+            source = f"{sql_identifier(piece.table)} AS __p"
+            if len(piece.columns) < len(self.registry[name].duckdb_columns):
+                source += f", {defaults} AS __d"
+            branches.append(f"SELECT {', '.join(cols)} FROM {source}")  # noqa: S608
+        return " UNION ALL ".join(branches)
+
+    def _show(self, name: str, parts: frozenset[str] | None, *, force: bool = False) -> None:
+        if not force and self._shown.get(name, ()) == parts:
             return
-        schema = self.registry[name]
-        cols = ", ".join(sql_identifier(c.name) for c in schema.duckdb_columns)
+        if not self._pieces.get(name):  # nothing loaded: the empty table of the schema stands
+            return
+        cols = ", ".join(sql_identifier(c.name) for c in self.registry[name].duckdb_columns)
         where = ""
         if parts is _GUARD:
             where = " WHERE error('rows loaded in parts are read through a scope here') IS NULL"
         elif parts is not None:
             ids = sorted(self._labels[p] for p in parts if p in self._labels)  # numbers, never label text
             where = f" WHERE {sql_identifier(PART_COLUMN)} IN ({', '.join(map(str, ids)) or 'NULL'})"
-        view, rows = sql_identifier(name), sql_identifier(_PARTED + name)
-        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {cols} FROM {rows}{where}")  # noqa: S608
+        view = sql_identifier(name)
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {cols} FROM ({self._rows(name)}) AS __rows{where}")  # noqa: S608
         self._shown[name] = parts
 
-    def _insert(self, schema: TableSchema, data: pa.Table, con: duckdb.DuckDBPyConnection,
-                target: str | None = None, extra: Sequence[str] = ()) -> None:
-        if data.num_rows == 0:
-            return
-        unknown = [c for c in data.column_names if schema.column(c) is None and c not in extra]
+    def _plan(self, schema: TableSchema, data: pa.Table, part: pa.Array | None) -> _Insert:
+        """How *data* goes into *schema*'s table (*part* None: the table holds every column), or, labelled with the
+        *part* numbers, into a piece of the table: the first that holds every column the rows give, else a new
+        piece of just those. A piece stores only what some rows gave, so a wide table (CommonSecurityLog has 164
+        columns) costs what its rows give; rows go into a wider piece rather than a piece of their own, as a
+        union of pieces costs every statement that reads the table more to plan than it saves. A column whose
+        Arrow type is what DuckDB stores is read as it is (no cast); a string column with nulls is "" there
+        (Kusto has no null strings); a column the rows lack holds its default ("" for strings, else null)."""
+        unknown = [c for c in data.column_names if schema.column(c) is None]
         if unknown:
             raise DataError(f"table {schema.name} has no column(s) {', '.join(unknown)}")
         # A column spelled in two cases is one DuckDB column (TableSchema.duckdb_columns): take either.
         given = {c.lower(): c for c in reversed(data.column_names)}
+        source = {col.name: col.name if col.name in data.column_names else given.get(col.name.lower())
+                  for col in schema.duckdb_columns}
+        target, held = schema.name, {c.name for c in schema.duckdb_columns}
+        if part is not None:
+            data = data.append_column(PART_COLUMN, part)
+            target, held = self._piece(schema, frozenset(c for c, src in source.items() if src is not None))
         select = []
         for col in schema.duckdb_columns:
-            duck = KUSTO_TO_DUCKDB[col.type]
-            name = col.name if col.name in data.column_names else given.get(col.name.lower())
-            if name is not None:
-                expr = f"CAST(src.{sql_identifier(name)} AS {duck})"
-                if col.type in ("string", "guid"):
-                    expr = f"COALESCE({expr}, '')"
-            else:
-                expr = f"CAST({_default_sql(col.type)} AS {duck})"
-            select.append(expr)
-        select += [f"src.{sql_identifier(c)}" for c in extra]
-        view = f"__load_{schema.name}"
-        con.register(view, data)
-        try:
-            target, source = sql_identifier(target or schema.name), sql_identifier(view)
-            # Identifiers quoted by sql_identifier, types from KUSTO_TO_DUCKDB: no content text is pasted.
-            con.execute(f"INSERT INTO {target} SELECT {', '.join(select)} FROM {source} AS src")  # noqa: S608
-        except duckdb.Error as exc:
-            raise DataError(f"loading {schema.name} failed: {exc}") from exc
-        finally:
-            con.unregister(view)
+            if source[col.name] is not None:
+                select.append(_load_expr(f"src.{sql_identifier(source[col.name])}", col.type,
+                                         data.column(source[col.name])))
+            elif col.name in held:
+                select.append(f"CAST({_default_sql(col.type)} AS {KUSTO_TO_DUCKDB[col.type]})")
+        if part is not None:
+            select.append(f"src.{sql_identifier(PART_COLUMN)}")
+        return _Insert(schema, data, target, select)
+
+    def _piece(self, schema: TableSchema, names: frozenset[str]) -> tuple[str, frozenset[str]]:
+        """The piece of *schema*'s table that takes rows giving the columns *names*: (its table, its columns)."""
+        if schema.name not in self._pieces:
+            self.con.execute(f"DROP TABLE IF EXISTS {sql_identifier(schema.name)}")  # its view replaces it (_show)
+            defaults = ", ".join(
+                f"CAST({_default_sql(c.type)} AS {KUSTO_TO_DUCKDB[c.type]}) AS {sql_identifier(c.name)}"
+                for c in schema.duckdb_columns)
+            self.con.execute(f"CREATE TABLE {sql_identifier(_DEFAULTS + schema.name)} AS SELECT {defaults}")
+        pieces = self._pieces.setdefault(schema.name, [])
+        piece = next((p for p in pieces if p.columns >= names), None)
+        if piece is None:
+            piece = _Piece(f"{_PARTED}{schema.name}#{len(pieces)}", names)
+            cols = [f"{sql_identifier(c.name)} {KUSTO_TO_DUCKDB[c.type]}" for c in schema.duckdb_columns
+                    if c.name in names]
+            cols.append(f"{sql_identifier(PART_COLUMN)} INTEGER")
+            self.con.execute(f"CREATE TABLE {sql_identifier(piece.table)} ({', '.join(cols)})")
+            pieces.append(piece)
+        return piece.table, piece.columns
 
     # -- querying --------------------------------------------------------
     def seal(self) -> None:
@@ -412,7 +530,7 @@ class EmbeddedBackend:
         is a CTE of the scope's rows, which the query's own references resolve to before the view of that name.
         Part numbers and column names come from the load, never from content."""
         lowered = sql.lower()
-        names = [n for n in self._parted if n.lower() in lowered]
+        names = [n for n in self._parted if self._pieces.get(n) and n.lower() in lowered]
         every = sorted(self._labels.values())
         values = []
         for index, parts in enumerate(scopes):
@@ -422,7 +540,7 @@ class EmbeddedBackend:
         ctes = []
         for name in names:
             cols = ", ".join(sql_identifier(c.name) for c in self.registry[name].duckdb_columns)
-            ctes.append(f"{sql_identifier(name)} AS (SELECT {cols} FROM {sql_identifier(_PARTED + name)} "  # noqa: S608
+            ctes.append(f"{sql_identifier(name)} AS (SELECT {cols} FROM ({self._rows(name)}) AS __rows "  # noqa: S608
                         f"WHERE list_contains({listed}, {part}))")
         inner = f"SELECT * FROM ({sql}) AS __harness_scoped"  # noqa: S608 - the engine's own translation
         if ctes:
