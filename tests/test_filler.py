@@ -117,3 +117,23 @@ def test_merged_name_is_gone_after_a_type_conflict(loaded: tuple) -> None:
     engine, _ = loaded  # as in Kusto: the column exists only as EventData_string and EventData_dynamic
     with pytest.raises(HarnessError):
         engine.query("union SecurityEvent, WindowsEvent | project EventData", now=NOW)
+
+
+def test_fakers_sharing_the_ip_networks_draw_what_a_fresh_faker_draws() -> None:
+    """make_faker hands every new Faker the IPv4 networks one worked out (synthetic.entities._share_network_cache):
+    the draws are those of a Faker that works them out itself, for every kind of address."""
+    from faker import Faker
+
+    from synthetic.entities import SecurityTelemetryProvider, make_faker, stable_seed
+
+    def draws(fake: Faker) -> list[str]:
+        return ([fake.ipv4_public() for _ in range(40)] + [fake.ipv4_private() for _ in range(10)]
+                + [fake.ipv4() for _ in range(10)] + [fake.ipv4_public(address_class="b") for _ in range(5)]
+                + [fake.ipv4(network=True) for _ in range(5)])
+
+    make_faker(0, "warm")  # the networks are worked out now, if no Faker of this process did yet
+    for parts in [(1, "x"), (1608005, "filler-pools")]:
+        fresh = Faker("en_US")
+        fresh.add_provider(SecurityTelemetryProvider)
+        fresh.seed_instance(stable_seed(*parts))
+        assert draws(make_faker(*parts)) == draws(fresh)
