@@ -44,19 +44,29 @@ def test_a_warm_run_translates_and_analyses_nothing(repo_root: Path, cache: Path
         return original(self, key, text, *args, **kw)
 
     monkeypatch.setattr(KustoEngine, "analyze", counted)
+    declared: list[str] = []
+    declare = KustoEngine.declare
 
-    def run() -> tuple[int, int, str]:
+    def counted_declare(self: KustoEngine, spec: str, *args: object, **kw: object) -> object:
+        declared.append(spec)
+        return declare(self, spec, *args, **kw)
+
+    monkeypatch.setattr(KustoEngine, "declare", counted_declare)
+
+    def run() -> tuple[int, int, int, str]:
         memo._RESULTS.clear()  # results kept in-process would spare the engine, not the checks below
         analyzer()._analyses.clear()  # analyses kept in-process too: only the disk may answer
-        before, analyses = translations.TRANSLATED[0], len(analysed)
+        analyzer()._workspaces.clear()  # and workspaces declared to it: a warm run needs none (no analyzer starts)
+        analyzer()._contexts.clear()
+        before, analyses, declarations = translations.TRANSLATED[0], len(analysed), len(declared)
         result = Runner(load_suite(load_config(repo_root))).run()
         cells = repr(sorted((v.case_id, v.detection_key, v.status.value, v.row_count) for v in result.verdicts))
-        return translations.TRANSLATED[0] - before, len(analysed) - analyses, cells
+        return translations.TRANSLATED[0] - before, len(analysed) - analyses, len(declared) - declarations, cells
 
-    cold, cold_analyses, cells = run()
-    assert cold > 0 and cold_analyses > 0 and any(cache.glob("*.json"))
-    warm, warm_analyses, again = run()
-    assert (warm, warm_analyses) == (0, 0)
+    cold, cold_analyses, cold_declarations, cells = run()
+    assert cold > 0 and cold_analyses > 0 and cold_declarations > 0 and any(cache.glob("*.json"))
+    warm, warm_analyses, warm_declarations, again = run()
+    assert (warm, warm_analyses, warm_declarations) == (0, 0, 0)
     assert again == cells
 
 

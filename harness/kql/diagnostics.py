@@ -88,7 +88,8 @@ def check(query: str, context: WorkspaceContext | Workspace | None = None, *, an
     """Analyse *query* and apply the documented exceptions. *analyzers*: also Kusto.Language's
     analyzers (KS5xx advice; two of them are promoted warnings)."""
     an = analyzer()
-    ws = context if isinstance(context, Workspace) else an.workspace(context)
+    # The context, not its declared workspace: an analysis kept on disk needs no analyzer (a warm run starts none).
+    ws = context
     analysis = an.analyze(query, ws, analyzers=analyzers)
     diagnostics = list(analysis.diagnostics)
     accepted: list[Accepted] = []

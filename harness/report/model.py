@@ -252,11 +252,14 @@ def generation_notes(result: RunResult) -> list[str]:
 
 def _relative(value: Any, root: Path) -> Any:
     """Paths under the project root, written relative to it, so reports match across checkouts."""
-    prefix = str(root.resolve()).rstrip("/") + "/"
+    return _strip(value, str(root.resolve()).rstrip("/") + "/")
+
+
+def _strip(value: Any, prefix: str) -> Any:
     if isinstance(value, str):
         return value.replace(prefix, "")
     if isinstance(value, list):
-        return [_relative(v, root) for v in value]
+        return [_strip(v, prefix) for v in value]
     if isinstance(value, dict):
-        return {k: _relative(v, root) for k, v in value.items()}
+        return {k: _strip(v, prefix) for k, v in value.items()}
     return value
