@@ -3,7 +3,7 @@
 bench/corpus-baseline.json records, per rule, whether it validated and executed (on schema-typed rows,
 desugared) when last measured, and why not (`python bench/corpus.py --write-baseline`). The whole corpus
 runs on every test run (about a minute with two workers): a rule that validated or executed and stops
-doing so fails the test, with its reason.
+doing so fails the test, with its reason. It runs in SHARDS parts (one test each) that xdist spreads.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+
+import pytest
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.checks.corpus import check_corpus, classify_engine_error, format_summary
@@ -41,13 +43,18 @@ REBASELINED = {
 }
 
 
-def _check(files: list[Path], tmp_path: Path) -> None:
+#: The corpus is checked in this many parts, each its own test, so pytest-xdist spreads them over the workers.
+SHARDS = 4
+
+
+def _check(files: list[Path], tmp_path: Path, jobs: int = 1) -> None:
     for f in files:
         shutil.copy(f, tmp_path / f.name)
     for sub in ("externaldata", "watchlists"):  # the feeds' local fixtures and the watchlists travel with the rules
         if (CORPUS / sub).is_dir():
             shutil.copytree(CORPUS / sub, tmp_path / sub)
-    report = check_corpus(tmp_path, jobs=2)
+    report = check_corpus(tmp_path, jobs=jobs)
+    assert sorted(r.file for r in report.rules) == sorted(f.name for f in files)
     print(format_summary(report))
     lost = []
     for r in report.rules:
@@ -121,8 +128,13 @@ def test_case_colliding_columns_share_one_engine_column():
         backend.close()
 
 
-def test_full_corpus_keeps_its_results(tmp_path):
-    _check(sorted(CORPUS.glob("*.yaml")), tmp_path)
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_full_corpus_keeps_its_results(shard: int, tmp_path: Path) -> None:
+    """Every SHARDS-th rule from the *shard*-th; the first part in worker processes (check_corpus's jobs), the
+    others in this one (the test workers already use every core)."""
+    files = sorted(CORPUS.glob("*.yaml"))
+    assert len(files) == BASELINE["total"]
+    _check(files[shard::SHARDS], tmp_path, jobs=2 if shard == 0 else 1)
 
 
 def test_the_baseline_says_why_each_rule_does_not_run():
