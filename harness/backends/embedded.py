@@ -118,8 +118,8 @@ def _has_nulls(data: pa.ChunkedArray) -> bool:
 
 
 @dataclass(frozen=True)
-class _Piece:
-    """One physical table holding some of a table's rows: those loaded with the same columns."""
+class _Stored:
+    """The physical table holding a table's rows loaded in parts: the columns some rows gave, and the label."""
 
     table: str
     columns: frozenset[str]
@@ -127,12 +127,14 @@ class _Piece:
 
 @dataclass(frozen=True)
 class _Insert:
-    """Rows bound for one piece, and the SELECT list that reads them from the registered Arrow table."""
+    """Rows bound for one table (or a table's storage), and the SELECT list that reads them from the registered
+    Arrow table."""
 
     schema: TableSchema
     data: pa.Table
     target: str
     select: list[str]
+    into: list[str]  # the target's columns the select list fills, in its order
 
     def run(self, con: duckdb.DuckDBPyConnection) -> None:
         view = f"__load_{self.schema.name}"
@@ -140,7 +142,8 @@ class _Insert:
         try:
             target, source = sql_identifier(self.target), sql_identifier(view)
             # Identifiers quoted by sql_identifier, types from KUSTO_TO_DUCKDB: no content text is pasted.
-            con.execute(f"INSERT INTO {target} SELECT {', '.join(self.select)} FROM {source} AS src")  # noqa: S608
+            into = ", ".join(map(sql_identifier, self.into))
+            con.execute(f"INSERT INTO {target} ({into}) SELECT {', '.join(self.select)} FROM {source} AS src")  # noqa: S608
         except duckdb.Error as exc:
             raise DataError(f"loading {self.schema.name} failed: {exc}") from exc
         finally:
@@ -185,7 +188,7 @@ class EmbeddedBackend:
         self._labels: dict[str, int] = {}  # part label -> the number stored with its rows
         self._shown: dict[str, frozenset[str] | None] = {}  # what each such table's view shows (None: all)
         self._part_rows: dict[str, dict[int, int]] = {}  # table loaded in parts -> rows per part number
-        self._pieces: dict[str, list[_Piece]] = {}  # loaded table -> its pieces (a view `T` reads them all)
+        self._stored: dict[str, _Stored] = {}  # table loaded in parts -> its storage (the view `T` reads it)
         self._schema: dict[str, list[str]] | None = None  # duckdb_schema(con) once sealed
         self._translated: dict[tuple[str, datetime], Any] = {}  # (kql, now) -> translation, reused across scopes
         self.con = duckdb_kql.connect()
@@ -226,7 +229,7 @@ class EmbeddedBackend:
 
     def _insert_all(self, jobs: list[tuple[TableSchema, pa.Table, pa.Array | None]]) -> None:
         """Insert each (schema, rows, part numbers or None: the table itself) where it goes, then show the views of
-        the tables loaded in parts over their pieces again."""
+        the tables loaded in parts over their storage again."""
         inserts = [self._plan(*job) for job in jobs if job[1].num_rows]
         inserts.sort(key=lambda job: -job.data.num_rows * job.data.num_columns)  # biggest first
         if len(inserts) < 2:
@@ -254,7 +257,7 @@ class EmbeddedBackend:
         background, watchlists), so `scope()` can show the next queries only some parts without reloading.
         `parts[name]` holds one label per row of `tables[name]`; may be called again to add rows.
 
-        A table with parts is a view `T` over its pieces (their columns plus the label): the query text and
+        A table with parts is a view `T` over its storage (its columns plus the label): the query text and
         its translation stay the same whichever parts the view shows."""
         self._check_open()
         jobs = []
@@ -279,14 +282,31 @@ class EmbeddedBackend:
         self._insert_all(jobs)
 
     def stored(self, name: str) -> str | None:
-        """The table holding a `load_parts` table's rows in load order (with its part label column), which
-        the view `name` reads; None for a table loaded whole (it is its own storage)."""
-        return _PARTED + name if name in self._parted else None
+        """The table holding a `load_parts` table's rows in load order (rowid), with its part label column and
+        the columns some rows gave (`stored_column` reads any column), which the view `name` reads; None for a
+        table loaded whole or not at all (it is its own storage)."""
+        stored = self._stored.get(name)
+        return stored.table if stored is not None else None
+
+    def stored_defaults(self, name: str) -> str | None:
+        """The one-row table of column defaults to CROSS JOIN to `stored(name)` when reading a column its rows
+        never gave (`stored_column`); None when the storage holds every column."""
+        stored = self._stored.get(name)
+        if stored is None or len(stored.columns) == len(self.registry[name].duckdb_columns):
+            return None
+        return _DEFAULTS + name
+
+    def stored_column(self, name: str, column: str, alias: str, defaults: str) -> str:
+        """SQL reading *column* of table *name* from its storage joined as *alias* (its defaults as *defaults*)."""
+        stored = self._stored.get(name)
+        source = alias if stored is None or column in stored.columns else defaults
+        return f"{source}.{sql_identifier(column)}"
 
     def part_filter(self, name: str, parts: Collection[str]) -> str | None:
         """A SQL condition on table *name*'s storage (`stored`) keeping the rows of *parts*; None when the table
-        was loaded whole (its rows carry no part). Part numbers come from the load, never from content."""
-        if name not in self._parted:
+        was loaded whole or holds no rows (its rows carry no part). Part numbers come from the load, never from
+        content."""
+        if self.stored(name) is None:
             return None
         ids = sorted(self._labels[p] for p in parts if p in self._labels)
         return f"{sql_identifier(PART_COLUMN)} IN ({', '.join(map(str, ids)) or 'NULL'})"
@@ -298,28 +318,22 @@ class EmbeddedBackend:
             self._show(name, None if parts is None else frozenset(parts))
 
     def _rows(self, name: str) -> str:
-        """A SELECT of every row of table *name*'s pieces in its full schema, with the part label for a table
-        loaded in parts. A column a piece does not hold is its default ("" for strings, null otherwise), read
-        from the table's one-row table of defaults: not a constant, which DuckDB 2.0.1 fails to bind in a
-        join under the LATERAL of `query_scopes` ("Failed to bind column reference")."""
-        parted = name in self._parted
-        defaults = sql_identifier(_DEFAULTS + name)
-        branches = []
-        for piece in self._pieces.get(name, []):
-            cols = [f"__p.{sql_identifier(c.name)}" if c.name in piece.columns
-                    else f"__d.{sql_identifier(c.name)}" for c in self.registry[name].duckdb_columns]
-            if parted:
-                cols.append(f"__p.{sql_identifier(PART_COLUMN)}")
-            source = f"{sql_identifier(piece.table)} AS __p"
-            if len(piece.columns) < len(self.registry[name].duckdb_columns):
-                source += f", {defaults} AS __d"
-            branches.append(f"SELECT {', '.join(cols)} FROM {source}")  # noqa: S608
-        return " UNION ALL ".join(branches)
+        """A SELECT of every row of table *name* (loaded in parts) in its full schema, with the part label. A
+        column its storage does not hold is its default ("" for strings, null otherwise), read from the table's
+        one-row table of defaults: not a constant, which DuckDB 2.0.1 fails to bind in a join under the LATERAL
+        of `query_scopes` ("Failed to bind column reference")."""
+        stored, defaults = self._stored[name], self.stored_defaults(name)
+        cols = [self.stored_column(name, c.name, "__p", "__d") for c in self.registry[name].duckdb_columns]
+        cols.append(f"__p.{sql_identifier(PART_COLUMN)}")
+        source = f"{sql_identifier(stored.table)} AS __p"
+        if defaults is not None:
+            source += f" CROSS JOIN {sql_identifier(defaults)} AS __d"
+        return f"SELECT {', '.join(cols)} FROM {source}"  # noqa: S608
 
     def _show(self, name: str, parts: frozenset[str] | None, *, force: bool = False) -> None:
         if not force and self._shown.get(name, ()) == parts:
             return
-        if not self._pieces.get(name):  # nothing loaded: the empty table of the schema stands
+        if name not in self._stored:  # nothing loaded: the empty table of the schema stands
             return
         cols = ", ".join(sql_identifier(c.name) for c in self.registry[name].duckdb_columns)
         where = ""
@@ -334,10 +348,8 @@ class EmbeddedBackend:
 
     def _plan(self, schema: TableSchema, data: pa.Table, part: pa.Array | None) -> _Insert:
         """How *data* goes into *schema*'s table (*part* None: the table holds every column), or, labelled with the
-        *part* numbers, into a piece of the table: the first that holds every column the rows give, else a new
-        piece of just those. A piece stores only what some rows gave, so a wide table (CommonSecurityLog has 164
-        columns) costs what its rows give; rows go into a wider piece rather than a piece of their own, as a
-        union of pieces costs every statement that reads the table more to plan than it saves. A column whose
+        *part* numbers, into the table's storage (`_storage`), which holds only the columns some rows gave: a
+        wide table (CommonSecurityLog has 164 columns) costs what its rows give. A column whose
         Arrow type is what DuckDB stores is read as it is (no cast); a string column with nulls is "" there
         (Kusto has no null strings); a column the rows lack holds its default ("" for strings, else null)."""
         unknown = [c for c in data.column_names if schema.column(c) is None]
@@ -350,36 +362,50 @@ class EmbeddedBackend:
         target, held = schema.name, {c.name for c in schema.duckdb_columns}
         if part is not None:
             data = data.append_column(PART_COLUMN, part)
-            target, held = self._piece(schema, frozenset(c for c, src in source.items() if src is not None))
-        select = []
+            given_names = {c for c, src in source.items() if src is not None}
+            # TimeGenerated is always stored: harness.run.windowed reads it from the storage to window the rows.
+            given_names |= {"TimeGenerated"} & source.keys()
+            stored = self._storage(schema, frozenset(given_names))
+            target, held = stored.table, stored.columns
+        select, into = [], []
         for col in schema.duckdb_columns:
             if source[col.name] is not None:
                 select.append(_load_expr(f"src.{sql_identifier(source[col.name])}", col.type,
                                          data.column(source[col.name])))
             elif col.name in held:
                 select.append(f"CAST({_default_sql(col.type)} AS {KUSTO_TO_DUCKDB[col.type]})")
+            else:
+                continue
+            into.append(col.name)
         if part is not None:
             select.append(f"src.{sql_identifier(PART_COLUMN)}")
-        return _Insert(schema, data, target, select)
+            into.append(PART_COLUMN)
+        return _Insert(schema, data, target, select, into)
 
-    def _piece(self, schema: TableSchema, names: frozenset[str]) -> tuple[str, frozenset[str]]:
-        """The piece of *schema*'s table that takes rows giving the columns *names*: (its table, its columns)."""
-        if schema.name not in self._pieces:
+    def _storage(self, schema: TableSchema, names: frozenset[str]) -> _Stored:
+        """The storage of *schema*'s table loaded in parts, holding at least the columns *names*. One table per
+        name, rows in load order (harness.run.windowed reads them by rowid): rows that give a column it lacks
+        widen it first (the rows already in hold the column's default)."""
+        stored = self._stored.get(schema.name)
+        if stored is None:
             self.con.execute(f"DROP TABLE IF EXISTS {sql_identifier(schema.name)}")  # its view replaces it (_show)
             defaults = ", ".join(
                 f"CAST({_default_sql(c.type)} AS {KUSTO_TO_DUCKDB[c.type]}) AS {sql_identifier(c.name)}"
                 for c in schema.duckdb_columns)
             self.con.execute(f"CREATE TABLE {sql_identifier(_DEFAULTS + schema.name)} AS SELECT {defaults}")
-        pieces = self._pieces.setdefault(schema.name, [])
-        piece = next((p for p in pieces if p.columns >= names), None)
-        if piece is None:
-            piece = _Piece(f"{_PARTED}{schema.name}#{len(pieces)}", names)
+            stored = _Stored(f"{_PARTED}{schema.name}", names)
             cols = [f"{sql_identifier(c.name)} {KUSTO_TO_DUCKDB[c.type]}" for c in schema.duckdb_columns
                     if c.name in names]
             cols.append(f"{sql_identifier(PART_COLUMN)} INTEGER")
-            self.con.execute(f"CREATE TABLE {sql_identifier(piece.table)} ({', '.join(cols)})")
-            pieces.append(piece)
-        return piece.table, piece.columns
+            self.con.execute(f"CREATE TABLE {sql_identifier(stored.table)} ({', '.join(cols)})")
+        elif not names <= stored.columns:
+            for c in schema.duckdb_columns:
+                if c.name in names and c.name not in stored.columns:
+                    self.con.execute(f"ALTER TABLE {sql_identifier(stored.table)} ADD COLUMN {sql_identifier(c.name)} "
+                                     f"{KUSTO_TO_DUCKDB[c.type]} DEFAULT {_default_sql(c.type)}")
+            stored = _Stored(stored.table, stored.columns | names)
+        self._stored[schema.name] = stored
+        return stored
 
     # -- querying --------------------------------------------------------
     def seal(self) -> None:
@@ -530,7 +556,7 @@ class EmbeddedBackend:
         is a CTE of the scope's rows, which the query's own references resolve to before the view of that name.
         Part numbers and column names come from the load, never from content."""
         lowered = sql.lower()
-        names = [n for n in self._parted if self._pieces.get(n) and n.lower() in lowered]
+        names = [n for n in self._parted if n in self._stored and n.lower() in lowered]
         every = sorted(self._labels.values())
         values = []
         for index, parts in enumerate(scopes):

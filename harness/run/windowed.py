@@ -190,6 +190,18 @@ class WindowedEngine:
         stored = self.backend.stored(table) if hasattr(self.backend, "stored") else None
         return f"{_q(self._catalog)}.main.{_q(stored or table)}"
 
+    def _defaults(self, table: str) -> str:
+        """` CROSS JOIN` the one-row table of defaults (as `d`) for the columns the storage of a table loaded in
+        parts does not hold (EmbeddedBackend.stored_defaults), or nothing."""
+        defaults = self.backend.stored_defaults(table) if hasattr(self.backend, "stored_defaults") else None
+        return f" CROSS JOIN {_q(self._catalog)}.main.{_q(defaults)} AS d" if defaults else ""
+
+    def _columns(self, table: str) -> str:
+        """Every column of `table` read from its storage joined as `t` (and its defaults as `d`)."""
+        read = getattr(self.backend, "stored_column", None)
+        return ", ".join(read(table, c.name, "t", "d") if read else f"t.{_q(c.name)}"
+                         for c in self.backend.registry[table].duckdb_columns)
+
     def _build_views(self) -> None:
         self.unwindowed = []
         registry = self.backend.registry
@@ -205,9 +217,10 @@ class WindowedEngine:
             if name in self._late:
                 join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
                 ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
-            cols = ", ".join(f"t.{_q(c.name)}" for c in schema.duckdb_columns)  # the table's own: no part label
+            cols = self._columns(name)  # the table's own: no part label
             self.cursor.execute(  # identifiers quoted by _q
-                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT {cols} FROM {self._base(name)} AS t{join} "  # noqa: S608
+                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT {cols} FROM {self._base(name)} AS t{join}"  # noqa: S608
+                f"{self._defaults(name)} "
                 "CROSS JOIN __window AS w WHERE "
                 '(w.generated_from IS NULL OR t."TimeGenerated" >= w.generated_from) AND '
                 '(w.generated_to IS NULL OR t."TimeGenerated" < w.generated_to) AND '
@@ -272,11 +285,12 @@ class WindowedEngine:
                               f"({row_budget:,}): run them one by one")
         ctes = []
         for name in names:
-            cols = ", ".join(f"t.{_q(c.name)}" for c in self.backend.registry[name].duckdb_columns)
+            cols = self._columns(name)
             join, ingested = "", 't."TimeGenerated"'
             if name in self._late:
                 join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
                 ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
+            join += self._defaults(name)
             w = "__harness_run"
             if parts is not None:
                 narrowed = self.backend.part_filter(name, parts)
@@ -297,8 +311,8 @@ class WindowedEngine:
                         and self._count(name):
                     raise EngineError(f"table {name} was loaded whole: its rows cannot be narrowed to some parts")
                 if narrowed is not None:
-                    cols = ", ".join(f"t.{_q(c.name)}" for c in self.backend.registry[name].duckdb_columns)
-                    ctes.append(f"{_q(name)} AS (SELECT {cols} FROM {self._base(name)} AS t WHERE t.{narrowed})")  # noqa: S608
+                    ctes.append(f"{_q(name)} AS (SELECT {self._columns(name)} FROM {self._base(name)} AS t"  # noqa: S608
+                                f"{self._defaults(name)} WHERE t.{narrowed})")
         values = ", ".join(
             f"({i}, {_ts(r.generated.start)}, {_ts(r.generated.end)}, {_ts(r.ingested.start)}, "
             f"{_ts(r.ingested.end)}, {_ts(r.now)})" for i, r in enumerate(runs))
