@@ -374,3 +374,34 @@ def test_a_time_span_survivor_of_a_scheduled_rule_is_told_what_the_schedule_show
     scheduled = needs(mutant, scheduled_window="1d")
     assert scheduled.startswith(plain) and "ingestion_delay" in scheduled and "last 1d of TimeGenerated" in scheduled
     assert needs(mutant, scheduled_window=None) == plain
+
+
+def test_runs_batched_in_chunks_give_what_one_statement_gives(tmp_path, monkeypatch):
+    """More runs than one statement's row budget allows are batched in chunks, each checked against the plain
+    run: the alerts (phases included) are those of the runs in one statement."""
+    import harness.run.alerting as alerting
+    from harness.run import memo
+    from harness.run.windowed import WindowedEngine
+
+    sizes: list[int] = []
+    many = WindowedEngine.run_many
+
+    def counted(self, prepared, runs, **kwargs):
+        sizes.append(len(runs))
+        return many(self, prepared, runs, **kwargs)
+
+    monkeypatch.setattr(WindowedEngine, "run_many", counted)
+    cells = []
+    for budget in (alerting.ROW_BUDGET, 30):  # the project's DnsEvents holds 10 rows: 30 is 2 runs and the check
+        sizes.clear()
+        memo._RESULTS.clear()  # the same rows in both projects: no result from the first reused
+        root = _project(tmp_path / str(budget), EXPECTED)
+        (root / "templates/T1071.004-1.yaml").write_text(_template(f"atomic: {GUID}", 4, "3m", at="-95m"))
+        monkeypatch.chdir(root)
+        monkeypatch.setattr(alerting, "ROW_BUDGET", budget)
+        assert main(["run", "--quiet", "--report-dir", "out"]) == 0
+        cells.append({k: c["alerts"] for k, c in _cells(root).items()})
+        if budget == 30:
+            assert sizes and max(sizes) <= 3 and sizes.count(3) >= 2, sizes  # several chunks of 2 runs + check
+    assert cells[0] == cells[1]
+    assert cells[0]["T1071.004-1"]["phase_sensitive"] is True

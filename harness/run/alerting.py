@@ -26,6 +26,7 @@ simulated day are counted over the runs simulated.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ from synthetic.identifiers import cell_tokens
 Row = dict[str, Any]
 #: Alerts a report lists per cell (the count is always whole).
 MAX_SHOWN = 20
+#: Rows one statement of simulated runs may read in all (`WindowedEngine.run_many`); more runs are batched in chunks.
+ROW_BUDGET = 250_000
 #: What a cell says when its simulation falls short of Sentinel's (CaseAlerts.limits).
 LIMIT_SPLIT = ("no run over the background alone could be made in one statement: each run's rows were told apart "
                "by the run over all the data and the identifiers they carry, and a row neither explains (an "
@@ -86,12 +89,13 @@ class CaseAlerts:
 
     @property
     def rows(self) -> list[Row]:
-        """The distinct rows behind the case's alerts (a row repeated by overlapping windows once)."""
+        """The distinct rows behind the case's alerts (a row repeated by overlapping windows once), in a fixed
+        order (an engine's row order within a statement is not)."""
         seen: dict[str, Row] = {}
         for alert in self.alerts:
             for row in alert.rows:
                 seen.setdefault(row_key(row), row)
-        return list(seen.values())
+        return [seen[k] for k in sorted(seen)]
 
     @property
     def detected_after(self) -> timedelta | None:
@@ -298,12 +302,22 @@ class Alerting:
         says, and the cells say so)."""
         if not runs:
             return {}
-        try:
-            results = self.engine().run_many(self._prepare(det), runs, parts=[""])
-        except HarnessError:
-            return None
-        out.runs += 1
-        return {run.scheduled: result.records() for run, result in zip(runs, results, strict=True)}
+        prepared = self._prepare(det)
+        size = self._chunk(prepared) + 1
+        found: dict[datetime, list[Row]] = {}
+        for start in range(0, len(runs), size):
+            chunk = runs[start:start + size]
+            try:
+                results = self.engine().run_many(prepared, chunk, parts=[""], row_budget=ROW_BUDGET)
+            except HarnessError:
+                return None
+            out.runs += 1
+            found.update({run.scheduled: result.records() for run, result in zip(chunk, results, strict=True)})
+        return found
+
+    def _chunk(self, prepared: Prepared) -> int:
+        """How many runs one statement may hold besides its check run (`ROW_BUDGET` over the rows a run reads)."""
+        return max(2, ROW_BUDGET // max(1, self.engine().rows_read(prepared)) - 1)
 
     def _key(self, run: Run, det: Detection, reads: set[str] | None) -> str:
         """What a windowed run's result depends on (harness.run.memo): the query, clock, window, functions,
@@ -334,16 +348,22 @@ class Alerting:
         if len(missing) < 2 or self._all_rows is None:
             return
         check = Run(-1, self.now, self.now, self.now, UNBOUNDED, UNBOUNDED)
-        try:
-            results = self.engine().run_many(self._prepare(det), [*missing.values(), check])
-        except HarnessError:
-            return
-        if sorted(map(row_key, results[-1].records())) != sorted(map(row_key, self._all_rows)):
-            return
-        out.runs += 1
-        out.batched = True
-        for k, result in zip(missing, results, strict=False):
-            memo.keep(k, result)
+        prepared = self._prepare(det)
+        size = self._chunk(prepared)  # as many runs per statement as its row budget allows, each checked
+        keys = list(missing)
+        for start in range(0, len(keys), size):
+            chunk = keys[start:start + size]
+            try:
+                results = self.engine().run_many(prepared, [*(missing[k] for k in chunk), check],
+                                                 row_budget=ROW_BUDGET)
+            except HarnessError:
+                return
+            if sorted(map(row_key, results[-1].records())) != sorted(map(row_key, self._all_rows)):
+                return
+            out.runs += 1
+            out.batched = True
+            for k, result in zip(chunk, results, strict=False):
+                memo.keep(k, result)
 
     def _run(self, run: Run, det: Detection, reads: set[str] | None, out: DetectionAlerts) -> QueryResult:
         """One windowed run, reused in-process (harness.run.memo): from a batch `_fill` ran, else alone."""
@@ -499,12 +519,18 @@ class _Splitter:
         return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _ticks(schedule: Schedule, event: Event) -> range:
+    """`schedule.visible_ticks(event)`, asked for again for every run of every phase: kept."""
+    return schedule.visible_ticks(event)
+
+
 def _subset(schedule: Schedule, run: Run, events: list[Event]) -> frozenset[int]:
-    return frozenset(i for i, e in enumerate(events) if run.index in schedule.visible_ticks(e))
+    return frozenset(i for i, e in enumerate(events) if run.index in _ticks(schedule, e))
 
 
 def _seen_by(schedule: Schedule, run: Run, events: Mapping[str, list[Event]]) -> set[str]:
-    return {cid for cid, evs in events.items() if any(run.index in schedule.visible_ticks(e) for e in evs)}
+    return {cid for cid, evs in events.items() if any(run.index in _ticks(schedule, e) for e in evs)}
 
 
 def _result(columns: list[str], types: list[str], rows: list[Row]) -> QueryResult:

@@ -362,6 +362,11 @@ class WindowedEngine:
             split[row[0]].append(tuple(normalise_value(v, t) for v, t in zip(row[1:], types[1:], strict=False)))
         return [QueryResult(columns, types[1:], part) for part in split]
 
+    def rows_read(self, prepared: Prepared) -> int:
+        """The stored rows of the windowed tables one run of *prepared* reads (what `run_many`'s budget counts)."""
+        lowered = prepared.sql.lower()
+        return sum(self._count(n) for n in self._windowed if n.lower() in lowered)
+
     @property
     def _windowed(self) -> list[str]:
         """The tables each run sees through its window (every loaded table but `unwindowed` and broken ones)."""
