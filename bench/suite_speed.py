@@ -1,7 +1,9 @@
 """Benchmark: `atomic-harness run` on the pack, cold (fresh process, empty translation cache) and warm (cache
-filled), and at 1 M background rows, wall and CPU, with peak memory; prints the issue-19 targets beside them.
+filled), and at 1 M background rows, wall and CPU, with peak memory; then, unless --no-extras, the load of 1 M
+background rows (bench/telemetry.py) and the seed rule through duckdb-kql against hand-written DuckDB SQL on the
+same data (bench/engine_vs_sql.py); prints the issue-19 targets beside the figures, with the ratios.
 
-Usage: python bench/suite_speed.py [--runs 3] [--big 1000000]
+Usage: python bench/suite_speed.py [--runs 3] [--big 1000000] [--no-extras]
 A benchmark, not a test: it prints figures and never fails on them. Each run is a fresh process
 (`python -m harness.cli run --quiet`); CPU is user + sys of that process (os.wait4), memory its peak RSS.
 """
@@ -39,6 +41,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--big", type=int, default=1_000_000, help="background rows of the large run (0: skip)")
+    parser.add_argument("--no-extras", dest="extras", action="store_false",
+                        help="skip the load benchmark and the engine against hand-written SQL")
     args = parser.parse_args()
     rows: dict[str, list[tuple[float, float, float, int]]] = {"cold": [], "warm": [], "big": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,10 +66,21 @@ def main() -> int:
         codes = ",".join(sorted({str(r[3]) for r in got}))
         met = "yes" if wall <= TARGETS[name] and (name != "big" or peak <= 1024) else "no"
         print(f"{label:<28}{wall:>9.2f}{cpu:>9.2f}{peak:>10.0f}{TARGETS[name]:>10.1f}  {met:<4} {codes}")
+    print("\nmeasured / target (wall; CPU in brackets):")
+    for name in ("cold", "warm", "big"):
+        if rows[name]:
+            wall, cpu = statistics.median(r[0] for r in rows[name]), statistics.median(r[1] for r in rows[name])
+            print(f"  {name:<5} {wall / TARGETS[name]:.2f}x ({cpu / TARGETS[name]:.2f}x)")
+    if rows["big"]:
+        print(f"  peak at {args.big:,} background rows: {max(r[2] for r in rows['big']) / 1024:.2f}x the 1 GiB target")
     if rows["cold"] and rows["warm"]:
         ratio = statistics.median(r[1] for r in rows["cold"]) / statistics.median(r[1] for r in rows["warm"])
-        print(f"\ncold/warm CPU ratio {ratio:.2f}; wall includes other work on the machine "
+        print(f"cold/warm CPU ratio {ratio:.2f}; wall includes other work on the machine "
               f"(load average {os.getloadavg()[0]:.1f} now)")
+    if args.extras:
+        for script, extra in (("telemetry.py", ["--repeat", "3"]), ("engine_vs_sql.py", [])):
+            print(f"\n$ python bench/{script} {' '.join(extra)}", flush=True)
+            subprocess.run([sys.executable, str(ROOT / "bench" / script), *extra], cwd=ROOT, check=False)
     return 0
 
 
