@@ -75,6 +75,36 @@ def test_the_kills_of_a_small_detection_are_the_known_ones(project_copy: Path) -
     assert run.below() == [score]  # 75 % is under the 90 % floor
 
 
+def test_a_mutant_that_moves_where_a_near_miss_stops_is_killed(project_copy: Path) -> None:
+    # benign.other's rows must stop at the name filter (stopped_by); dropping that filter leaves them stopped by
+    # the address filter: every cell still passes, but `run` would fail the near-miss, so the mutant is killed.
+    # Editing the named filter where its rows still stop there (== to =~) is not caught for its changed text.
+    add_case(project_copy, "three", "burst.tunnel.example", "172.16.51.1", count=3)
+    add_case(project_copy, "other", "quiet.tunnel.example", "172.16.51.2")
+    query = 'DnsEvents | where Name == "burst.tunnel.example" | where ClientIP startswith "172.16.51.1"'
+    add_rule(project_copy, KEY, query,
+             '  benign.three: {fires: true, rows: 3}\n'
+             '  benign.other: {fires: false, stopped_by: \'where Name == "burst.tunnel.example"\'}\n')
+    suite = load_suite(load_config(project_copy, {"background": 50})).narrowed(
+        detections={KEY}, cases={"benign.three", "benign.other"})
+    found = {}
+
+    def after(result, backend):
+        check_near_misses(result, backend)
+        found["run"] = mutate_suite(result, backend, jobs=1)
+
+    assert Runner(suite, after=after).run().ok
+    [score] = found["run"].detections
+    assert not score.skipped, score.skipped  # the rule itself passes the recheck
+    outcomes = {r.mutant.name: r for r in score.results}
+    dropped = outcomes['drop-where at 13:15: | where Name == "burst.tunnel.example" -> (dropped)']
+    assert dropped.outcome.value == "killed"
+    assert dropped.killed_by.startswith("benign.other: expected its rows to be stopped by")
+    assert "ClientIP" in dropped.killed_by
+    edited = outcomes['comparison at 13:26: Name == "burst.tunnel.example" -> Name =~ "burst.tunnel.example"']
+    assert edited.outcome.value == "survived"
+
+
 def test_workers_give_the_same_result_as_one_process(project_copy: Path) -> None:
     small(project_copy)
     one, two = mutate(project_copy, jobs=1), mutate(project_copy, jobs=2)

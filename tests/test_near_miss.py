@@ -26,6 +26,9 @@ def state(project: Path, case: str, stopped_by: str) -> None:
     anchor = f"  {case}:\n    fires: false\n"
     if anchor in text:
         text = text.replace(anchor, anchor + f"    stopped_by: {stopped_by}\n", 1)
+    elif "\nequivalent_mutants:" in text:  # the cases come before the expected file's equivalent mutants
+        head, tail = text.split("\nequivalent_mutants:", 1)
+        text = f"{head.rstrip()}\n{anchor}    stopped_by: {stopped_by}\nequivalent_mutants:{tail}"
     else:
         text = text.rstrip("\n") + f"\n{anchor}    stopped_by: {stopped_by}\n"
     path.write_text(text)

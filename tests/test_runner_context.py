@@ -47,6 +47,14 @@ cases:
     fires: true
     rows: 1
     values: {Name: api.pinata.cloud, Operator: Pinata}
+  T1608.005-2.cidv0-subdomain:
+    fires: true
+    rows: 1
+    values: {Name: api.pinata.cloud, Operator: Pinata}
+  T1608.005-2.native-links:
+    fires: true
+    rows: 1
+    values: {Name: api.pinata.cloud, Operator: Pinata}
 """
 
 

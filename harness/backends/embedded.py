@@ -194,6 +194,9 @@ class EmbeddedBackend:
         self.con = duckdb_kql.connect()
         self.con.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
         self.con.execute(f"SET threads = {self.threads}")
+        # DuckDB draws a progress bar on stdout for a statement running past 2 s (a loaded machine): it would
+        # corrupt `--json` output and the terminal report.
+        self.con.execute("SET enable_progress_bar = false")
         # A schema DuckDB cannot hold (e.g. two columns differing only in case, which Kusto allows)
         # must not take the other tables down: remember why, and say so if a query reads it.
         self.broken: dict[str, str] = {}

@@ -9,8 +9,10 @@ rule's cells are about alerts). Cells are judged in a fixed order (must-fire cas
 cases, then the rest), and the first failing cell kills the mutant and is named. A mutant whose cells all pass
 is reconciled with the run over every row, as `run` does; an error anywhere (engine, interference, too many
 background rows) without a failing cell makes it `errored`: CI would go red, but not because a case caught the
-edit. The near-miss traces' `stopped_by` checks are not repeated on mutants (a mutated filter's text no longer
-reads as the one the expected file names, which would catch every edit of it for the wrong reason).
+edit. Then the expected file's `stopped_by` near-misses are traced on the mutant, as `run` checks them
+(harness.run.nearmiss, the case's rows alone): rows that now stop at another filter, or at none, kill it (`run`
+would fail that cell). An edit of the named filter itself, where the rows still stop (its text no longer reads as
+the one the expected file names), passes: the edited stage sits where the named one does in the rule's trace.
 
 Mutants run in worker processes (`jobs`), each loading the dataset once; results come back in the mutants'
 order, so the report does not depend on the number of workers.
@@ -28,10 +30,12 @@ from harness.backends import Backend, engine_options, make_backend
 from harness.backends.base import QueryResult
 from harness.config import RunConfig
 from harness.errors import HarnessError, UsageError
-from harness.model import Detection, Status
+from harness.model import Detection, Expectation, Status, Verdict
 from harness.mutate.model import Mutant, MutantResult, Outcome
 from harness.run.alerting import Alerting, CaseAlerts, DetectionAlerts
 from harness.run.effect import Effect, effect, reconcile, value_index
+from harness.run.explain import ScopedCounts, trace
+from harness.run.nearmiss import NearMiss, near_miss, same_filter, stopped_by_problem
 from harness.run.runner import tables_read
 from harness.run.shape import shape_divergence
 from harness.run.verdict import judge
@@ -67,6 +71,15 @@ class _Plan:
     reads: set[str] | None  # the tables it reads (None: any)
 
 
+@dataclass(frozen=True)
+class _Stop:
+    """A near-miss trace: where the rows stop (or None, and why not), and how many stages the query has."""
+
+    found: NearMiss | None
+    why_not: str
+    stages: int
+
+
 class MutantJudge:
     """Judges mutants on an engine that holds the suite's dataset (load_engine)."""
 
@@ -75,6 +88,7 @@ class MutantJudge:
         self._plans: dict[str, _Plan] = {}
         self._alerting: Alerting | None = None  # the simulated schedule over this load, made on first use
         self._last: QueryResult = QueryResult([], [], [])
+        self._stops: dict[tuple[str, str], _Stop] = {}  # (detection, case) -> where the rule itself stops its rows
 
     def _plan(self, entry: DetectionEntry) -> _Plan:
         plan = self._plans.get(entry.key)
@@ -131,6 +145,7 @@ class MutantJudge:
         columns = self._last.columns
         errors: list[str] = []
         effects: dict[str, Effect] = {}
+        near: list[tuple[str, Expectation, Verdict]] = []  # must-not-fire cells whose rows must stop at a filter
         for cid in plan.order:
             if cid in self.dataset.errors:
                 errors.append(f"{cid}: {self.dataset.errors[cid]}")
@@ -151,9 +166,12 @@ class MutantJudge:
                 errors.append(f"{cid}: {case_errors[cid]}")
                 continue
             added = effects[cid].added if cid in effects else []
-            verdict = judge(det, entry.expectation(cid), added, columns, alerts.cases.get(cid) or CaseAlerts())
+            exp = entry.expectation(cid)
+            verdict = judge(det, exp, added, columns, alerts.cases.get(cid) or CaseAlerts())
             if verdict.status == Status.FAILED:
                 return MutantResult(mutant, Outcome.KILLED, killed_by=f"{cid}: {verdict.message}")
+            if not exp.fires and exp.stopped_by is not None and cid in plan.effects and verdict.status == Status.PASSED:
+                near.append((cid, exp, verdict))
         if not errors:
             data = self.dataset
             clash = reconcile(everything, background, effects, data.owners,
@@ -164,6 +182,10 @@ class MutantJudge:
             errors.append(f"{len(background)} result rows from the background; the expected file allows {limit}")
         if errors:
             return MutantResult(mutant, Outcome.ERRORED, error="; ".join(errors[:3]))
+        for cid, exp, verdict in near:
+            problem = self._stopped_elsewhere(entry, det, cid, exp, verdict)
+            if problem:
+                return MutantResult(mutant, Outcome.KILLED, killed_by=f"{cid}: {problem}")
         return MutantResult(mutant, Outcome.SURVIVED)
 
     def _alerts(self, det: Detection, plan: _Plan, effects: dict[str, Effect], background: Rows, everything: Rows,
@@ -184,6 +206,34 @@ class MutantJudge:
         if self._alerting is not None:
             self._alerting.close()
             self._alerting = None
+
+    def _stop(self, det: Detection, case_id: str, verdict: Verdict) -> _Stop:
+        """Where *det* stops the case's rows (alone, as harness.run.nearmiss traces a near-miss)."""
+        counts = ScopedCounts(self.backend, [case_id], self.suite.now, self.suite.config.timeout, together=False)
+        traced = {"pipelines": [p.as_dict() for p in trace(det.query, counts.counter(case_id))]}
+        found, why_not = near_miss(traced, det, verdict)
+        main = next((p for p in traced["pipelines"] if p.get("name") == "query"), {})
+        return _Stop(found, why_not, len(main.get("stages", [])))
+
+    def _stopped_elsewhere(self, entry: DetectionEntry, det: Detection, case_id: str, exp: Expectation,
+                           verdict: Verdict) -> str:
+        """Why the mutant *det* fails the case's `stopped_by` as `run` checks it ("" when it passes). The
+        named filter edited by the mutant still passes where the rows stop at its place in the rule's trace."""
+        stop = self._stop(det, case_id, verdict)
+        found = stop.found
+        problem = stopped_by_problem(exp.stopped_by, found, stop.why_not)
+        if not problem or found is None or found.stopped_by != "filter" or entry.detection is None:
+            return problem
+        key = (entry.key, case_id)
+        if key not in self._stops:
+            self._stops[key] = self._stop(entry.detection, case_id, verdict)
+        rule = self._stops[key]
+        # The same stage of the same pipeline (no stage dropped or added), edited by the mutant: the named filter.
+        if (rule.found is not None and rule.found.stopped_by == "filter" and rule.stages == stop.stages
+                and rule.found.stage == found.stage and rule.found.text != found.text
+                and same_filter(rule.found.text, str(exp.stopped_by))):
+            return ""
+        return problem
 
     def _scoped(self, det: Detection, plan: _Plan, everything: Rows) -> dict[str, Rows] | None:
         """The background's and each judged case's rows from one statement, where the engine can

@@ -91,7 +91,7 @@ def check_near_misses(result: RunResult, backend: Backend | None = None) -> None
             found, why_not = near_miss(traced, det, verdict)
         if found is not None:
             verdict.near_miss = found.as_dict()
-        problem = _stopped_by_problem(exp.stopped_by, found, why_not)
+        problem = stopped_by_problem(exp.stopped_by, found, why_not)
         if problem:
             verdict.status = Status.FAILED
             verdict.message = problem
@@ -175,7 +175,9 @@ def _needs(det: Detection) -> str:
     return f"{sym} {det.trigger_threshold}"
 
 
-def _stopped_by_problem(stated: str | None, found: NearMiss | None, why_not: str) -> str:
+def stopped_by_problem(stated: str | None, found: NearMiss | None, why_not: str) -> str:
+    """Why *found* (where a must-not-fire case's rows stop, or None and *why_not*) is not where `stopped_by`
+    (*stated*) says they stop; "" when it is, or nothing is stated."""
     if stated is None:
         return ""
     if found is None:

@@ -1,8 +1,10 @@
 """Azure Resource Manager operations as the Activity log records them (AzureActivity).
 
 Each write is two events sharing a CorrelationId, as ARM logs them: Start, then Success
-(or Failure). A `Microsoft.Web/sites/write` that succeeds registers the site's
-`<name>.azurewebsites.net` host, so a later visit can be checked to come after it.
+(or Failure; some resource providers write "Succeeded"). An operation is written as the template
+spells it: the Activity log records many in upper case (MICROSOFT.WEB/SITES/WRITE). A
+`Microsoft.Web/sites/write` that succeeds registers the site's `<name>.azurewebsites.net` host, so a later
+visit can be checked to come after it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "Microsoft.Web/sites/config/list/Action": ("List Web App Security Sensitive Settings", "POST"),
     "Microsoft.Web/sites/extensions/write": ("Create or Update Web App Extension", "PUT"),
     "Microsoft.Web/sites/publishxml/Action": ("Get publishing profile", "POST"),
+    "Microsoft.Web/sites/restart/Action": ("Restart Web App", "POST"),
     "Microsoft.Web/sites/delete": ("Delete Web App", "DELETE"),
     "Microsoft.Resources/subscriptions/resourceGroups/delete": ("Delete resource group", "DELETE"),
 }
+
+
+#: The final ActivityStatusValue of an operation: Success, Failure, or Succeeded (as some providers write it).
+STATUSES = ("Success", "Failure", "Succeeded")
+_KNOWN = {op.lower(): op for op in OPERATIONS}
 
 
 def resource_id(subscription: str, group: str, operation: str, name: str, plan: str = "") -> str:
@@ -52,26 +60,27 @@ def azure_activity(step: dict[str, Any], ctx: StepContext) -> None:
     name = str(ctx.param(step, "resource_name"))
     plan = str(ctx.fill(step.get("plan", "")))
     status = step.get("status", "Success")
-    if status not in ("Success", "Failure"):
-        raise ValueError(f"azure_activity status must be Success or Failure, not {status!r}")
+    if status not in STATUSES:
+        raise ValueError(f"azure_activity status must be one of {', '.join(STATUSES)}, not {status!r}")
     ctx.identify(caller)
     ctx.identify(caller_ip)
     t = when
     for op in step.get("operations", []):
         op = str(ctx.fill(op))
-        if op not in OPERATIONS:
+        known = _KNOWN.get(op.lower())
+        if known is None:
             raise ValueError(f"unknown ARM operation {op!r} (known: {', '.join(sorted(OPERATIONS))})")
-        display, method = OPERATIONS[op]
-        rid = resource_id(subscription, group, op, name, plan)
+        display, method = OPERATIONS[known]
+        rid = resource_id(subscription, group, known, name, plan)
         correlation = fake.guid()
         client_request = fake.guid()
         ctx.identify(correlation)
         ctx.identify(rid)
-        provider = op.split("/", 1)[0]
+        provider = known.split("/", 1)[0]
         resource = rid.rsplit("/", 1)[-1]
         phases = [
             ("Start", "Started", t),
-            (status, "Succeeded" if status == "Success" else "Failed", t + timedelta(seconds=fake.random_int(3, 40))),
+            (status, "Failed" if status == "Failure" else "Succeeded", t + timedelta(seconds=fake.random_int(3, 40))),
         ]
         for value, legacy, at in phases:
             event_id = fake.guid()
@@ -124,7 +133,7 @@ def azure_activity(step: dict[str, Any], ctx: StepContext) -> None:
                     "log_s": "",
                 },
             )
-        if op == "Microsoft.Web/sites/write" and status == "Success":
+        if known == "Microsoft.Web/sites/write" and status != "Failure":
             ctx.state.setdefault("azure_sites", {})[f"{name}.azurewebsites.net".lower()] = phases[-1][2]
         t = phases[-1][2] + timedelta(seconds=fake.random_int(5, 60))
 

@@ -28,7 +28,13 @@ def emit_proxy(
     action: str = "Allowed",
     category: str = "Internet Services",
     proxy: dict[str, str] | None = None,
+    log: str = "full",
 ) -> None:
+    """One proxy record. *log* is what the record names (PROXY_LOGS): `full` the URL and the host, `url` the URL
+    only (a CEF source that fills `request` but no `dhost`), `host` the host only (an HTTPS tunnel the proxy does
+    not inspect: a CONNECT to the host, no URL)."""
+    if log not in PROXY_LOGS:
+        raise ValueError(f"proxy_log must be one of {', '.join(PROXY_LOGS)}, not {log!r}")
     proxy = proxy or DEFAULT_PROXY
     host = url_host(url)
     fake = ctx.fake
@@ -57,12 +63,12 @@ def emit_proxy(
             "SourceUserName": dev.upn or dev.user,
             "DestinationIP": dest_ip or resolve(host),
             "DestinationPort": url_port(url),
-            "DestinationHostName": host,
-            "DestinationDnsDomain": host,
+            "DestinationHostName": "" if log == "url" else host,
+            "DestinationDnsDomain": "" if log == "url" else host,
             "DestinationServiceName": "General Browsing",
             "ApplicationProtocol": "HTTPS" if url.startswith("https:") else "HTTP",
-            "RequestURL": url,
-            "RequestMethod": method,
+            "RequestURL": "" if log == "host" else url,
+            "RequestMethod": "CONNECT" if log == "host" else method,
             "RequestClientApplication": agent or user_agent(dev.os),
             "FileType": "HTML" if method == "GET" else "None",
             "SentBytes": sent,
@@ -72,6 +78,10 @@ def emit_proxy(
             "urlclass=Business Use;devicemodel=Virtual Machine",
         },
     )
+
+
+#: What a proxy record names: the URL and the host, the URL only, or the host only (emit_proxy).
+PROXY_LOGS = ("full", "url", "host")
 
 
 def proxy_request(step: dict[str, Any], ctx: StepContext) -> None:
@@ -88,4 +98,5 @@ def proxy_request(step: dict[str, Any], ctx: StepContext) -> None:
         status=int(step.get("status", 200)),
         agent=ctx.fill(step.get("user_agent", "")),
         action=step.get("action", "Allowed"),
+        log=step.get("proxy_log", "full"),
     )

@@ -74,6 +74,7 @@ def web_request(step: dict[str, Any], ctx: StepContext) -> None:
                 status=req["status"],
                 agent=agent,
                 dest_ip=seen_hosts[host],
+                log=step.get("proxy_log", "full"),
             )
         if index + 1 < len(requests):
             t = t + spacing
