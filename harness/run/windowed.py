@@ -324,18 +324,7 @@ class WindowedEngine:
                      f"LIMIT {int(self.backend.max_rows) + 1}")
         self.backend.seal()
         cursor = self.cursor
-        timed_out = threading.Event()
-        finished = threading.Event()
-
-        def fire() -> None:
-            if finished.wait(self.timeout):
-                return
-            timed_out.set()
-            while not finished.wait(0.05):
-                cursor.interrupt()
-
-        watchdog = threading.Thread(target=fire, name="windowed-timeout", daemon=True)
-        watchdog.start()
+        watchdog = _Watchdog(cursor, self.timeout)
         try:
             for name in names:  # a reference the CTEs do not catch must fail, never read every row
                 cursor.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT * FROM {self._base(name)} "  # noqa: S608
@@ -347,12 +336,11 @@ class WindowedEngine:
         except duckdb.OutOfMemoryException as exc:
             raise self.backend.out_of_memory() from exc
         except duckdb.Error as exc:
-            if timed_out.is_set():
+            if watchdog.fired:
                 raise QueryTimeout(f"query ran past its {self.timeout:g} s timeout") from exc
             raise engine_error(exc, prepared.kql) from exc
         finally:
-            finished.set()
-            watchdog.join()
+            watchdog.stop()
             self._build_views()
         if len(raw) > self.backend.max_rows:
             raise EngineError(f"the runs returned more than {self.backend.max_rows:,} rows in all")
@@ -382,18 +370,7 @@ class WindowedEngine:
         if prepared.rebinds_clock:
             params[CLOCK_SLOT] = _naive(now)
         cursor = self.cursor
-        timed_out = threading.Event()
-        finished = threading.Event()
-
-        def fire() -> None:
-            if finished.wait(self.timeout):
-                return
-            timed_out.set()
-            while not finished.wait(0.05):
-                cursor.interrupt()
-
-        watchdog = threading.Thread(target=fire, name="windowed-timeout", daemon=True)
-        watchdog.start()
+        watchdog = _Watchdog(cursor, self.timeout)
         try:
             self._set_window(generated, ingested)
             if prepared.statement is not None:
@@ -412,12 +389,11 @@ class WindowedEngine:
         except duckdb.OutOfMemoryException as exc:
             raise self.backend.out_of_memory() from exc
         except duckdb.Error as exc:
-            if timed_out.is_set():
+            if watchdog.fired:
                 raise QueryTimeout(f"query ran past its {self.timeout:g} s timeout") from exc
             raise engine_error(exc, prepared.kql) from exc
         finally:
-            finished.set()
-            watchdog.join()
+            watchdog.stop()
         if len(raw) > self.backend.max_rows:
             raise EngineError(
                 f"the query returned more than {self.backend.max_rows:,} rows; a detection result that large is "
@@ -480,3 +456,31 @@ def _aware(t: Any) -> Any:
     if isinstance(t, datetime) and t.tzinfo is None:
         return t.replace(tzinfo=UTC)
     return t
+
+
+class _Watchdog:
+    """Interrupts a cursor whose statement runs past *timeout* seconds (DuckDB has no statement timeout).
+
+    Started on creation; `stop()` once the statement ended; `fired` says whether it interrupted.
+    """
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, timeout: float) -> None:
+        self._cursor, self._timeout = cursor, timeout
+        self._timed_out, self._finished = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._fire, name="windowed-timeout", daemon=True)
+        self._thread.start()
+
+    def _fire(self) -> None:
+        if self._finished.wait(self._timeout):
+            return
+        self._timed_out.set()
+        while not self._finished.wait(0.05):
+            self._cursor.interrupt()
+
+    @property
+    def fired(self) -> bool:
+        return self._timed_out.is_set()
+
+    def stop(self) -> None:
+        self._finished.set()
+        self._thread.join()
