@@ -213,3 +213,23 @@ def test_runs_happen_on_the_sealed_engine(engine):
         engine.cursor.execute("SET enable_external_access = true")
     with pytest.raises(HarnessError, match="sealed"):
         engine.load({"DnsEvents": dns([(CLOCK - M, "b.example", "10.0.0.1")])})
+
+
+def test_a_run_past_its_timeout_is_interrupted_and_the_engine_still_serves(engine):
+    """DuckDB has no statement timeout: the watchdog interrupts a scheduled run (one run, and a batch of
+    runs) past its limit as a QueryTimeout, and the next statement on the same cursor still runs."""
+    from harness.errors import QueryTimeout
+
+    rows = [(CLOCK - timedelta(minutes=1 + i % 50), f"h{i}.example", "10.0.0.4") for i in range(3000)]
+    engine.load({"DnsEvents": dns(rows)})
+    engine.timeout = 0.5
+    cross = engine.prepare("DnsEvents | extend k=1 | join kind=inner (DnsEvents | extend k=1) on k "
+                           "| join kind=inner (DnsEvents | extend k=1) on k | summarize count()", now=CLOCK)
+    schedule = Schedule.of("Scheduled", CLOCK, frequency=H, period=H)
+    with pytest.raises(QueryTimeout, match="0.5 s timeout"):
+        engine.run(cross, schedule.run(0))
+    with pytest.raises(QueryTimeout, match="0.5 s timeout"):
+        engine.run_many(cross, [schedule.run(0), schedule.run(1)])
+    engine.timeout = 60.0
+    count = engine.prepare("DnsEvents | count", now=CLOCK)
+    assert engine.run(count, schedule.run(0)).rows == [(3000,)]
