@@ -405,3 +405,36 @@ def test_runs_batched_in_chunks_give_what_one_statement_gives(tmp_path, monkeypa
             assert sizes and max(sizes) <= 3 and sizes.count(3) >= 2, sizes  # several chunks of 2 runs + check
     assert cells[0] == cells[1]
     assert cells[0]["T1071.004-1"]["phase_sensitive"] is True
+
+
+def test_microsofts_late_data_pattern_reads_each_rows_ingestion_time(tmp_path, monkeypatch):
+    """Microsoft's documented fix for late data: widen the lookback by the delay and keep each event in one
+    window by its ingestion time (`where TimeGenerated > ago(3h) | where ingestion_time() > ago(1h)`). The
+    lookup at 09:58 reaches the workspace at 10:18: a 3h window alone holds it in the 11:00 and 12:00 runs (two
+    alerts); with `ingestion_time()` only the 11:00 run, the first after it arrived, does (one alert). The
+    engine runs the rule in its `ingestion time` desugared form, listed on the detection."""
+    def project(name: str, pattern: bool) -> Path:
+        root = _late_project(tmp_path / name, "3h")
+        template = root / "templates/T1071.004-1.yaml"
+        template.write_text(template.read_text().replace("time: -62m", "time: -122m"))
+        if pattern:
+            path = root / "detections/beacon_lookup.yaml"
+            lines = "  DnsEvents\n  | where TimeGenerated > ago(3h)\n  | where ingestion_time() > ago(1h)\n"
+            path.write_text(path.read_text().replace("  DnsEvents\n", lines))
+            expected = root / "expected/beacon_lookup.yaml"  # the benign lookup, 6 hours ago, stops at the lookback
+            expected.write_text(expected.read_text().replace('where Name == "beacon.example"',
+                                                             "where TimeGenerated > ago(3h)"))
+        monkeypatch.chdir(root)
+        return root
+
+    widened = project("widened", pattern=False)
+    assert main(["run", "--quiet", "--report-dir", "out"]) == 1  # expected one alert, raised two
+    assert _cells(widened)["T1071.004-1"]["alerts"]["count"] == 2
+    pattern = project("pattern", pattern=True)
+    assert main(["run", "--quiet", "--report-dir", "out"]) == 0
+    cell = _cells(pattern)["T1071.004-1"]
+    assert cell["status"] == "passed" and cell["alerts"]["count"] == 1
+    assert cell["alerts"]["detected_after"] == "1h7m"  # the 11:00 run (at 11:05) is the first after 10:18
+    report = json.loads((pattern / "out/coverage.json").read_text())
+    # listed at the call's place in the rule file
+    assert [d["desugarings"] for d in report["detections"]] == [["ingestion time at 16:11"]]

@@ -26,6 +26,7 @@ import duckdb
 import duckdb_kql
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb_kql.engine import schema as duckdb_schema
 from duckdb_kql.types import kusto_type
 
@@ -44,7 +45,7 @@ from harness.errors import (
     UnsupportedConstruct,
 )
 from harness.kql.calls import functions_called
-from harness.kql.desugar import DesugarCache, Desugared
+from harness.kql.desugar import INGESTION_COLUMN, DesugarCache, Desugared, ingested_name
 from harness.kql.guard import refuse_query
 from harness.kql.names import locate_name
 from harness.workspace.context import WorkspaceContext
@@ -57,6 +58,8 @@ PART_COLUMN = "__part"
 _PARTED = "__rows_"
 #: The prefix of a loaded table's one-row table of column defaults (EmbeddedBackend._rows).
 _DEFAULTS = "__defaults_"
+#: The prefix of the table of a table's rows ingested at another time than their TimeGenerated (`set_ingestion`).
+_LATE = "__late_"
 #: The columns of the scope list in `query_scopes` (named so no rule's column is taken for them).
 _SCOPE_NO, _SCOPE_PARTS = "__harness_scope_no", "__harness_scope_parts"
 #: Most rows one `query_scopes` statement may read (every scope's rows, summed over the tables it reads): past
@@ -191,6 +194,7 @@ class EmbeddedBackend:
         self._stored: dict[str, _Stored] = {}  # table loaded in parts -> its storage (the view `T` reads it)
         self._schema: dict[str, list[str]] | None = None  # duckdb_schema(con) once sealed
         self._translated: dict[tuple[str, datetime], Any] = {}  # (kql, now) -> translation, reused across scopes
+        self._late: set[str] = set()  # tables loaded in parts with rows ingested late (set_ingestion)
         self.con = duckdb_kql.connect()
         self.con.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
         self.con.execute(f"SET threads = {self.threads}")
@@ -205,6 +209,12 @@ class EmbeddedBackend:
                 self.con.execute(self.registry[name].duckdb_ddl())
             except duckdb.Error as exc:
                 self.broken[name] = str(exc).splitlines()[0]
+                continue
+            if self.registry[name].column("TimeGenerated") is not None:
+                # The ingestion-time view the `ingestion time` desugaring reads (harness.kql.desugar): the table
+                # by name (whatever it is shown as), each row ingested when generated unless set_ingestion says.
+                self.con.execute(f"CREATE VIEW {sql_identifier(ingested_name(name))} AS SELECT *, "  # noqa: S608
+                                 f'"TimeGenerated" AS {sql_identifier(INGESTION_COLUMN)} FROM {sql_identifier(name)}')
 
     # -- loading ---------------------------------------------------------
     def load(self, tables: Mapping[str, pa.Table]) -> None:
@@ -305,6 +315,45 @@ class EmbeddedBackend:
         source = alias if stored is None or column in stored.columns else defaults
         return f"{source}.{sql_identifier(column)}"
 
+    def set_ingestion(self, name: str, generated: pa.Array, ingested: pa.Array) -> None:
+        """When each of the first rows of table *name* (loaded with `load_parts`, case rows first) reached the
+        workspace: *generated* their TimeGenerated (checked against the rows stored there), *ingested* their
+        ingestion time, which `ingestion_time()` reads (the `ingestion time` desugaring). Before any query."""
+        self._check_open()
+        stored = self._stored.get(name)
+        if stored is None or len(generated) != len(ingested):
+            raise DataError(f"ingestion times for {name} need its rows loaded in parts, one time per row")
+        generated, ingested = pc.cast(generated, pa.timestamp("us")), pc.cast(ingested, pa.timestamp("us"))
+        late = pa.table({"rid": pa.array(range(len(generated)), pa.int64()), "generated": generated,
+                         "ingested": ingested}).filter(pc.fill_null(pc.not_equal(generated, ingested), False))
+        target = sql_identifier(_LATE + name)
+        self.con.execute(f"CREATE OR REPLACE TABLE {target} (rid BIGINT PRIMARY KEY, ingested TIMESTAMP)")
+        self.con.register("__late_src", late)
+        try:
+            self.con.execute(f"INSERT INTO {target} SELECT rid, ingested FROM __late_src")  # noqa: S608
+            misplaced = self.con.execute(  # identifiers quoted
+                f"SELECT count(*) FROM __late_src AS l LEFT JOIN {sql_identifier(stored.table)} AS t "  # noqa: S608
+                'ON t.rowid = l.rid WHERE t.rowid IS NULL OR t."TimeGenerated" IS DISTINCT FROM l.generated'
+            ).fetchall()[0][0]
+        finally:
+            self.con.unregister("__late_src")
+        if misplaced:
+            raise DataError(f"{misplaced} late row(s) of {name} are not where they were loaded; the ingestion times "
+                            "cannot be trusted")
+        self._late.add(name)
+        self._show(name, self._shown.get(name), force=True)
+
+    def _ingested_rows(self, name: str) -> str:
+        """A SELECT of every row of table *name* (loaded in parts) as `_rows` has it, then its ingestion time."""
+        cols = [f"__rows.{sql_identifier(c.name)}" for c in self.registry[name].duckdb_columns]
+        cols.append(f"__rows.{sql_identifier(PART_COLUMN)}")
+        if name not in self._late:
+            return f'SELECT {", ".join(cols)}, __rows."TimeGenerated" AS {sql_identifier(INGESTION_COLUMN)} ' \
+                   f"FROM ({self._rows(name)}) AS __rows"  # noqa: S608
+        return (f'SELECT {", ".join(cols)}, COALESCE(__l.ingested, __rows."TimeGenerated") AS '  # noqa: S608
+                f"{sql_identifier(INGESTION_COLUMN)} FROM ({self._rows(name, rid=True)}) AS __rows "
+                f"LEFT JOIN {sql_identifier(_LATE + name)} AS __l ON __l.rid = __rows.__rid")
+
     def part_filter(self, name: str, parts: Collection[str]) -> str | None:
         """A SQL condition on table *name*'s storage (`stored`) keeping the rows of *parts*; None when the table
         was loaded whole or holds no rows (its rows carry no part). Part numbers come from the load, never from
@@ -320,7 +369,7 @@ class EmbeddedBackend:
         for name in self._parted:
             self._show(name, None if parts is None else frozenset(parts))
 
-    def _rows(self, name: str) -> str:
+    def _rows(self, name: str, *, rid: bool = False) -> str:
         """A SELECT of every row of table *name* (loaded in parts) in its full schema, with the part label. A
         column its storage does not hold is its default ("" for strings, null otherwise), read from the table's
         one-row table of defaults: not a constant, which DuckDB 2.0.1 fails to bind in a join under the LATERAL
@@ -328,6 +377,8 @@ class EmbeddedBackend:
         stored, defaults = self._stored[name], self.stored_defaults(name)
         cols = [self.stored_column(name, c.name, "__p", "__d") for c in self.registry[name].duckdb_columns]
         cols.append(f"__p.{sql_identifier(PART_COLUMN)}")
+        if rid:  # the storage's row number, which set_ingestion keys late rows by
+            cols.append("__p.rowid AS __rid")
         source = f"{sql_identifier(stored.table)} AS __p"
         if defaults is not None:
             source += f" CROSS JOIN {sql_identifier(defaults)} AS __d"
@@ -347,6 +398,9 @@ class EmbeddedBackend:
             where = f" WHERE {sql_identifier(PART_COLUMN)} IN ({', '.join(map(str, ids)) or 'NULL'})"
         view = sql_identifier(name)
         self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {cols} FROM ({self._rows(name)}) AS __rows{where}")  # noqa: S608
+        if name in self._late:  # its ingestion-time view reads the late rows' times with the same rows
+            self.con.execute(f"CREATE OR REPLACE VIEW {sql_identifier(ingested_name(name))} AS SELECT {cols}, "  # noqa: S608
+                             f"{sql_identifier(INGESTION_COLUMN)} FROM ({self._ingested_rows(name)}) AS __rows{where}")
         self._shown[name] = parts
 
     def _plan(self, schema: TableSchema, data: pa.Table, part: pa.Array | None) -> _Insert:
@@ -571,6 +625,10 @@ class EmbeddedBackend:
             cols = ", ".join(sql_identifier(c.name) for c in self.registry[name].duckdb_columns)
             ctes.append(f"{sql_identifier(name)} AS (SELECT {cols} FROM ({self._rows(name)}) AS __rows "  # noqa: S608
                         f"WHERE list_contains({listed}, {part}))")
+            if ingested_name(name).lower() in lowered and self.registry[name].column("TimeGenerated") is not None:
+                ctes.append(f"{sql_identifier(ingested_name(name))} AS (SELECT {cols}, "  # noqa: S608
+                            f"{sql_identifier(INGESTION_COLUMN)} FROM ({self._ingested_rows(name)}) AS __rows "
+                            f"WHERE list_contains({listed}, {part}))")
         inner = f"SELECT * FROM ({sql}) AS __harness_scoped"  # noqa: S608 - the engine's own translation
         if ctes:
             inner = f"WITH {', '.join(ctes)} {inner}"

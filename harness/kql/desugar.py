@@ -55,6 +55,17 @@ Desugarings (each exact; each has tests that run both forms on the engine where 
   requested index, `ipv4_is_match`). A call outside the documented domain (a negative index, a prefix
   beyond 32, an argument that is not a literal where one is needed, `rand()` in an argument read twice)
   is left as written and the engine says it lacks the function.
+- `ingestion time`: `T | where ... | extend i = ingestion_time() ...` (a table read by name, then only
+  `where` and `extend` up to the last operator calling `ingestion_time()`) -> `__harness_ingested__T | where
+  ... | extend i = __IngestionTime | project-away __IngestionTime ...`. The engine's view
+  `__harness_ingested__T` is the table's rows in the same order with the same columns, then each row's
+  ingestion time (`INGESTION_COLUMN`: the time the scenario says the row reached the workspace, by default
+  its TimeGenerated; the windowed runs show it through the run's window as the table itself). Kusto's
+  `ingestion_time()` "returns the approximate datetime in UTC format indicating when the current record
+  was ingested", the same value. The extra column is projected away right after the last operator
+  that reads it, so nothing later sees it; an operator in between that reads every column (`*`,
+  `pack_all()`) keeps the rule as written. The analyzer confirms the text against a workspace that
+  declares each table's view (`ingestion_context`).
 
 Refusals (the engine never runs the rule; the reason is reported): a call to an ASIM parser with a
 value for a parameter the harness's parser does not honour (harness.workspace.asim.UNHONOURED), since
@@ -78,6 +89,7 @@ from harness.kql.tree import SyntaxTree
 from harness.workspace.asim import UNHONOURED
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.externaldata import JSON_FORMATS, MANIFEST, PROPERTIES, SEPARATORS, read_rows
+from harness.workspace.tables import Column, SchemaRegistry, TableSchema
 
 __all__ = [
     "DESUGARINGS",
@@ -89,6 +101,46 @@ __all__ = [
     "desugar",
     "externaldata_feeds",
 ]
+
+#: The column an ingestion-time view (`ingested_name`) adds after its table's own: each row's ingestion time.
+INGESTION_COLUMN = "__IngestionTime"
+#: Prefix of a table's ingestion-time view: the table's columns, then INGESTION_COLUMN.
+INGESTED_PREFIX = "__harness_ingested__"
+
+
+def ingested_name(table: str) -> str:
+    """The name of *table*'s ingestion-time view on the engines that run the `ingestion time` desugaring."""
+    return INGESTED_PREFIX + table
+
+
+def ingestion_views(registry: SchemaRegistry) -> dict[str, TableSchema]:
+    """The ingestion-time view of each table with a TimeGenerated column (the tables a run can window)."""
+    return {
+        ingested_name(name): TableSchema(ingested_name(name), (*schema.columns, Column(INGESTION_COLUMN, "datetime")))
+        for name in registry.names() if INGESTED_PREFIX not in name
+        and (schema := registry[name]).column("TimeGenerated") is not None
+    }
+
+
+_INGESTION_CONTEXTS: dict[int, tuple[WorkspaceContext | None, WorkspaceContext]] = {}
+_INGESTION_LOCK = threading.Lock()
+
+
+def ingestion_context(context: WorkspaceContext | None) -> WorkspaceContext:
+    """*context* with every table's ingestion-time view declared too (one per context, kept: the analyzer
+    declares a workspace once per context object)."""
+    with _INGESTION_LOCK:
+        cached = _INGESTION_CONTEXTS.get(id(context))
+        if cached is not None and cached[0] is context:
+            return cached[1]
+        base = context if context is not None else WorkspaceContext()
+        derived = WorkspaceContext(base.registry.with_tables(ingestion_views(base.registry)), list(base.functions),
+                                   dict(base.watchlists), dict(base.externaldata))
+        if len(_INGESTION_CONTEXTS) > 16:
+            _INGESTION_CONTEXTS.clear()
+        _INGESTION_CONTEXTS[id(context)] = (context, derived)
+        return derived
+
 
 #: Rewrite passes at most (one desugaring can expose another: an alias inside parentheses).
 MAX_PASSES = 4
@@ -927,6 +979,72 @@ def _inlined_builtins(t: _Tree) -> list[_Found]:
     return found
 
 
+_ROW_OPERATORS = frozenset({"FilterOperator", "ExtendOperator"})
+_EVERY_COLUMN = frozenset({"pack_all", "column_ifexists", "columnifexists"})
+
+
+def _pipe_operator(t: _Tree, node: SyntaxNode) -> SyntaxNode | None:
+    """The pipeline operator whose rows *node* is evaluated on: its nearest ancestor in an operator's place."""
+    child, parent = node, t.parent(node)
+    while parent is not None:
+        if parent.type == "PipeExpression" and t.kids(parent)[-1].index == child.index and child is not node:
+            return child
+        if parent.type in ("FunctionDeclaration", "FunctionBody"):
+            return None
+        child, parent = parent, t.parent(parent)
+    return None
+
+
+def _row_chain(t: _Tree, op: SyntaxNode) -> tuple[SyntaxNode, list[SyntaxNode]] | None:
+    """The table *op*'s rows come from, read by name, and the operators from it to *op*, when each is a
+    `where` or an `extend` (they keep the table's rows, so each row is still a record of the table)."""
+    chain = [op]
+    pipe = t.parent(op)
+    while pipe is not None and pipe.type == "PipeExpression":
+        source = t.kids(pipe)[0]
+        if source.type == "NameReference":
+            return (source, chain) if source.symbol_kind == "TableSymbol" else None
+        if source.type != "PipeExpression" or t.kids(source)[-1].type not in _ROW_OPERATORS:
+            return None
+        chain.append(t.kids(source)[-1])
+        pipe = source
+    return None
+
+
+def _ingestion_time(t: _Tree) -> list[_Found]:
+    registry = t.context.registry if isinstance(t.context, WorkspaceContext) else None
+    if registry is None:
+        return []
+    builtin = {(f.span.start, f.span.end) for f in t.a.functions
+               if f.name == "ingestion_time" and f.kind == FunctionKind.BUILTIN and f.via is None}
+    groups: dict[int, tuple[SyntaxNode, list[SyntaxNode], list[SyntaxNode]]] = {}
+    for call in t.of_type("FunctionCallExpression"):
+        if (call.span.start, call.span.end) not in builtin or _call_arguments(t, call):
+            continue
+        op = _pipe_operator(t, call)
+        found = _row_chain(t, op) if op is not None and op.type in _ROW_OPERATORS else None
+        if found is None:
+            continue
+        source, chain = found
+        if t.source(source) != source.symbol or registry.get(ingested_name(source.symbol or "")) is None:
+            continue  # a quoted or qualified name, or a table without an ingestion-time view
+        _, calls, ops = groups.setdefault(source.index, (source, [], []))
+        calls.append(call)
+        ops.extend(o for o in chain if all(o.index != p.index for p in ops))
+    found_all = []
+    for source, calls, ops in groups.values():
+        reads_all = any(d.type == "StarExpression" or (d.type == "FunctionCallExpression" and d.symbol in _EVERY_COLUMN)
+                        for o in ops for d in t.descendants(o))
+        if reads_all:
+            continue
+        top = max(ops, key=lambda o: o.span.end)
+        edits = [_Edit(source.span.start, source.span.end, ingested_name(source.symbol or "")),
+                 *(_Edit(c.span.start, c.span.end, INGESTION_COLUMN) for c in calls),
+                 _Edit(top.span.end, top.span.end, f" | project-away {INGESTION_COLUMN}")]
+        found_all.append(_Found("ingestion time", calls[0].span.start, tuple(edits), detail=source.symbol or ""))
+    return found_all
+
+
 DESUGARINGS: tuple[Desugaring, ...] = (
     Desugaring("outer parentheses", "parentheses around a pipeline's source removed", _outer_parentheses),
     Desugaring("named arguments", "named arguments to a declared stored function made positional", _named_arguments),
@@ -945,6 +1063,7 @@ DESUGARINGS: tuple[Desugaring, ...] = (
                _parse_leading_column),
     Desugaring("inlined built-in", "a built-in function the engine lacks written as its documented definition",
                _inlined_builtins),
+    Desugaring("ingestion time", "ingestion_time() read from the table's ingestion-time view", _ingestion_time),
 )
 
 
@@ -989,6 +1108,13 @@ def desugar(query: str, context: WorkspaceContext | Workspace | None = None) -> 
         return Desugared(query, query)
     if any(_syntax_error(d.code) for d in original.errors):
         return Desugared(query, query)  # the engine's own error, on the rule's own text, says more
+    if (context is None or isinstance(context, WorkspaceContext)) and INGESTED_PREFIX not in query and any(
+            f.name == "ingestion_time" and f.kind == FunctionKind.BUILTIN for f in original.functions):
+        context = ingestion_context(context)  # declares the ingestion-time views the desugaring reads
+        try:
+            original = analyze(query, context, tree=True, stage_columns=True)
+        except HarnessError:
+            return Desugared(query, query)
     text, analysis = query, original
     applied: list[Applied] = []
     refusals: list[Refusal] = []

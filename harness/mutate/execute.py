@@ -32,7 +32,7 @@ from harness.config import RunConfig
 from harness.errors import HarnessError, UsageError
 from harness.model import Detection, Expectation, Status, Verdict
 from harness.mutate.model import Mutant, MutantResult, Outcome
-from harness.run.alerting import Alerting, CaseAlerts, DetectionAlerts
+from harness.run.alerting import Alerting, CaseAlerts, DetectionAlerts, ingestion_of
 from harness.run.effect import Effect, effect, reconcile, value_index
 from harness.run.explain import ScopedCounts, trace
 from harness.run.nearmiss import NearMiss, near_miss, same_filter, stopped_by_problem
@@ -58,6 +58,8 @@ def load_engine(suite: Suite, dataset: Dataset, threads: int | None = None) -> B
     backend.load_parts(dataset.tables, dataset.labels)  # type: ignore[attr-defined]
     backend.load_parts(dataset.background,  # type: ignore[attr-defined]
                        {t: [""] * data.num_rows for t, data in dataset.background.items()})
+    for table, (generated, ingested) in sorted(ingestion_of(dataset).items()):  # what ingestion_time() reads
+        backend.set_ingestion(table, generated, ingested)  # type: ignore[attr-defined]
     return backend
 
 

@@ -163,6 +163,20 @@ def case_events(telemetry: CaseTelemetry, reads: set[str] | None) -> list[Event]
     return out
 
 
+def ingestion_of(dataset: Dataset) -> dict[str, tuple[pa.Array, pa.Array]]:
+    """Per table with a late case row: the TimeGenerated and ingestion time of its case rows, in the order they
+    were loaded (`Dataset.labels`: case by case, as `telemetry` lists them), for `set_ingestion`."""
+    out = {}
+    for table, data in dataset.tables.items():
+        delays = [tel.ingestion.get(id(row)) for tel in dataset.telemetry.values() for row in tel.rows.get(table, [])]
+        if not any(delays) or "TimeGenerated" not in data.column_names or len(delays) > data.num_rows:
+            continue
+        generated = pc.cast(data.column("TimeGenerated").slice(0, len(delays)).combine_chunks(), pa.timestamp("us"))
+        ingested = pc.add(generated, pc.fill_null(pa.array(delays, pa.duration("us")), pa.scalar(0, pa.duration("us"))))
+        out[table] = (generated, ingested)
+    return out
+
+
 class Alerting:
     """The alert step of one run: a windowed engine over the loaded data, made on first use."""
 
@@ -201,20 +215,9 @@ class Alerting:
     def _ingestion(self) -> dict[str, tuple[pa.Array, pa.Array]]:
         """Per table with a late case row: the TimeGenerated and ingestion time of its case rows, in the
         order they were loaded (`Dataset.labels`: case by case, as `telemetry` lists them)."""
-        if self._late is not None:
-            return self._late
-        out = {}
-        for table, data in self.dataset.tables.items():
-            delays = [tel.ingestion.get(id(row)) for tel in self.telemetry.values() for row in tel.rows.get(table, [])]
-            if not any(delays) or "TimeGenerated" not in data.column_names or len(delays) > data.num_rows:
-                continue
-            generated = pc.cast(data.column("TimeGenerated").slice(0, len(delays)).combine_chunks(),
-                                pa.timestamp("us"))
-            ingested = pc.add(generated, pc.fill_null(pa.array(delays, pa.duration("us")),
-                                                      pa.scalar(0, pa.duration("us"))))
-            out[table] = (generated, ingested)
-        self._late = out
-        return out
+        if self._late is None:
+            self._late = ingestion_of(self.dataset)
+        return self._late
 
     def close(self) -> None:
         if self._engine is not None:

@@ -22,7 +22,7 @@ from harness.errors import FalsePositives, HarnessError, InterferenceError, Inte
 from harness.kql.analyzer import analyze
 from harness.model import Case, Detection, DetectionRun, Status, Verdict
 from harness.run import memo
-from harness.run.alerting import Alerting, CaseAlerts
+from harness.run.alerting import Alerting, CaseAlerts, ingestion_of
 from harness.run.compare import compare_by_case
 from harness.run.effect import effect, reconcile, value_index
 from harness.run.preflight import preflight
@@ -204,6 +204,9 @@ class Runner:
         if load_parts is not None:  # one load; each case's effect is a scope over it (Backend.scope)
             load_parts(dataset.tables, dataset.labels)
             load_parts(dataset.background, {t: [""] * data.num_rows for t, data in dataset.background.items()})
+            set_ingestion = getattr(backend, "set_ingestion", None)  # what ingestion_time() reads of late rows
+            for table, (generated, ingested) in sorted(ingestion_of(dataset).items()) if set_ingestion else ():
+                set_ingestion(table, generated, ingested)
             return
         backend.load(dataset.tables)
         if dataset.background:

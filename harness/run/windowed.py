@@ -24,10 +24,9 @@ scheduled alerts", https://learn.microsoft.com/en-us/azure/sentinel/watchlists-q
 `datatable`/`externaldata` (inline data, not workspace records; nothing here touches them). A
 table without a `TimeGenerated` column cannot be windowed and is listed in `unwindowed`.
 
-`ingestion_time()` is not available: duckdb-kql has no mapping for it and a stored function
-cannot define it (a function body cannot read a row's hidden column, and DuckDB's `*` has no
-hidden columns). duckdb-kql would need to render `ingestion_time()` as a column the table scans
-carry but `*` and `project-away` leave out.
+`ingestion_time()` reads the same ingestion times: the engine runs a rule that calls it in its
+`ingestion time` desugared form (harness.kql.desugar), which reads the table's ingestion-time view
+`__harness_ingested__T`; here that view is the run's view of the table plus each row's ingestion time.
 """
 
 from __future__ import annotations
@@ -48,10 +47,10 @@ from duckdb_kql.types import kusto_type
 from harness.backends.base import QueryResult, normalise_value
 from harness.backends.embedded import EmbeddedBackend, engine_error
 from harness.errors import DataError, EngineError, QueryTimeout
+from harness.kql.desugar import INGESTION_COLUMN, ingested_name
 from harness.run.schedule import Run, Window
 
-#: The hidden input column carrying each row's ingestion time (UTC). Never a query column.
-INGESTION_COLUMN = "__IngestionTime"
+#: The hidden input column carrying each row's ingestion time (UTC); the ingestion-time views' last column.
 #: Tables Sentinel does not window (see the module docstring).
 NOT_WINDOWED = frozenset({"Watchlist"})
 #: The placeholder clock a query is translated with; each run binds its own.
@@ -211,6 +210,7 @@ class WindowedEngine:
             schema = registry[name]
             if name in self.not_windowed or schema.column("TimeGenerated") is None:
                 self.cursor.execute(f"DROP VIEW IF EXISTS temp.main.{_q(name)}")
+                self.cursor.execute(f"DROP VIEW IF EXISTS temp.main.{_q(ingested_name(name))}")
                 self.unwindowed.append(name)
                 continue
             join, ingested = "", 't."TimeGenerated"'
@@ -218,14 +218,15 @@ class WindowedEngine:
                 join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
                 ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
             cols = self._columns(name)  # the table's own: no part label
-            self.cursor.execute(  # identifiers quoted by _q
-                f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT {cols} FROM {self._base(name)} AS t{join}"  # noqa: S608
-                f"{self._defaults(name)} "
-                "CROSS JOIN __window AS w WHERE "
-                '(w.generated_from IS NULL OR t."TimeGenerated" >= w.generated_from) AND '
-                '(w.generated_to IS NULL OR t."TimeGenerated" < w.generated_to) AND '
-                f"(w.ingested_from IS NULL OR {ingested} >= w.ingested_from) AND "
-                f"(w.ingested_to IS NULL OR {ingested} < w.ingested_to)")
+            for view, extra in ((name, ""), (ingested_name(name), f", {ingested} AS {_q(INGESTION_COLUMN)}")):
+                self.cursor.execute(  # identifiers quoted by _q
+                    f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS SELECT {cols}{extra} FROM {self._base(name)} AS t"  # noqa: S608
+                    f"{join}{self._defaults(name)} "
+                    "CROSS JOIN __window AS w WHERE "
+                    '(w.generated_from IS NULL OR t."TimeGenerated" >= w.generated_from) AND '
+                    '(w.generated_to IS NULL OR t."TimeGenerated" < w.generated_to) AND '
+                    f"(w.ingested_from IS NULL OR {ingested} >= w.ingested_from) AND "
+                    f"(w.ingested_to IS NULL OR {ingested} < w.ingested_to)")
 
     def _set_window(self, generated: Window, ingested: Window) -> None:
         self.cursor.execute(
@@ -299,11 +300,15 @@ class WindowedEngine:
                 join += f" WHERE t.{narrowed} AND" if narrowed is not None else " WHERE"
             else:
                 join += " WHERE"
-            ctes.append(  # identifiers quoted by _q; the window columns are ours
-                f"{_q(name)} AS (SELECT {cols} FROM {self._base(name)} AS t{join} "  # noqa: S608
-                f'({w}.gf IS NULL OR t."TimeGenerated" >= {w}.gf) AND '
-                f'({w}.gt IS NULL OR t."TimeGenerated" < {w}.gt) AND '
-                f"({w}.inf IS NULL OR {ingested} >= {w}.inf) AND ({w}.int IS NULL OR {ingested} < {w}.int))")
+            views = [(name, "")]
+            if ingested_name(name).lower() in lowered:  # its ingestion-time view (the `ingestion time` desugaring)
+                views.append((ingested_name(name), f", {ingested} AS {_q(INGESTION_COLUMN)}"))
+            for view, extra in views:
+                ctes.append(  # identifiers quoted by _q; the window columns are ours
+                    f"{_q(view)} AS (SELECT {cols}{extra} FROM {self._base(name)} AS t{join} "  # noqa: S608
+                    f'({w}.gf IS NULL OR t."TimeGenerated" >= {w}.gf) AND '
+                    f'({w}.gt IS NULL OR t."TimeGenerated" < {w}.gt) AND '
+                    f"({w}.inf IS NULL OR {ingested} >= {w}.inf) AND ({w}.int IS NULL OR {ingested} < {w}.int))")
         if parts is not None:  # tables no window applies to still show only the parts asked for
             for name in self.unwindowed:
                 narrowed = self.backend.part_filter(name, parts) if name.lower() in lowered else None
@@ -327,8 +332,9 @@ class WindowedEngine:
         watchdog = _Watchdog(cursor, self.timeout)
         try:
             for name in names:  # a reference the CTEs do not catch must fail, never read every row
-                cursor.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT * FROM {self._base(name)} "  # noqa: S608
-                               "WHERE error('a windowed table is read through its run here') IS NULL")
+                for view in (name, ingested_name(name)):
+                    cursor.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS SELECT * FROM {self._base(name)} "  # noqa: S608
+                                   "WHERE error('a windowed table is read through its run here') IS NULL")
             result = cursor.execute(statement, params) if params else cursor.execute(statement)
             description = result.description or []
             types = [kusto_type(d[1]) for d in description]

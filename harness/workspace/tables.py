@@ -168,6 +168,12 @@ class SchemaRegistry:
                 extra[schema.name] = schema
         return cls(extra)
 
+    def with_tables(self, extra: dict[str, TableSchema]) -> SchemaRegistry:
+        """A new registry: these tables and *extra* (which wins on a name both hold)."""
+        out = SchemaRegistry.__new__(SchemaRegistry)
+        out._tables = {**self._tables, **extra}
+        return out
+
     def get(self, name: str) -> TableSchema | None:
         return self._tables.get(name)
 
