@@ -119,6 +119,16 @@ def test_deprecated_scalar_aliases(backend, alias, current):
     assert rows(backend, q) == rows(backend, d.text)
 
 
+def test_columnifexists_is_column_ifexists_which_the_analyzer_then_resolves(backend):
+    """Microsoft: "Deprecated aliases: columnifexists()" of column_ifexists; the alias is renamed first, then the
+    call resolved (a column here, the default there)."""
+    q = 'SecurityEvent | project Computer, v = columnifexists("Account", "none"), w = columnifexists("Nope", "none")'
+    d = desugar(q)
+    assert d.text == 'SecurityEvent | project Computer, v = Account, w = ("none")'
+    assert d.names == ["deprecated alias", "column_ifexists"]
+    same_schema(q, d.text)
+
+
 def test_makeset_and_makelist_keep_their_documented_max_size(backend):
     q = "SecurityEvent | summarize s = makeset(Computer), l = makelist(Computer, 5)"
     d = desugar(q)

@@ -19,8 +19,8 @@ Desugarings (each exact; each has tests that run both forms on the engine where 
   `F(1, 2)`, the declared defaults written out for the parameters skipped before the last one given.
   Defaults must be literals (nothing in them can resolve differently at the call site).
 - `deprecated alias`: `parsejson` -> `parse_json`, `extractjson` -> `extract_json`, `arraylength` ->
-  `array_length` (documented as deprecated aliases of the same function); `makeset(x)` ->
-  `make_set(x, 128)` and `makelist(x)` -> `make_list(x, 128)` (the
+  `array_length`, `columnifexists` -> `column_ifexists` (documented as deprecated aliases of the same
+  function); `makeset(x)` -> `make_set(x, 128)` and `makelist(x)` -> `make_list(x, 128)` (the
   deprecated versions' documented default maxSize is 128, the current ones' 1048576).
 - `project-reorder`: `| project-reorder ...` -> `| project <every output column, in the order the
   analyzer computes>`; refused when the analyzer cannot list the columns (an open schema).
@@ -413,6 +413,7 @@ ALIASES: dict[str, tuple[str, int | None]] = {
     "parsejson": ("parse_json", None),
     "extractjson": ("extract_json", None),
     "arraylength": ("array_length", None),
+    "columnifexists": ("column_ifexists", None),
     "makeset": ("make_set", 128),
     "makelist": ("make_list", 128),
 }
