@@ -23,7 +23,7 @@ BASELINE = json.loads((ROOT / "bench" / "corpus-baseline.json").read_text())
 #: identifiers ignore case) returns as DestinationIP and DestinationIP_1, a shape Kusto would not return, so
 #: its cells error instead of being judged. 59 of 107 once the leading-column parse and the inlined built-ins let
 #: five more rules execute, 59 of 111 with the corpus's watchlists (issue 17); 58 of 115 once ingestion_time() runs
-#: (the four new rules' scaffolds say what they cannot derive: the threat-intelligence rows they join).
+#: (the four new rules' scaffolds do not pass; each says what it could not derive).
 PASS_FLOOR = 58  # 59 before issue 16: 29283b22 maps a UPN to Account.Name, an alert contract break
 #: The rules are tried in parts, each its own test (every SHARDS-th executing rule, in name order, from the
 #: part's number), so pytest-xdist spreads them over the workers; each part has its own floor, the passes
