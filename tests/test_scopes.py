@@ -19,6 +19,8 @@ from harness.run import explain, memo
 from harness.run.explain import ScopedCounts
 from harness.run.nearmiss import check_near_misses
 from harness.run.runner import Runner
+from harness.run.schedule import UNBOUNDED, Run
+from harness.run.windowed import WindowedEngine
 from harness.suite import load_suite
 from tests.test_effect import add_case, add_rule
 from tests.test_effect import run as run_rule
@@ -133,6 +135,52 @@ def test_the_runner_judges_every_scope_from_one_statement(project_copy: Path, mo
     assert len(plain) == 1
 
 
+def test_a_scheduled_rule_s_scopes_and_simulated_runs_come_from_one_statement(
+        project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Untimed: a scheduled rule costs its plain run and one more statement: its scopes, the runs of its simulated
+    schedule, the same runs over the background alone and the phase check's runs, checked together."""
+    _dns_rule(project_copy)
+    memo._RESULTS.clear()
+    statements: list[str] = []
+    original_scopes, original_many = EmbeddedBackend.query_scopes, WindowedEngine.run_many
+
+    def scopes(self: EmbeddedBackend, kql: str, parts: Any, **kw: Any) -> Any:
+        statements.append("query_scopes")
+        return original_scopes(self, kql, parts, **kw)
+
+    def many(self: WindowedEngine, prepared: Any, runs: Any, **kw: Any) -> Any:
+        statements.append("run_many with scopes" if kw.get("scopes") is not None else "run_many")
+        return original_many(self, prepared, runs, **kw)
+
+    monkeypatch.setattr(EmbeddedBackend, "query_scopes", scopes)
+    monkeypatch.setattr(WindowedEngine, "run_many", many)
+    result = run_rule(project_copy, "dns_burst")
+    assert result.verdict("benign.burst", "dns_burst").status == Status.PASSED
+    assert statements == ["run_many with scopes"]
+    assert result.one_statement == {"dns_burst"}
+    alerts = result.runs["dns_burst"].alerts
+    assert alerts is not None and alerts.background_exact and alerts.cases["benign.burst"].alerts
+
+
+@pytest.mark.parametrize("kql", QUERIES)
+def test_scoped_runs_of_the_windowed_engine_give_what_query_scopes_gives(kql: str) -> None:
+    """WindowedEngine.run_many with a scope per run (unbounded windows at the clock) gives each scope what
+    EmbeddedBackend.query_scopes gives it."""
+    engine = _engine()
+    windowed = WindowedEngine(engine)
+    try:
+        at_clock = Run(-1, NOW, NOW, NOW, UNBOUNDED, UNBOUNDED)
+        together = windowed.run_many(windowed.prepare(kql, now=NOW, check_empty=False), [at_clock] * len(SCOPES),
+                                     scopes=SCOPES)
+        expected = engine.query_scopes(kql, SCOPES, now=NOW)
+        for got, want in zip(together, expected, strict=True):
+            assert sorted(got.rows, key=repr) == sorted(want.rows, key=repr)
+            assert got.columns == want.columns
+    finally:
+        windowed.close()
+        engine.close()
+
+
 def test_a_one_statement_result_that_disagrees_with_the_plain_run_is_not_used(
         project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The statement's run over every row must equal the plain run; here it does not, so every scope runs
@@ -150,6 +198,17 @@ def test_a_one_statement_result_that_disagrees_with_the_plain_run_is_not_used(
         return out
 
     monkeypatch.setattr(EmbeddedBackend, "query_scopes", wrong)
+    original_many = WindowedEngine.run_many
+
+    def wrong_many(self: WindowedEngine, prepared: Any, runs: Any, **kw: Any) -> Any:
+        out = original_many(self, prepared, runs, **kw)
+        if kw.get("scopes") is not None:  # the statement that gives the scopes with the simulated runs
+            out[-1].rows.append(out[-1].rows[0] if out[-1].rows else ("x",) * len(out[-1].columns))
+            for res in out[:-1]:
+                res.rows.clear()
+        return out
+
+    monkeypatch.setattr(WindowedEngine, "run_many", wrong_many)
     plain: list[str] = []
     original_query = EmbeddedBackend.query
 

@@ -363,6 +363,15 @@ class EmbeddedBackend:
         ids = sorted(self._labels[p] for p in parts if p in self._labels)
         return f"{sql_identifier(PART_COLUMN)} IN ({', '.join(map(str, ids)) or 'NULL'})"
 
+    def part_numbers(self, parts: Collection[str]) -> list[int]:
+        """The numbers the rows of *parts* carry in their storage's part column (a label never loaded: none)."""
+        return sorted({self._labels[p] for p in parts if p in self._labels})
+
+    def part_rows(self, name: str, parts: Collection[str]) -> int:
+        """How many rows of table *name* (loaded in parts) *parts* hold."""
+        ids = set(self.part_numbers(parts))
+        return sum(n for i, n in self._part_rows.get(name, {}).items() if i in ids)
+
     def scope(self, parts: Collection[str] | None) -> None:
         """Show the next queries only the rows of *parts* (None: every row) in every table loaded with
         `load_parts`; a query reading other tables sees them whole."""

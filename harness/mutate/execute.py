@@ -194,14 +194,18 @@ class MutantJudge:
                 case_errors: dict[str, HarnessError]) -> DetectionAlerts | HarnessError:
         """The alerts the mutated rule raises, as `run` simulates them (harness.run.alerting; phase sensitivity,
         which no verdict reads, left out)."""
-        if self._alerting is None:
-            self._alerting = Alerting(self.backend, self.suite.now, self.dataset, self.suite.config.timeout)
         cases = [c for c in plan.order if c in effects]
         try:
-            return self._alerting.detection(det, effects, background, cases, plan.reads, case_errors, everything,
+            return self._alerting_step().detection(det, effects, background, cases, plan.reads, case_errors, everything,
                                             phases=False)
         except HarnessError as exc:
             return exc
+
+    def _alerting_step(self) -> Alerting:
+        """The simulated schedule over this load, made on first use."""
+        if self._alerting is None:
+            self._alerting = Alerting(self.backend, self.suite.now, self.dataset, self.suite.config.timeout)
+        return self._alerting
 
     def close(self) -> None:
         """Release the simulated schedule's cursor."""
@@ -245,6 +249,11 @@ class MutantJudge:
         cases = [c for c in plan.order if c in plan.effects]
         if query_scopes is None:
             return None
+        labels = ["", *cases]
+        together = self._alerting_step().prefetch(det, cases, plan.reads, [("",), *(("", c) for c in cases)],
+                                                  everything, phases=False)
+        if together is not None:  # the same statement ran the mutant's simulated schedule
+            return {label: outcome.records() for label, outcome in zip(labels, together, strict=True)}
         try:
             outcomes = query_scopes(det.query, [[""], *(["", c] for c in cases), None], now=self.suite.now,
                                     timeout=self.suite.config.timeout)

@@ -64,6 +64,8 @@ Row = dict[str, Any]
 MAX_SHOWN = 20
 #: Rows one statement of simulated runs may read in all (`WindowedEngine.run_many`); more runs are batched in chunks.
 ROW_BUDGET = 250_000
+#: The parts of the load a run over the background alone sees (EmbeddedBackend.load_parts labels).
+BACKGROUND = ("",)
 #: What a cell says when its simulation falls short of Sentinel's (CaseAlerts.limits).
 LIMIT_SPLIT = ("no run over the background alone could be made in one statement: each run's rows were told apart "
                "by the run over all the data and the identifiers they carry, and a row neither explains (an "
@@ -265,7 +267,7 @@ class Alerting:
                           value_index({c: self.telemetry[c].rows for c in cases if c in self.telemetry}))
         pinned = plan_runs(schedule, [e for evs in events.values() for e in evs])
         self._fill(pinned.runs, det, reads, out)
-        alone = self._background_runs(pinned.runs, det, out)
+        alone = self._background_runs(pinned.runs, det, reads, out)
         out.background_exact = alone is not None
         owned: dict[datetime, dict[str, list[Row]]] = {}
         for run in pinned.runs:
@@ -297,38 +299,97 @@ class Alerting:
             self._phases(rule, det, schedule, events, out, split, case_errors, outcomes_of, reads)
         return out
 
-    def _background_runs(self, runs: list[Run], det: Detection, out: DetectionAlerts
+    def _background_runs(self, runs: list[Run], det: Detection, reads: set[str] | None, out: DetectionAlerts
                          ) -> dict[datetime, list[Row]] | None:
         """Each run's rows on the background alone (one statement, `WindowedEngine.run_many` narrowed to the
         background's part): what tells a run's background rows from the rows its cases add, aggregates
         included. None where that statement cannot run (then rows are told apart as the module docstring
         says, and the cells say so)."""
-        if not runs:
-            return {}
+        found: dict[datetime, list[Row]] = {}
+        missing: list[Run] = []
+        for run in runs:
+            known = memo.recall(self._key(run, det, reads, parts=BACKGROUND))  # from `prefetch`'s statement
+            if known is None:
+                missing.append(run)
+            else:
+                found[run.scheduled] = known.records()
+        if not missing:
+            return found
         prepared = self._prepare(det)
         size = self._chunk(prepared) + 1
-        found: dict[datetime, list[Row]] = {}
-        for start in range(0, len(runs), size):
-            chunk = runs[start:start + size]
+        for start in range(0, len(missing), size):
+            chunk = missing[start:start + size]
             try:
-                results = self.engine().run_many(prepared, chunk, parts=[""], row_budget=ROW_BUDGET)
+                results = self.engine().run_many(prepared, chunk, parts=BACKGROUND, row_budget=ROW_BUDGET)
             except HarnessError:
                 return None
             out.runs += 1
-            found.update({run.scheduled: result.records() for run, result in zip(chunk, results, strict=True)})
+            for run, result in zip(chunk, results, strict=True):
+                memo.keep(self._key(run, det, reads, parts=BACKGROUND), result)
+                found[run.scheduled] = result.records()
         return found
 
     def _chunk(self, prepared: Prepared) -> int:
         """How many runs one statement may hold besides its check run (`ROW_BUDGET` over the rows a run reads)."""
         return max(2, ROW_BUDGET // max(1, self.engine().rows_read(prepared)) - 1)
 
-    def _key(self, run: Run, det: Detection, reads: set[str] | None) -> str:
+    def _key(self, run: Run, det: Detection, reads: set[str] | None, parts: tuple[str, ...] | None = None) -> str:
         """What a windowed run's result depends on (harness.run.memo): the query, clock, window, functions,
-        engine and the rows (ingestion times included) in the tables it reads."""
+        engine and the rows (ingestion times included) in the tables it reads (*parts*: only those parts')."""
         registry = getattr(self.backend, "registry", None)
         return memo.key("windowed", self.backend.name, det.query, run.now, run.generated, run.ingested,
                         self._functions, sorted(registry.names()) if registry is not None else [],
-                        self._digests(reads))
+                        self._digests(reads), *([list(parts)] if parts is not None else []))
+
+    def prefetch(self, det: Detection, cases: list[str], reads: set[str] | None,
+                 scopes: list[tuple[str, ...]], all_rows: list[Row], *, phases: bool = True
+                 ) -> list[QueryResult] | None:
+        """*det*'s rows on each of *scopes* (parts of the load, at the clock over all time, as
+        `EmbeddedBackend.query_scopes` gives them) from one statement that also runs every simulated run its
+        alerts will ask for (`detection` then finds them kept, harness.run.memo): the runs whose windows hold
+        *cases*' rows, the same runs over the background alone and, with *phases*, the phase check's runs.
+        Binding and planning a detection's SQL is what a run costs, so this is one statement where there were
+        three or four. Trusted only when its unbounded run at the clock over every row gives *all_rows* (the
+        plain run); None where it cannot be made (not a scheduled rule on the embedded engine, the clock not
+        rebindable, past the row budget, any engine error) or trusted: then the caller runs the scopes as
+        before and `detection` its runs."""
+        if not (on_schedule(det.kind) and self.windowed):
+            return None
+        try:
+            schedule = Schedule.of(det.kind, self.now, frequency=det.query_frequency, period=det.query_period)
+        except ScheduleError:
+            return None
+        events = {cid: case_events(self.telemetry[cid], reads) for cid in cases}
+        pinned = plan_runs(schedule, [e for evs in events.values() for e in evs]).runs
+        wanted = list(pinned)
+        if phases and _threshold_or_aggregation(det):
+            wanted += _phase_plan(det, self.now, schedule, events)[1].values()
+        everything: dict[str, Run] = {}
+        for run in wanted:
+            k = self._key(run, det, reads)
+            if not memo.known(k):
+                everything.setdefault(k, run)
+        alone: dict[str, Run] = {}
+        for run in pinned:
+            k = self._key(run, det, reads, parts=BACKGROUND)
+            if not memo.known(k):
+                alone.setdefault(k, run)
+        at_clock = Run(-1, self.now, self.now, self.now, UNBOUNDED, UNBOUNDED)
+        runs = [*(at_clock for _ in scopes), *everything.values(), *alone.values(), at_clock]
+        seen: list[tuple[str, ...] | None] = [*scopes, *(None for _ in everything), *(BACKGROUND for _ in alone), None]
+        try:
+            results = self.engine().run_many(self._prepare(det), runs, scopes=seen, row_budget=ROW_BUDGET)
+        except HarnessError:
+            return None
+        if sorted(map(row_key, results[-1].records())) != sorted(map(row_key, all_rows)):
+            return None
+        done = len(scopes)
+        for k, result in zip(everything, results[done:done + len(everything)], strict=True):
+            memo.keep(k, result)
+        done += len(everything)
+        for k, result in zip(alone, results[done:done + len(alone)], strict=True):
+            memo.keep(k, result)
+        return results[:len(scopes)]
 
     def _prepare(self, det: Detection) -> Prepared:
         prepared = self._prepared.get(det.query)
@@ -401,27 +462,12 @@ class Alerting:
         phase's alerts are the cell's verdict; this is what the report shows next to it."""
         todo = {cid: evs for cid, evs in events.items() if evs and cid not in case_errors}
         known: dict[str, dict[frozenset[int], bool]] = {}
-        moved_of: dict[timedelta, Schedule] = {}
-        wanted: dict[datetime, Run] = {}
         for cid, evs in todo.items():
             alerted = known[cid] = {}
             for outcome in pinned.get(cid, []):
                 subset = _subset(schedule, outcome.run, evs)
                 alerted[subset] = alerted.get(subset, False) or bool(outcome.alerts)
-            seen = set(alerted)
-            for phase in phases(schedule, evs):
-                if phase not in moved_of:
-                    try:
-                        moved_of[phase] = Schedule.of(det.kind, self.now, frequency=det.query_frequency,
-                                                      period=det.query_period, phase=phase)
-                    except ScheduleError:
-                        continue
-                moved = moved_of[phase]
-                for run in plan_runs(moved, evs).runs:
-                    subset = _subset(moved, run, evs)
-                    if subset not in seen:
-                        seen.add(subset)
-                        wanted.setdefault(run.scheduled, run)
+        moved_of, wanted = _phase_plan(det, self.now, schedule, todo)
         self._fill(list(wanted.values()), det, reads, out)  # every case's phase runs in one statement
         for cid, evs in todo.items():
             case, alerted = out.cases[cid], known[cid]
@@ -526,6 +572,33 @@ class _Splitter:
 def _ticks(schedule: Schedule, event: Event) -> range:
     """`schedule.visible_ticks(event)`, asked for again for every run of every phase: kept."""
     return schedule.visible_ticks(event)
+
+
+def _phase_plan(det: Detection, now: datetime, schedule: Schedule, events: Mapping[str, list[Event]]
+                ) -> tuple[dict[timedelta, Schedule], dict[datetime, Run]]:
+    """The phase check's schedules (by phase) and the runs it needs (`Alerting._phases`): per case, one run per
+    subset of its events that no run of the pinned phase (each run of `plan_runs`, suppressed or not) sees.
+    It depends on the schedule and the events only, so `Alerting.prefetch` can run them before any result."""
+    moved_of: dict[timedelta, Schedule] = {}
+    wanted: dict[datetime, Run] = {}
+    for evs in events.values():
+        if not evs:
+            continue
+        seen = {_subset(schedule, run, evs) for run in plan_runs(schedule, evs).runs}
+        for phase in phases(schedule, evs):
+            if phase not in moved_of:
+                try:
+                    moved_of[phase] = Schedule.of(det.kind, now, frequency=det.query_frequency,
+                                                  period=det.query_period, phase=phase)
+                except ScheduleError:
+                    continue
+            moved = moved_of[phase]
+            for run in plan_runs(moved, evs).runs:
+                subset = _subset(moved, run, evs)
+                if subset not in seen:
+                    seen.add(subset)
+                    wanted.setdefault(run.scheduled, run)
+    return moved_of, wanted
 
 
 def _subset(schedule: Schedule, run: Run, events: list[Event]) -> frozenset[int]:

@@ -39,6 +39,11 @@ def recall(k: str) -> Any | None:
     return copy.deepcopy(found) if found is not None else None
 
 
+def known(k: str) -> bool:
+    """Whether something is kept under *k* (without copying it)."""
+    return k in _RESULTS
+
+
 def keep(k: str, value: Any) -> None:
     if len(_RESULTS) >= LIMIT:
         _RESULTS.pop(next(iter(_RESULTS)))

@@ -165,13 +165,13 @@ class Runner:
             for index, entry in enumerate(suite.detections, 1):
                 self.progress(f"[{index}/{len(suite.detections)}] running {entry.key}")
                 self._guarded(result, entry, lambda e=entry: self._run_all(result, backend, other, e, pending))
-            try:
-                self._run_scopes(result, backend, pending)
-            except Exception as exc:  # noqa: BLE001 - our crash errors the detections still to be judged
-                for key in pending:
-                    result.runs[key].error = result.runs[key].error or InternalError.of(exc, detection=key)
             alerting = Alerting(backend, suite.now, result.dataset, cfg.timeout)
             try:
+                try:
+                    self._run_scopes(result, backend, pending, alerting)
+                except Exception as exc:  # noqa: BLE001 - our crash errors the detections still to be judged
+                    for key in pending:
+                        result.runs[key].error = result.runs[key].error or InternalError.of(exc, detection=key)
                 for entry in suite.detections:
                     self._guarded(result, entry, lambda e=entry: self._judge(result, e, pending.get(e.key), alerting))
                     if not any(v.detection_key == entry.key for v in result.verdicts):  # judging itself crashed
@@ -244,7 +244,8 @@ class Runner:
         if other is not None and det is not None:
             result.disagreements.extend(compare_by_case(det, outcome, self._query(other, det), dataset.owners))
 
-    def _run_scopes(self, result: RunResult, backend: Backend, pending: dict[str, _Pending]) -> None:
+    def _run_scopes(self, result: RunResult, backend: Backend, pending: dict[str, _Pending],
+                    alerting: Alerting | None = None) -> None:
         """Each detection on the background alone, then on each case's rows plus the background: one scope
         at a time over every detection that needs it (an engine without scopes reloads once per scope)."""
         work = {key: p for key, p in pending.items() if p.cases}
@@ -254,7 +255,7 @@ class Runner:
         runs = sum(len(p.cases) + 1 for p in work.values())
         self.progress(f"judging each case by its effect: {runs} runs over {len(scopes)} scopes")
         for key, p in work.items():
-            if self._batched(backend, result.dataset, p):
+            if self._batched(backend, result.dataset, p, alerting):
                 result.one_statement.add(key)
         for parts in scopes:
             needed = [p for p in work.values()
@@ -278,11 +279,12 @@ class Runner:
         everything = [p.reads for p in work.values()]
         self._scope(backend, result.dataset, None, None if None in everything else set().union(*everything))
 
-    def _batched(self, backend: Backend, dataset: Dataset, p: _Pending) -> bool:
+    def _batched(self, backend: Backend, dataset: Dataset, p: _Pending, alerting: Alerting | None = None) -> bool:
         """A detection's scopes whose results are not already known, from one statement where the engine can
-        (EmbeddedBackend.query_scopes), trusted only when that statement's run over every row gives the rows
-        the plain run over everything gave; else (or on any error) the scopes run one by one. True when one
-        statement gave them."""
+        (EmbeddedBackend.query_scopes; for a scheduled rule, the statement that also runs its simulated schedule,
+        `Alerting.prefetch`), trusted only when that statement's run over every row gives the rows the plain run
+        over everything gave; else (or on any error) the scopes run one by one. True when one statement gave
+        them."""
         query_scopes = getattr(backend, "query_scopes", None)
         if query_scopes is None:
             return False
@@ -296,13 +298,18 @@ class Runner:
                 p.scoped[_label(parts)] = found
         if len(missing) < 2:
             return False
-        try:
-            outcomes = query_scopes(p.detection.query, [*missing, None], now=self.suite.now,
-                                    timeout=self.suite.config.timeout)
-        except HarnessError:
-            return False
-        if _records(outcomes[-1]) != p.all_rows:
-            return False
+        together = alerting.prefetch(p.detection, p.cases, p.reads, list(missing), p.all_rows) \
+            if alerting is not None else None
+        if together is not None:
+            outcomes = [*together, None]
+        else:
+            try:
+                outcomes = query_scopes(p.detection.query, [*missing, None], now=self.suite.now,
+                                        timeout=self.suite.config.timeout)
+            except HarnessError:
+                return False
+            if _records(outcomes[-1]) != p.all_rows:
+                return False
         for (parts, k), outcome in zip(missing.items(), outcomes, strict=False):
             found = _records(outcome)
             memo.keep(k, found)

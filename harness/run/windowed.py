@@ -45,7 +45,7 @@ from duckdb_kql.translate import CLOCK_SLOT
 from duckdb_kql.types import kusto_type
 
 from harness.backends.base import QueryResult, normalise_value
-from harness.backends.embedded import EmbeddedBackend, engine_error
+from harness.backends.embedded import PART_COLUMN, EmbeddedBackend, engine_error
 from harness.errors import DataError, EngineError, QueryTimeout
 from harness.kql.desugar import INGESTION_COLUMN, ingested_name
 from harness.run.schedule import Run, Window
@@ -95,15 +95,15 @@ class WindowedEngine:
     _late: dict[str, _Late] = field(default_factory=dict)
     _cursor: duckdb.DuckDBPyConnection | None = None
     _statements: int = 0  # prepared statements made on the cursor (their names count up)
+    _views_stale: bool = True  # the windowed views are built on first use after a load (`_ensure_views`)
+    # tables whose windowed view `run_many` replaced by one that fails when read (a reference its CTEs do not
+    # catch); they stay so until a run alone needs the windowed view again (`_ensure_views`)
+    _guarded: set[str] = field(default_factory=set)
+    _planned: set[str] = field(default_factory=set)  # statements PREPAREd on `_cursor`
+    _counts: dict[str, int] = field(default_factory=dict)  # stored rows per table, until the next load
 
     def __post_init__(self) -> None:
-        self._cursor = self.backend.con.cursor()
-        try:
-            self._cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor
-        except duckdb.Error:  # a locked configuration: fine if it already reads UTC
-            zone = self._cursor.execute("SELECT current_setting('TimeZone')").fetchone()[0]
-            if zone not in ("UTC", "Etc/UTC"):  # the same zone under two names
-                raise EngineError(f"the engine's time zone is {zone}, not UTC, and cannot be changed") from None
+        self._cursor = _utc_cursor(self.backend)
         self._cursor.execute(
             "CREATE OR REPLACE TEMP TABLE __window (generated_from TIMESTAMP, generated_to TIMESTAMP, "
             "ingested_from TIMESTAMP, ingested_to TIMESTAMP)")
@@ -131,6 +131,7 @@ class WindowedEngine:
 
     def append(self, tables: Mapping[str, pa.Table]) -> None:
         data, ingestion = _split(tables)
+        self._counts.clear()
         offsets = {n: self._count(n) for n in data}
         self.backend.append(data)
         self._keep_late(data, ingestion, offsets=offsets)
@@ -144,7 +145,9 @@ class WindowedEngine:
         self._build_views()
 
     def _count(self, table: str) -> int:
-        return int(self.cursor.execute(f'SELECT count(*) FROM {self._base(table)}').fetchone()[0])  # noqa: S608 - _q
+        if table not in self._counts:  # identifiers quoted by _q
+            self._counts[table] = int(self.cursor.execute(f'SELECT count(*) FROM {self._base(table)}').fetchone()[0])  # noqa: S608
+        return self._counts[table]
 
     def _keep_late(self, data: Mapping[str, pa.Table], ingestion: Mapping[str, pa.Array],
                    offsets: Mapping[str, int]) -> None:
@@ -202,16 +205,27 @@ class WindowedEngine:
                          for c in self.backend.registry[table].duckdb_columns)
 
     def _build_views(self) -> None:
-        self.unwindowed = []
-        registry = self.backend.registry
-        for name in registry.names():
+        """After a load: which tables are windowed, now; their views, on first use (`_ensure_views`)."""
+        self._counts.clear()
+        self._guarded.clear()  # every view is built again on first use, shadowed or not
+        self.unwindowed = [n for n in self.backend.registry.names() if n not in self.backend.broken
+                           and (n in self.not_windowed or self.backend.registry[n].column("TimeGenerated") is None)]
+        self._views_stale = True
+
+    def _ensure_views(self) -> None:
+        """The views `run` reads (one per windowed table, over `__window`): built once per load, and again for
+        the tables `run_many` shadowed since."""
+        if not self._views_stale and not self._guarded:
+            return
+        names = self.backend.registry.names() if self._views_stale else sorted(self._guarded)
+        self._views_stale = False
+        self._guarded.clear()
+        for name in names:
             if name in self.backend.broken:
                 continue
-            schema = registry[name]
-            if name in self.not_windowed or schema.column("TimeGenerated") is None:
+            if name in self.unwindowed:
                 self.cursor.execute(f"DROP VIEW IF EXISTS temp.main.{_q(name)}")
                 self.cursor.execute(f"DROP VIEW IF EXISTS temp.main.{_q(ingested_name(name))}")
-                self.unwindowed.append(name)
                 continue
             join, ingested = "", 't."TimeGenerated"'
             if name in self._late:
@@ -246,11 +260,7 @@ class WindowedEngine:
         statement = None
         if set(params) <= {CLOCK_SLOT} and all(isinstance(v, datetime) for v in params.values()):
             self._statements += 1
-            statement = f"__kql_{self._statements}"
-            try:
-                self.cursor.execute(f"PREPARE {statement} AS {sql}")
-            except duckdb.Error as exc:
-                raise engine_error(exc, kql) from exc
+            statement = f"__kql_{self._statements}"  # PREPAREd on its first run alone (`_execute`)
         prepared = Prepared(kql, str(sql), params, rebinds, statement=statement)
         if not check_empty:
             return prepared
@@ -258,8 +268,21 @@ class WindowedEngine:
         result = self._execute(prepared, now, empty, empty)
         return Prepared(kql, str(sql), params, rebinds, rows_on_empty=bool(result.rows), statement=statement)
 
+    def _prepared_on_cursor(self, prepared: Prepared) -> None:
+        """PREPARE *prepared* on the cursor once, when it first runs alone: a detection whose runs all come from
+        `run_many` never pays for planning it a second time."""
+        if prepared.statement is None or prepared.statement in self._planned:
+            return
+        self._ensure_views()
+        try:
+            self.cursor.execute(f"PREPARE {prepared.statement} AS {prepared.sql}")
+        except duckdb.Error as exc:
+            raise engine_error(exc, prepared.kql) from exc
+        self._planned.add(prepared.statement)
+
     def run_many(self, prepared: Prepared, runs: Sequence[Run], *, row_budget: int = 250_000,
-                 parts: Collection[str] | None = None) -> list[QueryResult]:
+                 parts: Collection[str] | None = None,
+                 scopes: Sequence[Collection[str] | None] | None = None) -> list[QueryResult]:
         """Every run's result from one statement: the translation runs in a LATERAL subquery once per run,
         each windowed table it names read through a CTE of that run's window and its clock bound to that run's
         `now`. DuckDB's cost for a detection is in binding and planning its SQL, not in running it, so N runs
@@ -268,9 +291,15 @@ class WindowedEngine:
         with the plain run over everything). Raises a HarnessError where it cannot run as one (the clock is
         not a parameter it can rebind, more than `row_budget` rows read, an unsupported correlation): then
         run them one by one. *parts*: each run sees only the rows of these parts (`EmbeddedBackend.load_parts`
-        labels, e.g. `[""]` for the background alone); a windowed table loaded whole cannot be narrowed so."""
+        labels, e.g. `[""]` for the background alone); *scopes*: the parts each run sees, run by run (None: every
+        row), so one statement also gives a detection's scopes (`EmbeddedBackend.query_scopes`: unbounded
+        windows at the clock). A table loaded whole cannot be narrowed so."""
         if not runs:
             return []
+        seen = list(scopes) if scopes is not None else [parts] * len(runs)
+        if len(seen) != len(runs):
+            raise ValueError("one scope per run")
+        narrowed = any(s is not None for s in seen)
         sql = prepared.sql
         params = dict(prepared.parameters)
         if prepared.rebinds_clock:
@@ -280,10 +309,11 @@ class WindowedEngine:
             params.pop(CLOCK_SLOT, None)
         lowered = sql.lower()
         names = [n for n in self._windowed if n.lower() in lowered]
-        read = sum(self._count(n) for n in names) * len(runs)
+        read = sum(self._rows_seen(n, s) for n in names for s in seen)
         if read > row_budget:
             raise EngineError(f"{len(runs)} runs read {read:,} rows in all, more than one statement may "
                               f"({row_budget:,}): run them one by one")
+        w = "__harness_run"
         ctes = []
         for name in names:
             cols = self._columns(name)
@@ -291,15 +321,7 @@ class WindowedEngine:
             if name in self._late:
                 join = f" LEFT JOIN {_late_table(name)} AS l ON l.rid = t.rowid"
                 ingested = 'COALESCE(l.ingested, t."TimeGenerated")'
-            join += self._defaults(name)
-            w = "__harness_run"
-            if parts is not None:
-                narrowed = self.backend.part_filter(name, parts)
-                if narrowed is None and self._count(name):
-                    raise EngineError(f"table {name} was loaded whole: its rows cannot be narrowed to some parts")
-                join += f" WHERE t.{narrowed} AND" if narrowed is not None else " WHERE"
-            else:
-                join += " WHERE"
+            join += self._defaults(name) + " WHERE" + self._part_condition(name, narrowed, " AND")
             views = [(name, "")]
             if ingested_name(name).lower() in lowered:  # its ingestion-time view (the `ingestion time` desugaring)
                 views.append((ingested_name(name), f", {ingested} AS {_q(INGESTION_COLUMN)}"))
@@ -309,32 +331,36 @@ class WindowedEngine:
                     f'({w}.gf IS NULL OR t."TimeGenerated" >= {w}.gf) AND '
                     f'({w}.gt IS NULL OR t."TimeGenerated" < {w}.gt) AND '
                     f"({w}.inf IS NULL OR {ingested} >= {w}.inf) AND ({w}.int IS NULL OR {ingested} < {w}.int))")
-        if parts is not None:  # tables no window applies to still show only the parts asked for
-            for name in self.unwindowed:
-                narrowed = self.backend.part_filter(name, parts) if name.lower() in lowered else None
-                if narrowed is None and name.lower() in lowered and name not in self.backend.broken \
-                        and self._count(name):
-                    raise EngineError(f"table {name} was loaded whole: its rows cannot be narrowed to some parts")
-                if narrowed is not None:
-                    ctes.append(f"{_q(name)} AS (SELECT {self._columns(name)} FROM {self._base(name)} AS t"  # noqa: S608
-                                f"{self._defaults(name)} WHERE t.{narrowed})")
+        for name in self.unwindowed:  # no window applies; a table loaded in parts still shows a run only its parts
+            if name.lower() not in lowered or name in self.backend.broken:
+                continue
+            condition = self._part_condition(name, narrowed, "")
+            if self._stored(name):  # read through a CTE, never through the backend's view (whatever its scope)
+                if ingested_name(name).lower() in lowered:
+                    raise EngineError(f"the ingestion times of {name} (no window applies to it) are not read in "
+                                      "one statement: run them one by one")
+                ctes.append(f"{_q(name)} AS (SELECT {self._columns(name)} FROM {self._base(name)} AS t"  # noqa: S608
+                            f"{self._defaults(name)}{' WHERE' + condition if condition else ''})")
         values = ", ".join(
             f"({i}, {_ts(r.generated.start)}, {_ts(r.generated.end)}, {_ts(r.ingested.start)}, "
-            f"{_ts(r.ingested.end)}, {_ts(r.now)})" for i, r in enumerate(runs))
+            f"{_ts(r.ingested.end)}, {_ts(r.now)}, {self._part_list(s)})" for i, (r, s) in enumerate(zip(runs, seen,
+                                                                                                       strict=True)))
         inner = f"SELECT * FROM ({sql}) AS __harness_s"  # noqa: S608 - the engine's own translation
         if ctes:
             inner = f"WITH {', '.join(ctes)} {inner}"
         statement = (f"SELECT __harness_run.no, __harness_q.* FROM (VALUES {values}) AS "  # noqa: S608
-                     f"__harness_run(no, gf, gt, inf, int, {_q('now')}), LATERAL ({inner}) AS __harness_q "
+                     f"__harness_run(no, gf, gt, inf, int, {_q('now')}, pt), LATERAL ({inner}) AS __harness_q "
                      f"LIMIT {int(self.backend.max_rows) + 1}")
         self.backend.seal()
         cursor = self.cursor
         watchdog = _Watchdog(cursor, self.timeout)
         try:
             for name in names:  # a reference the CTEs do not catch must fail, never read every row
-                for view in (name, ingested_name(name)):
-                    cursor.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS SELECT * FROM {self._base(name)} "  # noqa: S608
-                                   "WHERE error('a windowed table is read through its run here') IS NULL")
+                if name not in self._guarded:
+                    for view in (name, ingested_name(name)):
+                        cursor.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS SELECT * FROM {self._base(name)} "  # noqa: S608
+                                       "WHERE error('a windowed table is read through its run here') IS NULL")
+                    self._guarded.add(name)
             result = cursor.execute(statement, params) if params else cursor.execute(statement)
             description = result.description or []
             types = [kusto_type(d[1]) for d in description]
@@ -347,7 +373,6 @@ class WindowedEngine:
             raise engine_error(exc, prepared.kql) from exc
         finally:
             watchdog.stop()
-            self._build_views()
         if len(raw) > self.backend.max_rows:
             raise EngineError(f"the runs returned more than {self.backend.max_rows:,} rows in all")
         columns = [d[0] for d in description][1:]
@@ -360,6 +385,34 @@ class WindowedEngine:
         """The stored rows of the windowed tables one run of *prepared* reads (what `run_many`'s budget counts)."""
         lowered = prepared.sql.lower()
         return sum(self._count(n) for n in self._windowed if n.lower() in lowered)
+
+    def _stored(self, table: str) -> bool:
+        """Whether *table* was loaded in parts (its rows carry a part number)."""
+        stored = getattr(self.backend, "stored", None)
+        return stored is not None and stored(table) is not None
+
+    def _part_condition(self, table: str, narrowed: bool, joiner: str) -> str:
+        """The condition (then *joiner*) keeping the rows of *table* its run's parts hold; nothing when no run is
+        narrowed, or the table is loaded whole and empty. A table loaded whole with rows cannot be narrowed."""
+        if not narrowed:
+            return ""
+        if not self._stored(table):
+            if self._count(table):
+                raise EngineError(f"table {table} was loaded whole: its rows cannot be narrowed to some parts")
+            return ""
+        return f" (__harness_run.pt IS NULL OR list_contains(__harness_run.pt, t.{_q(PART_COLUMN)})){joiner}"
+
+    def _part_list(self, parts: Collection[str] | None) -> str:
+        """A run's parts as the part numbers of the load (never label text), or NULL: every row."""
+        if parts is None:
+            return "CAST(NULL AS INTEGER[])"
+        return f"[{', '.join(map(str, self.backend.part_numbers(parts)))}]::INTEGER[]"
+
+    def _rows_seen(self, table: str, parts: Collection[str] | None) -> int:
+        """The stored rows of *table* a run over *parts* (None: every row) reads."""
+        if parts is None or not self._stored(table):
+            return self._count(table)
+        return self.backend.part_rows(table, parts)
 
     @property
     def _windowed(self) -> list[str]:
@@ -378,8 +431,10 @@ class WindowedEngine:
         cursor = self.cursor
         watchdog = _Watchdog(cursor, self.timeout)
         try:
+            self._ensure_views()
             self._set_window(generated, ingested)
             if prepared.statement is not None:
+                self._prepared_on_cursor(prepared)
                 bound = ", ".join(f"{name} := TIMESTAMP '{_naive(value):%Y-%m-%d %H:%M:%S.%f}'"
                                   for name, value in params.items())  # our own datetimes, never content text
                 cursor.execute(f"EXECUTE {prepared.statement}({bound})" if bound else f"EXECUTE {prepared.statement}")
@@ -411,6 +466,18 @@ class WindowedEngine:
         if self._cursor is not None:
             self._cursor.close()
             self._cursor = None
+
+
+def _utc_cursor(backend: EmbeddedBackend) -> duckdb.DuckDBPyConnection:
+    """A cursor of the backend's connection whose session reads UTC."""
+    cursor = backend.con.cursor()
+    try:
+        cursor.execute("SET TimeZone = 'UTC'")  # session settings are per cursor
+    except duckdb.Error:  # a locked configuration: fine if it already reads UTC
+        zone = cursor.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+        if zone not in ("UTC", "Etc/UTC"):  # the same zone under two names
+            raise EngineError(f"the engine's time zone is {zone}, not UTC, and cannot be changed") from None
+    return cursor
 
 
 def ingestion_times(table: pa.Table, delays: Iterable[Any]) -> pa.Table:
