@@ -387,7 +387,8 @@ def test_runs_batched_in_chunks_give_what_one_statement_gives(tmp_path, monkeypa
     many = WindowedEngine.run_many
 
     def counted(self, prepared, runs, **kwargs):
-        sizes.append(len(runs))
+        if kwargs.get("scopes") is None:  # not the statement that also gives the scopes (Alerting.prefetch)
+            sizes.append(len(runs))
         return many(self, prepared, runs, **kwargs)
 
     monkeypatch.setattr(WindowedEngine, "run_many", counted)
