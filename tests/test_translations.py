@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb_kql.lower
+import duckdb_kql.parser
 import pytest
 
-from harness.backends import translations
+from harness.backends import engine_options, make_backend, translations
 from harness.backends.embedded import EmbeddedBackend
 from harness.config import load_config
 from harness.kql.analyzer import analyzer
@@ -53,6 +56,16 @@ def test_a_warm_run_translates_and_analyses_nothing(repo_root: Path, cache: Path
 
     monkeypatch.setattr(KustoEngine, "declare", counted_declare)
 
+    parsed: list[str] = []  # duckdb-kql's ANTLR parses, by text (requirement 1: one per distinct text in a run)
+    parse = duckdb_kql.parser.parse
+
+    def counted_parse(kql: str, *args: object, **kw: object) -> object:
+        parsed.append(kql)
+        return parse(kql, *args, **kw)
+
+    monkeypatch.setattr(duckdb_kql.parser, "parse", counted_parse)
+    monkeypatch.setattr(duckdb_kql.lower, "parse", counted_parse)
+
     def run() -> tuple[int, int, int, str]:
         memo._RESULTS.clear()  # results kept in-process would spare the engine, not the checks below
         analyzer()._analyses.clear()  # analyses kept in-process too: only the disk may answer
@@ -65,6 +78,9 @@ def test_a_warm_run_translates_and_analyses_nothing(repo_root: Path, cache: Path
 
     cold, cold_analyses, cold_declarations, cells = run()
     assert cold > 0 and cold_analyses > 0 and cold_declarations > 0 and any(cache.glob("*.json"))
+    # One duckdb-kql parse per distinct text in a run: the run at the clock, the simulated schedule, the scopes,
+    # the traces and the phase runs share the translation (its clock is not in the key, harness.backends.translations).
+    assert parsed and max(Counter(parsed).values()) == 1, Counter(parsed).most_common(2)
     warm, warm_analyses, warm_declarations, again = run()
     assert (warm, warm_analyses, warm_declarations) == (0, 0, 0)
     assert again == cells
@@ -74,19 +90,58 @@ def test_an_entry_is_json_and_gives_back_the_same_translation(cache: Path) -> No
     first = _translate("DnsEvents | where TimeGenerated > ago(1d) | summarize count() by Name")
     entry = json.loads(next(cache.glob("*.json")).read_text())
     assert entry["format"] == translations.FORMAT and entry["sql"] == str(first)
-    assert entry["parameters"]["kqlnow"]["t"] == "datetime"
+    assert entry["clock"] is True and "kqlnow" not in entry["parameters"]  # bound to the caller's clock on a hit
     count = translations.TRANSLATED[0]
     second = _translate("DnsEvents | where TimeGenerated > ago(1d) | summarize count() by Name")
     assert translations.TRANSLATED[0] == count  # read back, not translated
     assert str(second) == str(first) and second.parameters == first.parameters and second.unbound == first.unbound
 
 
-def test_the_key_changes_with_the_clock_the_functions_and_the_text(cache: Path) -> None:
+def test_the_key_changes_with_the_functions_and_the_text_not_the_clock(cache: Path) -> None:
+    """The clock is a bound parameter of the translation, not part of its text: one entry serves every clock,
+    its parameter bound to the caller's."""
+    _translate("DnsEvents | where TimeGenerated > ago(1d)")
+    count = translations.TRANSLATED[0]
+    later = _translate("DnsEvents | where TimeGenerated > ago(1d)", now=NOW + timedelta(days=1))
+    assert translations.TRANSLATED[0] == count  # read back, bound to the later clock
+    assert later.parameters == {"kqlnow": datetime(2025, 6, 2, 12)}
     _translate("DnsEvents | take 1")
     _translate("DnsEvents | take 1", now=NOW + timedelta(days=1))
     _translate("DnsEvents | take 1", functions=["function F() { DnsEvents }"])
     _translate("DnsEvents | take 2")
     assert len(list(cache.glob("*.json"))) == 4
+
+
+def test_a_query_that_sets_its_own_clock_keeps_the_clock_in_its_key(cache: Path) -> None:
+    """`set query_now` overrides the caller's clock: such a translation is kept per clock, its own clock kept."""
+    query = "set query_now = datetime(2024-01-01);\nDnsEvents | where TimeGenerated > ago(1d)"
+    first, later = _translate(query), _translate(query, now=NOW + timedelta(days=1))
+    assert first.parameters == later.parameters == {"kqlnow": datetime(2024, 1, 1)}
+    assert len(list(cache.glob("*.json"))) == 2
+
+
+def test_each_pack_rule_kept_at_one_clock_is_its_fresh_translation_at_another(
+        repo_root: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What leaving the clock out of the key rests on, checked on the pack's rules as the engine translates them
+    (desugared): the translation kept at one clock, bound to another, is what translating there gives."""
+    suite = load_suite(load_config(repo_root))
+    engine = make_backend("embedded", **engine_options("embedded", suite.config, suite.context))
+    later = NOW + timedelta(days=3, hours=5)
+    try:
+        rules = [e.detection for e in suite.detections if e.detection is not None]
+        assert len(rules) >= 8
+        for det in rules:
+            engine.translate(det.query, now=NOW)
+            count = translations.TRANSLATED[0]
+            kept = engine.translate(det.query, now=later)
+            assert translations.TRANSLATED[0] == count, det.key
+            monkeypatch.setenv(translations.ENV, "off")
+            fresh = engine.translate(det.query, now=later)
+            monkeypatch.setenv(translations.ENV, str(cache.parent))
+            assert str(kept) == str(fresh) and kept.parameters == fresh.parameters, det.key
+            assert (kept.unbound, kept.udfs, kept.slots) == (fresh.unbound, fresh.udfs, fresh.slots), det.key
+    finally:
+        engine.close()
 
 
 def test_declared_parameters_are_translated_each_time_not_kept(cache: Path) -> None:

@@ -3,9 +3,16 @@
 Translating a rule (duckdb-kql's ANTLR parse in Python, then lowering) costs more than running it on a test
 dataset; a rule and its stage prefixes translate the same way every run. A translation is a pure function of
 the text translated (the rule after its desugarings), the schema it is translated against, the stored functions
-it calls, the pinned clock, the column types the harness's union rule reads, and the code that translates
-(duckdb-kql's version, the harness's version and its union rule's source): the key is a digest of all of them,
-so any change is a new key, never a stale hit.
+it calls, the column types the harness's union rule reads, and the code that translates (duckdb-kql's version,
+the harness's version and its union rule's source): the key is a digest of all of them, so any change is a new
+key, never a stale hit.
+
+The pinned clock is not in the key: duckdb-kql renders a pinned `now()` as one bound parameter (`$kqlnow`,
+`duckdb_kql.translate.render_clock`), never as a literal, so the SQL is the same at every clock and only that
+parameter's value differs; an entry keeps the translation without it and a hit binds the caller's clock. So the
+run at the clock and the simulated schedule's placeholder clock (harness.run.windowed) share one translation,
+and one parse. A query that sets its own clock (`set query_now = ...`, which overrides the caller's) keeps the
+clock in its key, as before (`tests/test_translations.py` checks both).
 
 Entries are JSON files in the user's cache folder (harness.diskcache: `$ATOMIC_HARNESS_CACHE`, else
 `$XDG_CACHE_HOME/atomic-harness`, else `~/.cache/atomic-harness`; `ATOMIC_HARNESS_CACHE=off` keeps nothing),
@@ -20,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb_kql
-from duckdb_kql.translate import TranslationResult
+from duckdb_kql.params import as_datetime
+from duckdb_kql.translate import CLOCK_SLOT, TranslationResult
 
 import harness
 from harness import diskcache
 from harness.backends import union_types
 
-FORMAT = 1
+FORMAT = 2  # 2: the clock left out of the key, bound on a hit
 ENV = diskcache.ENV
 KIND = "translations"
 #: Translations done in this process (cache misses): `tests/test_translations.py` checks a warm run does none.
@@ -41,37 +49,61 @@ def folder() -> Path | None:
 _CODE = [""]
 
 
-def key(kql: str, *, schema: Any, functions: list[str] | None, now: datetime, types: Any) -> str:
-    """The digest of everything a translation depends on (module docstring)."""
+#: What stands for the clock in the key of a translation that binds the caller's clock as `$kqlnow`.
+_ANY_CLOCK = {"t": "pinned clock, bound on a hit"}
+
+
+def key(kql: str, *, schema: Any, functions: list[str] | None, now: datetime | None, types: Any) -> str:
+    """The digest of everything a translation depends on (module docstring); *now* None: any pinned clock."""
     if not _CODE[0]:
         _CODE[0] = hashlib.sha256(Path(union_types.__file__).read_bytes()).hexdigest()
     return diskcache.digest(FORMAT, duckdb_kql.__version__, harness.__version__, _CODE[0], kql, schema,
-                            functions or [], _encode(now), types)
+                            functions or [], _ANY_CLOCK if now is None else _encode(now), types)
+
+
+def _own_clock(kql: str) -> bool:
+    """Whether the query may set its own clock (`set query_now`), which the caller's does not override."""
+    return "query_now" in kql.lower()
 
 
 def translate(kql: str, *, schema: Any, functions: list[str] | None, now: datetime, types: Any) -> TranslationResult:
-    """duckdb_kql.to_sql(kql, ...) with writes off, from the disk cache where an earlier run kept it."""
+    """duckdb_kql.to_sql(kql, ...) with writes off, from the disk cache where an earlier run kept it (at any clock:
+    the module docstring)."""
     on = folder() is not None
-    k = key(kql, schema=schema, functions=functions, now=now, types=types) if on else ""
-    if on:
-        found = _decoded(diskcache.read(KIND, k))
+    clock = as_datetime(now, "query_now")  # what duckdb-kql binds for *now*
+    any_clock = on and not _own_clock(kql)
+    if any_clock:
+        k = key(kql, schema=schema, functions=functions, now=None, types=types)
+        found = _decoded(diskcache.read(KIND, k), clock)
+        if found is not None:
+            return found
+    elif on:
+        k = key(kql, schema=schema, functions=functions, now=now, types=types)
+        found = _decoded(diskcache.read(KIND, k), None)
         if found is not None:
             return found
     with union_types.typed_unions(types):
         translated = duckdb_kql.to_sql(kql, schema=schema, query_now=now, functions=functions or None,
                                        allow_write=False)
     TRANSLATED[0] += 1
+    if any_clock and translated.parameters.get(CLOCK_SLOT, clock) != clock:
+        return translated  # a clock not the caller's (a `set` _own_clock did not see): not kept
     if on:
-        _keep(k, translated)
+        _keep(k, translated, clock if any_clock else None)
     return translated
 
 
-def _decoded(entry: dict[str, Any] | None) -> TranslationResult | None:
+def _decoded(entry: dict[str, Any] | None, clock: datetime | None) -> TranslationResult | None:
+    """The translation an entry keeps, its clock parameter (if it has one) bound to *clock*."""
     if entry is None or entry.get("format") != FORMAT:
         return None
     try:
         out = TranslationResult(entry["sql"])
         out.parameters = {name: _decode(v) for name, v in entry["parameters"].items()}
+        if entry.get("clock"):
+            if clock is None:
+                return None
+            out.parameters[CLOCK_SLOT] = clock
         out.unbound = tuple(entry["unbound"])
         out.udfs = frozenset(entry["udfs"])
         out.slots = frozenset(entry["slots"])
@@ -80,13 +112,16 @@ def _decoded(entry: dict[str, Any] | None) -> TranslationResult | None:
         return None
 
 
-def _keep(k: str, translated: TranslationResult) -> None:
-    """Keep *translated* unless it holds what JSON cannot carry exactly (then it is simply not kept)."""
+def _keep(k: str, translated: TranslationResult, clock: datetime | None) -> None:
+    """Keep *translated* unless it holds what JSON cannot carry exactly (then it is simply not kept); with *clock*,
+    without its clock parameter (bound again on a hit)."""
     if translated.declarations:  # `declare query_parameters`: their declarations are not kept, so neither is it
         return
+    parameters = dict(translated.parameters)
+    bound = clock is not None and parameters.pop(CLOCK_SLOT, None) is not None
     try:
         entry = {"format": FORMAT, "sql": str(translated),
-                 "parameters": {name: _encode(v) for name, v in translated.parameters.items()},
+                 "parameters": {name: _encode(v) for name, v in parameters.items()}, "clock": bound,
                  "unbound": list(translated.unbound), "udfs": sorted(translated.udfs),
                  "slots": sorted(translated.slots)}
     except TypeError:
