@@ -55,6 +55,10 @@ cases:
     fires: true
     rows: 1
     values: {Name: api.pinata.cloud, Operator: Pinata}
+  T1608.005-2.day-old:
+    fires: true
+    rows: 1
+    values: {Name: api.pinata.cloud, Operator: Pinata}
 """
 
 

@@ -52,7 +52,7 @@ def detection(name: str, query: str) -> str:
 
 #: Cases the hostile content does not need: the coverage sweeps and issue 18's variants of T1608.005-1, -2 and -4.
 #: With them coverage.md outgrows the 60,000 characters it keeps (MARKDOWN_LIMIT) before the hostile text.
-_SWEEPS = ("T1608.005-5", "T1608.005-6", "T1608.005-7")
+_SWEEPS = ("T1608.005-5", "T1608.005-6", "T1608.005-7", "T1608.005-8")
 _TRIMMED = ("T1608.005-1", "T1608.005-2", "T1608.005-4")
 
 

@@ -13,8 +13,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from harness.timespan import parse_timespan
 from synthetic.context import StepContext
 from synthetic.entities import TENANT_ID
+from synthetic.steps.values import StepFieldError
 
 # operation -> (OperationName display text, HTTP method of the ARM request)
 OPERATIONS: dict[str, tuple[str, str]] = {
@@ -50,6 +52,21 @@ def resource_id(subscription: str, group: str, operation: str, name: str, plan: 
     return rid
 
 
+def _duration(step: dict[str, Any]) -> timedelta | None:
+    """`duration`: a fixed time from an operation's Start to its final status (default: 3-40 s, seeded), for a
+    case whose creation must complete at an exact instant whatever the seed."""
+    raw = step.get("duration")
+    if raw in (None, ""):
+        return None
+    try:
+        value = parse_timespan(str(raw))
+    except ValueError:
+        raise StepFieldError(["duration"], f"duration must be a duration like 14s or 2m, not {raw!r}") from None
+    if value <= timedelta(0):
+        raise StepFieldError(["duration"], f"duration must be positive, not {raw!r}")
+    return value
+
+
 def azure_activity(step: dict[str, Any], ctx: StepContext) -> None:
     when = ctx.at(step.get("at"))
     fake = ctx.fake
@@ -60,6 +77,7 @@ def azure_activity(step: dict[str, Any], ctx: StepContext) -> None:
     name = str(ctx.param(step, "resource_name"))
     plan = str(ctx.fill(step.get("plan", "")))
     status = step.get("status", "Success")
+    duration = _duration(step)
     if status not in STATUSES:
         raise ValueError(f"azure_activity status must be one of {', '.join(STATUSES)}, not {status!r}")
     ctx.identify(caller)
@@ -78,9 +96,10 @@ def azure_activity(step: dict[str, Any], ctx: StepContext) -> None:
         ctx.identify(rid)
         provider = known.split("/", 1)[0]
         resource = rid.rsplit("/", 1)[-1]
+        latency = timedelta(seconds=fake.random_int(3, 40))  # drawn even when fixed: the case's other values stay
         phases = [
             ("Start", "Started", t),
-            (status, "Failed" if status == "Failure" else "Succeeded", t + timedelta(seconds=fake.random_int(3, 40))),
+            (status, "Failed" if status == "Failure" else "Succeeded", t + (duration or latency)),
         ]
         for value, legacy, at in phases:
             event_id = fake.guid()

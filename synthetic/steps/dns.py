@@ -7,7 +7,7 @@ the answer is the address the following connection goes to.
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from synthetic.context import StepContext
@@ -123,20 +123,24 @@ def emit_dns(
 
 
 def dns_query(step: dict[str, Any], ctx: StepContext) -> None:
-    """A lookup on its own (e.g. a query that fails, or one no connection follows)."""
+    """A lookup on its own (e.g. a query that fails, or one no connection follows), or a sweep of lookups
+    (`names`, `spacing` apart: a tool that resolves a list of names, such as dnstwist's permutations)."""
     when = ctx.at(step.get("at"))
     dev = device(step, ctx)
-    name = str(ctx.fill(step["name"])).lower()
+    names = step.get("names") or [step["name"]]
+    spacing = timedelta(seconds=float(step.get("spacing", 0.005)))
     rcode = int(step.get("rcode", 0))
-    answers = [ctx.fill(a) for a in step.get("answers", [])] or ([resolve(name)] if rcode == 0 else [])
-    emit_dns(
-        ctx,
-        when,
-        dev,
-        name,
-        answers,
-        qtype=step.get("query_type", "A"),
-        rcode=rcode,
-        tables=step.get("tables") or DNS_TABLES,
-        server=ctx.fill(step.get("server")),
-    )
+    for index, raw in enumerate(names):
+        name = str(ctx.fill(raw)).lower()
+        answers = [ctx.fill(a) for a in step.get("answers", [])] or ([resolve(name)] if rcode == 0 else [])
+        emit_dns(
+            ctx,
+            when + index * spacing,
+            dev,
+            name,
+            answers,
+            qtype=step.get("query_type", "A"),
+            rcode=rcode,
+            tables=step.get("tables") or DNS_TABLES,
+            server=ctx.fill(step.get("server")),
+        )
