@@ -81,7 +81,8 @@ def test_changed_only_run_through_the_cli(repo: Path) -> None:
         template.write_text(text, encoding="utf-8")
     report = json.loads((repo / "reports/one/coverage.json").read_text(encoding="utf-8"))
     assert report["selection"]["files"] == ["templates/benign.corporate-links.yaml"]
-    assert {c["case"] for c in report["cells"]} == {"benign.corporate-links"}
+    # the template's case and its variant
+    assert {c["case"] for c in report["cells"]} == {"benign.corporate-links", "benign.corporate-links.dev-environment"}
     assert {c["detection"] for c in report["cells"]} == {d["key"] for d in report["detections"]}
     assert code == (0 if report["summary"]["ok"] else 1)
 
