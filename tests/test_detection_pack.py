@@ -131,3 +131,20 @@ def test_sigma_rule_judged_on_the_same_cases_shows_suffix_difference(pack_run) -
     assert sigma.status == "known_gap" and sigma.fired
     assert {r["RemoteUrl"] for r in sigma.rows} >= {"rabbit.ly", "expenses.notazurewebsites.net"}
     assert hand.status == "passed" and not hand.fired
+
+
+def test_every_must_fire_case_of_a_kql_rule_states_the_entities_of_its_alerts() -> None:
+    """Issue 16: a must-fire case asserts the entities its alerts carry (the Sigma rule has no entity mappings;
+    a known gap is a case the rule is known to miss). `test_pack_run_is_green` holds them to the alerts."""
+    import yaml
+
+    kql = {d.key for d in PACK_RULES}
+    missing = []
+    for path in sorted((PACK.parent.parent / "expected").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if doc["detection"] not in kql:
+            continue
+        missing += [f"{path.name}: {case}" for case, exp in doc["cases"].items()
+                    if isinstance(exp, dict) and exp.get("fires") is True and "known_gap" not in exp
+                    and not exp.get("entities")]
+    assert kql and not missing, "must-fire cases without entities:\n" + "\n".join(missing)
