@@ -31,7 +31,7 @@ from duckdb_kql.engine import schema as duckdb_schema
 from duckdb_kql.types import kusto_type
 
 from harness.backends import translations
-from harness.backends.base import QueryResult, normalise_value
+from harness.backends.base import QueryResult, normalise_rows
 from harness.backends.union_types import install as install_typed_unions
 from harness.errors import (
     ConfigError,
@@ -602,7 +602,7 @@ class EmbeddedBackend:
             for name, shown in guarded.items():
                 self._show(name, shown)
         try:
-            rows = [tuple(normalise_value(v, t) for v, t in zip(row, types, strict=False)) for row in raw]
+            rows = normalise_rows(raw, types)
         except (ValueError, OverflowError) as exc:  # e.g. datetime_add("year", 100000, ...): past year 9999
             raise DataError(f"the query returned a value Kusto cannot hold ({exc}); a datetime outside years "
                             "1-9999, or a number out of range") from exc

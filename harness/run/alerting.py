@@ -54,6 +54,7 @@ from harness.run.schedule import (
     phases,
     plan_runs,
 )
+from harness.run.sightings import Sightings, SubsetKey
 from harness.run.windowed import Prepared, WindowedEngine
 from synthetic.context import CaseTelemetry
 from synthetic.dataset import Dataset
@@ -407,7 +408,7 @@ class Alerting:
         missing: dict[str, Run] = {}
         for run in runs:
             k = self._key(run, det, reads)
-            if memo.recall(k) is None:
+            if not memo.known(k):
                 missing.setdefault(k, run)
         if len(missing) < 2 or self._all_rows is None:
             return
@@ -461,13 +462,15 @@ class Alerting:
         runs first), as the phases differ only in how the windows cut the case's own events. The pinned
         phase's alerts are the cell's verdict; this is what the report shows next to it."""
         todo = {cid: evs for cid, evs in events.items() if evs and cid not in case_errors}
-        known: dict[str, dict[frozenset[int], bool]] = {}
-        for cid, evs in todo.items():
+        known: dict[str, dict[SubsetKey, bool]] = {}
+        sightings = {cid: Sightings(evs) for cid, evs in todo.items()}
+        for cid in todo:
             alerted = known[cid] = {}
+            pinned_keys = dict(sightings[cid].runs(schedule))
             for outcome in pinned.get(cid, []):
-                subset = _subset(schedule, outcome.run, evs)
+                subset = pinned_keys[outcome.run.index]
                 alerted[subset] = alerted.get(subset, False) or bool(outcome.alerts)
-        moved_of, wanted = _phase_plan(det, self.now, schedule, todo)
+        moved_of, wanted = _phase_plan(det, self.now, schedule, todo, sightings)
         self._fill(list(wanted.values()), det, reads, out)  # every case's phase runs in one statement
         for cid, evs in todo.items():
             case, alerted = out.cases[cid], known[cid]
@@ -477,9 +480,9 @@ class Alerting:
                 if moved is None or _label(phase) in case.phases:
                     continue
                 fired = False
-                for run in plan_runs(moved, evs).runs:
-                    subset = _subset(moved, run, evs)
+                for index, subset in sightings[cid].runs(moved):
                     if subset not in alerted:
+                        run = moved.run(index)
                         result = self._run(run, det, reads, out)
                         rows = split.split(result.records(), {cid}, {}, det).get(cid, [])
                         alerted[subset] = bool(evaluate(rule, run, _result(result.columns, result.types,
@@ -531,7 +534,6 @@ class _Splitter:
         for row in rows:
             key = row_key(row)
             adders = self.adders.get(key, set()) & seen
-            marked = {self.owners[t] for v in row.values() for t in cell_tokens(v) if t in self.owners} & seen
             if left is not None:
                 if left[key] > 0:
                     left[key] -= 1
@@ -541,7 +543,7 @@ class _Splitter:
                 elif len(adders) == 1:
                     whose = adders
                 else:  # its identifiers, else the cases that wrote its rarest value (an aggregate keeps its key)
-                    whose = marked or writers_of(row, self.values, seen)
+                    whose = self._marked(row, seen) or writers_of(row, self.values, seen)
                 if not whose:
                     for cid in sorted(seen):
                         case_errors.setdefault(cid, InterferenceError(
@@ -555,7 +557,7 @@ class _Splitter:
             elif not adders and key in self.background:
                 whose = {""}
             else:
-                whose = marked or {""}
+                whose = self._marked(row, seen) or {""}
             if len(whose) > 1:
                 for cid in sorted(whose):
                     others = ", ".join(c for c in sorted(whose) if c != cid)
@@ -567,6 +569,10 @@ class _Splitter:
             out.setdefault(next(iter(whose)), []).append(row)
         return out
 
+    def _marked(self, row: Row, seen: set[str]) -> set[str]:
+        """The cases of *seen* whose identifiers the row carries (read only where the row's owner is still open)."""
+        return {self.owners[t] for v in row.values() for t in cell_tokens(v) if t in self.owners} & seen
+
 
 @functools.lru_cache(maxsize=1 << 16)
 def _ticks(schedule: Schedule, event: Event) -> range:
@@ -574,17 +580,19 @@ def _ticks(schedule: Schedule, event: Event) -> range:
     return schedule.visible_ticks(event)
 
 
-def _phase_plan(det: Detection, now: datetime, schedule: Schedule, events: Mapping[str, list[Event]]
+def _phase_plan(det: Detection, now: datetime, schedule: Schedule, events: Mapping[str, list[Event]],
+                sightings: Mapping[str, Sightings] | None = None
                 ) -> tuple[dict[timedelta, Schedule], dict[datetime, Run]]:
     """The phase check's schedules (by phase) and the runs it needs (`Alerting._phases`): per case, one run per
     subset of its events that no run of the pinned phase (each run of `plan_runs`, suppressed or not) sees.
     It depends on the schedule and the events only, so `Alerting.prefetch` can run them before any result."""
     moved_of: dict[timedelta, Schedule] = {}
     wanted: dict[datetime, Run] = {}
-    for evs in events.values():
+    for cid, evs in events.items():
         if not evs:
             continue
-        seen = {_subset(schedule, run, evs) for run in plan_runs(schedule, evs).runs}
+        sight = sightings[cid] if sightings is not None and cid in sightings else Sightings(evs)
+        seen = {subset for _, subset in sight.runs(schedule)}
         for phase in phases(schedule, evs):
             if phase not in moved_of:
                 try:
@@ -593,16 +601,12 @@ def _phase_plan(det: Detection, now: datetime, schedule: Schedule, events: Mappi
                 except ScheduleError:
                     continue
             moved = moved_of[phase]
-            for run in plan_runs(moved, evs).runs:
-                subset = _subset(moved, run, evs)
+            for index, subset in sight.runs(moved):
                 if subset not in seen:
                     seen.add(subset)
+                    run = moved.run(index)
                     wanted.setdefault(run.scheduled, run)
     return moved_of, wanted
-
-
-def _subset(schedule: Schedule, run: Run, events: list[Event]) -> frozenset[int]:
-    return frozenset(i for i, e in enumerate(events) if run.index in _ticks(schedule, e))
 
 
 def _seen_by(schedule: Schedule, run: Run, events: Mapping[str, list[Event]]) -> set[str]:

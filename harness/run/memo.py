@@ -12,9 +12,14 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pyarrow as pa
+
+from harness.backends.base import QueryResult
 
 #: Most results kept (oldest dropped first); a pack run adds about a hundred.
 LIMIT = 4096
@@ -36,7 +41,7 @@ def key(*parts: Any) -> str:
 def recall(k: str) -> Any | None:
     """A copy of what was kept under *k*, or None."""
     found = _RESULTS.get(k)
-    return copy.deepcopy(found) if found is not None else None
+    return _copy(found) if found is not None else None
 
 
 def known(k: str) -> bool:
@@ -47,7 +52,28 @@ def known(k: str) -> bool:
 def keep(k: str, value: Any) -> None:
     if len(_RESULTS) >= LIMIT:
         _RESULTS.pop(next(iter(_RESULTS)))
-    _RESULTS[k] = copy.deepcopy(value)
+    _RESULTS[k] = _copy(value)
+
+
+#: Values shared rather than copied: nothing can change them.
+_ATOMS = (str, int, float, bool, bytes, type(None), datetime, date, timedelta, Decimal, UUID)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy (a caller may change what it is given, never what is kept), sharing immutable values: rows
+    of strings, numbers and times, most of what is kept, cost a tuple each instead of `copy.deepcopy`'s walk."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is tuple:
+        return value if all(type(v) in _ATOMS for v in value) else tuple(_copy(v) for v in value)
+    if kind is list:
+        return [_copy(v) for v in value]
+    if kind is dict:
+        return {_copy(k): _copy(v) for k, v in value.items()}
+    if kind is QueryResult:
+        return QueryResult(list(value.columns), list(value.types), [_copy(row) for row in value.rows])
+    return copy.deepcopy(value)
 
 
 def scope_digests(tables: dict[str, pa.Table], labels: dict[str, list[str]], background: dict[str, pa.Table],

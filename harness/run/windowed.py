@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from duckdb_kql.translate import CLOCK_SLOT
 from duckdb_kql.types import kusto_type
 
-from harness.backends.base import QueryResult, normalise_value
+from harness.backends.base import QueryResult, normalise_rows
 from harness.backends.embedded import PART_COLUMN, EmbeddedBackend, engine_error
 from harness.errors import DataError, EngineError, QueryTimeout
 from harness.kql.desugar import INGESTION_COLUMN, ingested_name
@@ -377,8 +377,8 @@ class WindowedEngine:
             raise EngineError(f"the runs returned more than {self.backend.max_rows:,} rows in all")
         columns = [d[0] for d in description][1:]
         split: list[list[tuple[Any, ...]]] = [[] for _ in runs]
-        for row in raw:
-            split[row[0]].append(tuple(normalise_value(v, t) for v, t in zip(row[1:], types[1:], strict=False)))
+        for row, values in zip(raw, normalise_rows(raw, types, start=1), strict=True):
+            split[row[0]].append(values)
         return [QueryResult(columns, types[1:], part) for part in split]
 
     def rows_read(self, prepared: Prepared) -> int:
@@ -459,7 +459,7 @@ class WindowedEngine:
             raise EngineError(
                 f"the query returned more than {self.backend.max_rows:,} rows; a detection result that large is "
                 "a runaway join or a missing filter")
-        rows = [tuple(normalise_value(v, t) for v, t in zip(row, types, strict=False)) for row in raw]
+        rows = normalise_rows(raw, types)
         return QueryResult(columns, types, rows)
 
     def close(self) -> None:
