@@ -363,23 +363,32 @@ class Alerting:
         events = {cid: case_events(self.telemetry[cid], reads) for cid in cases}
         pinned = plan_runs(schedule, [e for evs in events.values() for e in evs]).runs
         wanted = list(pinned)
-        if phases and _threshold_or_aggregation(det):
-            wanted += _phase_plan(det, self.now, schedule, events)[1].values()
+        phase_runs = list(_phase_plan(det, self.now, schedule, events)[1].values()) \
+            if phases and _threshold_or_aggregation(det) else []
+        try:
+            prepared = self._prepare(det)
+        except HarnessError:
+            return None
         everything: dict[str, Run] = {}
-        for run in wanted:
-            k = self._key(run, det, reads)
-            if not memo.known(k):
-                everything.setdefault(k, run)
         alone: dict[str, Run] = {}
         for run in pinned:
             k = self._key(run, det, reads, parts=BACKGROUND)
             if not memo.known(k):
                 alone.setdefault(k, run)
         at_clock = Run(-1, self.now, self.now, self.now, UNBOUNDED, UNBOUNDED)
+        for extra in (phase_runs, []):  # the phase check's runs too, unless they pass the row budget (then
+            everything = {}            # `_phases` runs them in statements of their own)
+            for run in wanted + extra:
+                k = self._key(run, det, reads)
+                if not memo.known(k):
+                    everything.setdefault(k, run)
+            seen: list[tuple[str, ...] | None] = [*scopes, *(None for _ in everything), *(BACKGROUND for _ in alone),
+                                                  None]
+            if self.engine().rows_read_by(prepared, seen) <= ROW_BUDGET:
+                break
         runs = [*(at_clock for _ in scopes), *everything.values(), *alone.values(), at_clock]
-        seen: list[tuple[str, ...] | None] = [*scopes, *(None for _ in everything), *(BACKGROUND for _ in alone), None]
         try:
-            results = self.engine().run_many(self._prepare(det), runs, scopes=seen, row_budget=ROW_BUDGET)
+            results = self.engine().run_many(prepared, runs, scopes=seen, row_budget=ROW_BUDGET)
         except HarnessError:
             return None
         if sorted(map(row_key, results[-1].records())) != sorted(map(row_key, all_rows)):

@@ -309,7 +309,7 @@ class WindowedEngine:
             params.pop(CLOCK_SLOT, None)
         lowered = sql.lower()
         names = [n for n in self._windowed if n.lower() in lowered]
-        read = sum(self._rows_seen(n, s) for n in names for s in seen)
+        read = self.rows_read_by(prepared, seen)
         if read > row_budget:
             raise EngineError(f"{len(runs)} runs read {read:,} rows in all, more than one statement may "
                               f"({row_budget:,}): run them one by one")
@@ -380,6 +380,12 @@ class WindowedEngine:
         for row, values in zip(raw, normalise_rows(raw, types, start=1), strict=True):
             split[row[0]].append(values)
         return [QueryResult(columns, types[1:], part) for part in split]
+
+    def rows_read_by(self, prepared: Prepared, scopes: Sequence[Collection[str] | None]) -> int:
+        """The stored rows `run_many` counts against its row budget for runs over *scopes* (one per run)."""
+        lowered = prepared.sql.lower()
+        names = [n for n in self._windowed if n.lower() in lowered]
+        return sum(self._rows_seen(n, s) for n in names for s in scopes)
 
     def rows_read(self, prepared: Prepared) -> int:
         """The stored rows of the windowed tables one run of *prepared* reads (what `run_many`'s budget counts)."""
