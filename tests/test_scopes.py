@@ -115,8 +115,8 @@ def _dns_rule(project: Path) -> None:
 
 
 def _without_dnstwist_sweep(project: Path) -> None:
-    """T1608.005-8 resolves ~400 names into both DNS tables: with it, every simulated run of a DNS rule holds
-    enough rows that the statement passes its row budget and falls back (the path the other tests check)."""
+    """T1608.005-8 resolves ~400 names into both DNS tables: with it, a DNS rule's phase check asks for so many
+    runs that they pass the statement's row budget and run in statements of their own."""
     (project / "synthetic" / "templates" / "T1608.005-8.yaml").unlink()
     path = project / "expected" / "link_target_dns.yaml"
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -172,6 +172,29 @@ def test_a_scheduled_rule_s_scopes_and_simulated_runs_come_from_one_statement(
     assert result.one_statement == {"dns_burst"}
     alerts = result.runs["dns_burst"].alerts
     assert alerts is not None and alerts.background_exact and alerts.cases["benign.burst"].alerts
+
+
+def test_phase_runs_past_the_row_budget_leave_the_rest_in_one_statement(
+        project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With T1608.005-8's sweep the phase check's runs pass the statement's row budget: they run in statements of
+    their own, and the scopes, the simulated runs and the background-alone runs still come from one."""
+    _dns_rule(project_copy)
+    memo._RESULTS.clear()
+    statements: list[str] = []
+    original_many = WindowedEngine.run_many
+
+    def many(self: WindowedEngine, prepared: Any, runs: Any, **kw: Any) -> Any:
+        out = original_many(self, prepared, runs, **kw)  # only statements that ran (one past the budget raises)
+        statements.append("run_many with scopes" if kw.get("scopes") is not None else "run_many")
+        return out
+
+    monkeypatch.setattr(WindowedEngine, "run_many", many)
+    result = run_rule(project_copy, "dns_burst")
+    assert result.verdict("benign.burst", "dns_burst").status == Status.PASSED
+    assert statements[0] == "run_many with scopes" and statements.count("run_many with scopes") == 1
+    assert "run_many" in statements[1:]  # the phase check's own statements
+    assert result.one_statement == {"dns_burst"}
+    assert result.runs["dns_burst"].alerts.cases["benign.burst"].phases
 
 
 @pytest.mark.parametrize("kql", QUERIES)
