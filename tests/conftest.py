@@ -37,18 +37,42 @@ def repo_root() -> Path:
     return ROOT
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """A copy of the project's content files (not the code) that a test may modify."""
+def copy_project(root: Path) -> Path:
+    """Copy the project's content files (not the code) under *root*."""
     for part in PROJECT_PARTS:
         src = ROOT / part
-        dst = tmp_path / part
+        dst = root / part
         if src.is_dir():
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-    return tmp_path
+    return root
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the project's content files (not the code) that a test may modify."""
+    return copy_project(tmp_path)
+
+
+def keep_only(project: Path, detection: str) -> Path:
+    """Leave *project* with one rule (`detections/T1608.005/<detection>.yaml`) and its expected file: for a test
+    whose assertions read that rule's cells only (a broken query, a malformed file), a run of one rule instead
+    of the whole pack, the same cases and data."""
+    for path in (project / "detections/T1608.005").iterdir():
+        if path.name != f"{detection}.yaml":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for path in (project / "expected").glob("*.yaml"):
+        if path.name != f"{detection}.yaml":
+            path.unlink()
+    return project
+
+
+@pytest.fixture
+def seed_project(project_copy: Path) -> Path:
+    """A project copy with only the seed's email rule, link_target_email (see keep_only)."""
+    return keep_only(project_copy, "link_target_email")
 
 
 def seed_query() -> str:

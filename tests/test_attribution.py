@@ -35,7 +35,9 @@ def write_case(project: Path, name: str, *, ident: str = "ClientIP", ip: str = "
 
 
 def run(project: Path, **overrides):
-    return Runner(load_suite(load_config(project, {"background": 50, **overrides}))).run()
+    """The run of link_target_dns, the rule these cases are written for (the tests read its cells)."""
+    suite = load_suite(load_config(project, {"background": 50, **overrides}))
+    return Runner(suite.narrowed(detections={"link_target_dns"})).run()
 
 
 def test_an_identifier_typo_errors_the_case_with_the_closest_name_in_run_and_validate(project_copy: Path) -> None:
@@ -45,7 +47,7 @@ def test_an_identifier_typo_errors_the_case_with_the_closest_name_in_run_and_val
     [problem] = suite.case_problems["benign.typo"]
     assert "has no column 'ClientIp'; did you mean 'ClientIP'?" in problem.reason
     assert (problem.file, problem.line) == (str(path), 8)
-    cell = Runner(suite).run().verdict("benign.typo", "link_target_dns")
+    cell = Runner(suite.narrowed(detections={"link_target_dns"})).run().verdict("benign.typo", "link_target_dns")
     assert cell.status == "error" and "did you mean 'ClientIP'" in cell.message
     findings = [f for f in validate(suite).errors if "ClientIp" in f.message]
     assert len(findings) == 1 and findings[0].line == 8

@@ -13,6 +13,7 @@ from harness.cli import main
 from harness.config import load_config
 from harness.run.runner import Runner
 from harness.suite import load_suite
+from tests.conftest import copy_project
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,17 @@ def shipped_run(tmp_path_factory, repo_root):
 def run_cli(project: Path, *args: str, monkeypatch) -> int:
     monkeypatch.chdir(project)
     return main(["run", "--quiet", "--report-dir", str(project / "out"), *args])
+
+
+@pytest.fixture(scope="module")
+def first_cli_run(tmp_path_factory) -> tuple[Path, int, bytes, str]:
+    """One `atomic-harness run` of the whole pack at the default seed, in a project copy (its code, its
+    coverage.json bytes and coverage.md), shared by the determinism and the other-seed tests (one xdist group,
+    so one worker runs it once)."""
+    project = copy_project(tmp_path_factory.mktemp("cli-run"))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        code = run_cli(project, monkeypatch=monkeypatch)
+    return project, code, (project / "out/coverage.json").read_bytes(), (project / "out/coverage.md").read_text()
 
 
 def test_shipped_suite_judges_all_atomics_and_benign_cases(shipped_run) -> None:
@@ -46,12 +58,12 @@ def test_seed_cannot_see_test_1_and_the_coverage_says_so(shipped_run) -> None:
     assert shipped_run.verdict("T1608.005-1", "link_target_email").fired is False
 
 
-def test_cli_exits_zero_and_two_runs_write_identical_reports(project_copy: Path, monkeypatch) -> None:
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 0
-    first = (project_copy / "out/coverage.json").read_bytes()
-    md = (project_copy / "out/coverage.md").read_text()
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 0
-    second = (project_copy / "out/coverage.json").read_bytes()
+@pytest.mark.xdist_group("whole-pack-cli")
+def test_cli_exits_zero_and_two_runs_write_identical_reports(first_cli_run, monkeypatch) -> None:
+    project, code, first, md = first_cli_run
+    assert code == 0
+    assert run_cli(project, monkeypatch=monkeypatch) == 0
+    second = (project / "out/coverage.json").read_bytes()
     assert second == first, (first[max(0, _diff(first, second) - 300):_diff(first, second) + 100],
                              second[max(0, _diff(first, second) - 300):_diff(first, second) + 100])
     report = json.loads(first)
@@ -63,11 +75,15 @@ def _diff(a: bytes, b: bytes) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
-def test_another_seed_changes_the_telemetry_but_not_the_verdicts(project_copy: Path, monkeypatch) -> None:
-    assert run_cli(project_copy, "--seed", "7", monkeypatch=monkeypatch) == 0
-    a = json.loads((project_copy / "out/coverage.json").read_text())
-    assert run_cli(project_copy, "--seed", "8", monkeypatch=monkeypatch) == 0
-    b = json.loads((project_copy / "out/coverage.json").read_text())
+@pytest.mark.xdist_group("whole-pack-cli")
+def test_another_seed_changes_the_telemetry_but_not_the_verdicts(first_cli_run, tmp_path: Path, monkeypatch) -> None:
+    project, code, first, _ = first_cli_run
+    assert code == 0
+    a = json.loads(first)
+    assert a["run"]["seed"] != 8
+    monkeypatch.chdir(project)
+    assert main(["run", "--quiet", "--seed", "8", "--report-dir", str(tmp_path / "out")]) == 0  # cwd: the project
+    b = json.loads((tmp_path / "out/coverage.json").read_text())
     assert [c["status"] for c in a["cells"]] == [c["status"] for c in b["cells"]]
     assert a["cells"] != b["cells"]  # rows (URLs, ids) differ with the seed
 
@@ -103,63 +119,63 @@ def errors_for(project: Path, detection: str) -> list[dict]:
     ],
     ids=["syntax", "unknown-column", "unknown-table", "unsupported"],
 )
-def test_broken_query_errors_every_cell_with_file_and_reason(project_copy, monkeypatch, old, new, reason) -> None:
-    break_seed_query(project_copy, old, new)
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
-    cells = errors_for(project_copy, "link_target_email")
+def test_broken_query_errors_every_cell_with_file_and_reason(seed_project, monkeypatch, old, new, reason) -> None:
+    break_seed_query(seed_project, old, new)
+    assert run_cli(seed_project, monkeypatch=monkeypatch) == 1
+    cells = errors_for(seed_project, "link_target_email")
     assert cells and all(c["status"] == "error" for c in cells)
     assert all(reason in c["message"] for c in cells), cells[0]["message"]
     assert all("link_target_email.yaml" in c["message"] for c in cells)
 
 
-def test_a_result_shape_kusto_would_not_return_errors_the_cells(project_copy, monkeypatch) -> None:
+def test_a_result_shape_kusto_would_not_return_errors_the_cells(seed_project, monkeypatch) -> None:
     """The run-time schema differential: duckdb-kql types this `case` dynamic, Kusto (its analyzer) string.
     The rows are not judged: every cell of the detection errors, naming the column and both types."""
-    break_seed_query(project_copy, "  | sort by SuspicionScore desc, TimeGenerated desc",
+    break_seed_query(seed_project, "  | sort by SuspicionScore desc, TimeGenerated desc",
                      '  | extend Shown = case(Url has "/", parse_url(Url).Host, Url)\n'
                      "  | sort by SuspicionScore desc, TimeGenerated desc")
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
-    cells = errors_for(project_copy, "link_target_email")
+    assert run_cli(seed_project, monkeypatch=monkeypatch) == 1
+    cells = errors_for(seed_project, "link_target_email")
     assert cells and all(c["status"] == "error" for c in cells)
     assert all("column Shown: Kusto types it string, the engine dynamic" in c["message"] for c in cells)
-    report = json.loads((project_copy / "out/coverage.json").read_text())
+    report = json.loads((seed_project / "out/coverage.json").read_text())
     (det,) = [d for d in report["detections"] if d["key"] == "link_target_email"]
     assert det["error"]["kind"] == "engine-divergence"
 
 
-def test_error_location_points_into_the_rule_file(project_copy, monkeypatch) -> None:
-    break_seed_query(project_copy, "| where isnotempty(SenderFromAddress)", "| where isnotempty(SenderAddress)")
-    run_cli(project_copy, monkeypatch=monkeypatch)
-    text = (project_copy / "detections/T1608.005/link_target_email.yaml").read_text().splitlines()
-    cell = errors_for(project_copy, "link_target_email")[0]
+def test_error_location_points_into_the_rule_file(seed_project, monkeypatch) -> None:
+    break_seed_query(seed_project, "| where isnotempty(SenderFromAddress)", "| where isnotempty(SenderAddress)")
+    run_cli(seed_project, monkeypatch=monkeypatch)
+    text = (seed_project / "detections/T1608.005/link_target_email.yaml").read_text().splitlines()
+    cell = errors_for(seed_project, "link_target_email")[0]
     line = int(cell["message"].split("link_target_email.yaml:")[1].split(":")[0])
     assert "SenderAddress" in text[line - 1]
 
 
-def test_query_timeout_errors_the_cells(project_copy, monkeypatch) -> None:
+def test_query_timeout_errors_the_cells(seed_project, monkeypatch) -> None:
     # A cross join the engine needs far longer than the timeout for; the count keeps the result small.
     join = "| join kind=inner (EmailUrlInfo | extend k = 1) on k "
-    break_seed_query(project_copy, "| sort by SuspicionScore desc, TimeGenerated desc",
+    break_seed_query(seed_project, "| sort by SuspicionScore desc, TimeGenerated desc",
                      "| sort by SuspicionScore desc, TimeGenerated desc\n  | extend k = 1 " + join * 4
                      + "| summarize count()")
-    assert run_cli(project_copy, "--timeout", "0.5", monkeypatch=monkeypatch) == 1
-    assert all("timeout" in c["message"] for c in errors_for(project_copy, "link_target_email"))
+    assert run_cli(seed_project, "--timeout", "0.5", monkeypatch=monkeypatch) == 1
+    assert all("timeout" in c["message"] for c in errors_for(seed_project, "link_target_email"))
 
 
-def test_malformed_expected_file_errors_its_detection(project_copy, monkeypatch) -> None:
-    path = project_copy / "expected/link_target_email.yaml"
+def test_malformed_expected_file_errors_its_detection(seed_project, monkeypatch) -> None:
+    path = seed_project / "expected/link_target_email.yaml"
     path.write_text(path.read_text().replace("    rows: 1\n", "    rowz: 1\n", 1))
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
-    cells = errors_for(project_copy, "link_target_email")
+    assert run_cli(seed_project, monkeypatch=monkeypatch) == 1
+    cells = errors_for(seed_project, "link_target_email")
     assert all(c["status"] == "error" and "rowz" in c["message"] for c in cells)
 
 
-def test_malformed_detection_file_errors_its_cells(project_copy, monkeypatch) -> None:
-    path = project_copy / "detections/T1608.005/link_target_email.yaml"
+def test_malformed_detection_file_errors_its_cells(seed_project, monkeypatch) -> None:
+    path = seed_project / "detections/T1608.005/link_target_email.yaml"
     path.write_text(path.read_text().replace("name: ", "name: [", 1))
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
-    report = json.loads((project_copy / "out/coverage.json").read_text())
-    cells = errors_for(project_copy, "link_target_email")
+    assert run_cli(seed_project, monkeypatch=monkeypatch) == 1
+    report = json.loads((seed_project / "out/coverage.json").read_text())
+    cells = errors_for(seed_project, "link_target_email")
     assert len(cells) == len(report["cases"])  # the rule keeps its row of the matrix
     assert all(c["status"] == "error" and "link_target_email.yaml:" in c["message"] for c in cells)
     assert all("malformed YAML" in c["message"] for c in cells)
@@ -167,19 +183,19 @@ def test_malformed_detection_file_errors_its_cells(project_copy, monkeypatch) ->
     assert entry["kind"] == "invalid" and entry["error"]["kind"] == "format"
 
 
-def test_malformed_template_errors_its_case(project_copy, monkeypatch) -> None:
-    path = project_copy / "synthetic/templates/T1608.005-3.yaml"
+def test_malformed_template_errors_its_case(seed_project, monkeypatch) -> None:
+    path = seed_project / "synthetic/templates/T1608.005-3.yaml"
     path.write_text(path.read_text().replace("kind: email", "kind: emial", 1))
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
-    report = json.loads((project_copy / "out/coverage.json").read_text())
+    assert run_cli(seed_project, monkeypatch=monkeypatch) == 1
+    report = json.loads((seed_project / "out/coverage.json").read_text())
     bad = [c for c in report["cells"] if c["case"].startswith("T1608.005-3")]
     assert bad and all(c["status"] == "error" and "emial" in c["message"] for c in bad)
 
 
-def test_wrong_expectation_fails_the_run(project_copy, monkeypatch) -> None:
-    path = project_copy / "expected/link_target_email.yaml"
+def test_wrong_expectation_fails_the_run(seed_project, monkeypatch) -> None:
+    path = seed_project / "expected/link_target_email.yaml"
     path.write_text(path.read_text().replace("      SuspicionScore: 3\n", "      SuspicionScore: 4\n", 1))
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 1
+    assert run_cli(seed_project, monkeypatch=monkeypatch) == 1
 
 
 def test_usage_error_exits_two(project_copy, monkeypatch) -> None:
@@ -189,8 +205,8 @@ def test_usage_error_exits_two(project_copy, monkeypatch) -> None:
     assert main(["run", "--quiet", "--detections", "no/such/folder", "--report-dir", "out"]) == 1
 
 
-def test_pytest_plugin_ids_selection_and_failure_table(project_copy: Path) -> None:
-    path = project_copy / "expected/link_target_email.yaml"
+def test_pytest_plugin_ids_selection_and_failure_table(seed_project: Path) -> None:
+    path = seed_project / "expected/link_target_email.yaml"
     path.write_text(path.read_text().replace("      SuspicionScore: 3\n", "      SuspicionScore: 4\n", 1))
     proc = subprocess.run(
         [
@@ -205,7 +221,7 @@ def test_pytest_plugin_ids_selection_and_failure_table(project_copy: Path) -> No
             "no:cacheprovider",
             "pyproject.toml",
         ],
-        cwd=project_copy,
+        cwd=seed_project,
         capture_output=True,
         text=True,
         timeout=300,
@@ -217,20 +233,12 @@ def test_pytest_plugin_ids_selection_and_failure_table(project_copy: Path) -> No
     assert "passed" in out and "1 failed" in out
 
 
-def test_seed_alone_reports_test_1_as_uncovered(project_copy: Path, monkeypatch) -> None:
+def test_seed_alone_reports_test_1_as_uncovered(seed_project: Path, monkeypatch) -> None:
     # With only the seed's email rule, the cloned-login-page test (no email) is caught by nothing,
     # and the report must say so plainly rather than hide it.
-    import shutil
-
-    for path in (project_copy / "detections/T1608.005").iterdir():
-        if path.name != "link_target_email.yaml":
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    for path in (project_copy / "expected").glob("*.yaml"):
-        if path.name != "link_target_email.yaml":
-            path.unlink()
-    assert run_cli(project_copy, monkeypatch=monkeypatch) == 0
-    md = (project_copy / "out/coverage.md").read_text()
-    report = json.loads((project_copy / "out/coverage.json").read_text())
+    assert run_cli(seed_project, monkeypatch=monkeypatch) == 0
+    md = (seed_project / "out/coverage.md").read_text()
+    report = json.loads((seed_project / "out/coverage.json").read_text())
     entry = next(c for c in report["coverage"] if c["case"] == "T1608.005-1")
     assert entry["covered"] is False and "no detection" in entry["reason"]
     assert "UNCOVERED" in md and "T1608.005-1" in md

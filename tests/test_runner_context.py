@@ -75,8 +75,9 @@ def _project(root: Path, query_from: str = "", query_to: str = "") -> Path:
 
 
 def _runner(root: Path) -> Runner:
+    """The runner on the watchlist rule alone (the pack's context, cases and data; the tests read its cells)."""
     config = load_config(root, {"watchlists": ["watchlists"], "background": 0, "report_dir": root / "out"})
-    return Runner(load_suite(config))
+    return Runner(load_suite(config).narrowed(detections={"watchlist_staging_api"}))
 
 
 def test_get_watchlist_runs_on_the_embedded_engine(project_copy: Path) -> None:
