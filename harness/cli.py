@@ -45,7 +45,7 @@ from harness.report.mutation import render_terminal as render_mutation
 from harness.report.terminal import Progress, render_terminal
 from harness.report.trace import render_trace
 from harness.run.changed import select_changes
-from harness.run.explain import explain_case, explain_result, rule_where
+from harness.run.explain import explain_case, explain_result, row_delays, rule_where
 from harness.run.nearmiss import check_near_misses
 from harness.run.runner import Runner, RunResult
 from harness.scaffold import scaffold_rule, write_scaffold
@@ -361,8 +361,10 @@ def explain_command(args: argparse.Namespace) -> int:
     error = dataset.errors.get(case.id)
     if error is not None:
         raise error
-    why = explain_case(det.query, dataset.telemetry[case.id].rows, now=suite.now, registry=suite.context.registry,
-                       functions=suite.context.stored_functions(), timeout=config.timeout, where=rule_where(det))
+    telemetry = dataset.telemetry[case.id]
+    why = explain_case(det.query, telemetry.rows, now=suite.now, registry=suite.context.registry,
+                       functions=suite.context.stored_functions(), timeout=config.timeout, where=rule_where(det),
+                       delays=row_delays(telemetry))
     if args.json:
         print(json.dumps(why, indent=2, sort_keys=True, ensure_ascii=False))
         return EXIT_OK

@@ -115,3 +115,19 @@ def test_scheduled_runs_see_a_late_row_by_its_ingestion_time():
     finally:
         engine.close()
         backend.close()
+
+
+def test_a_stage_trace_reads_late_rows_ingestion_times():
+    """explain_case (a must-fire miss, `atomic-harness explain`) loads the case's rows alone: given their delays
+    its `ingestion_time()` stage keeps the row ingested late, as the run's engine does; without, it would not."""
+    from harness.run.explain import explain_case
+
+    rows = {"DnsEvents": [{"TimeGenerated": naive(NOW - 30 * H), "Name": "late.example"},
+                          {"TimeGenerated": naive(NOW - 2 * H), "Name": "ontime.example"}]}
+
+    def per_stage(delays: dict | None) -> list[int | None]:
+        why = explain_case(PATTERN, rows, now=NOW, delays=delays)
+        return [s["rows"] for s in why["pipelines"][0]["stages"]]
+
+    assert per_stage({"DnsEvents": [29 * H, None]}) == [2, 2, 1, 1]
+    assert per_stage(None) == [2, 2, 0, None]  # nothing left: the last stage is not run

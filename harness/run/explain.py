@@ -13,10 +13,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.backends.embedded import EmbeddedBackend
 from harness.errors import HarnessError
@@ -29,6 +32,7 @@ from harness.run.runner import RunResult
 from harness.workspace.context import WorkspaceContext
 from harness.workspace.tables import SchemaRegistry
 from synthetic.arrow import merge_tables
+from synthetic.context import CaseTelemetry
 
 #: Operators that can turn an empty input into rows (a union's other legs, aggregations of nothing).
 _ADDS_ROWS = {"union", "summarize", "count", "fork", "facet", "evaluate", "make-series"}
@@ -236,14 +240,18 @@ def explain_case(
     functions: list[str] | None = None,
     timeout: float = 60.0,
     where: Where = query_where,
+    delays: Mapping[str, Sequence[timedelta | None]] | None = None,
 ) -> dict[str, Any]:
     """Trace `query` on one case's rows, loaded alone into a fresh embedded engine. *where* names a
-    query position as the reader should see it (the rule file's line:column; by default the query's)."""
+    query position as the reader should see it (the rule file's line:column; by default the query's).
+    *delays*: per table, how long after its TimeGenerated each of its rows was ingested (`row_delays`; None
+    or absent: at once), which `ingestion_time()` reads as the run's engine does."""
     registry = registry or SchemaRegistry()
-    key = _key(query, case_rows, now, functions, registry)
+    delays = {t: list(d) for t, d in sorted((delays or {}).items()) if any(d)}
+    key = _key(query, case_rows, now, functions, registry, delays)
     if key not in _CACHE:
         _CACHE[key] = _explain_case(query, case_rows, now=now, registry=registry, functions=functions,
-                                    timeout=timeout)
+                                    timeout=timeout, delays=delays)
     loaded, pipelines, load_error = _CACHE[key]
     result: dict[str, Any] = {"engine": "embedded", "loaded": dict(loaded)}
     if load_error is not None:
@@ -263,9 +271,16 @@ _CACHE: dict[str, tuple[dict[str, int], list[Pipeline], str | None]] = {}
 
 
 def _key(query: str, case_rows: dict[str, list[dict[str, Any]]], now: datetime, functions: list[str] | None,
-         registry: SchemaRegistry) -> str:
-    return hashlib.sha256(json.dumps([query, case_rows, now.isoformat(), functions or [], registry.names()],
+         registry: SchemaRegistry, delays: Mapping[str, Sequence[timedelta | None]] | None = None) -> str:
+    return hashlib.sha256(json.dumps([query, case_rows, now.isoformat(), functions or [], registry.names(),
+                                      {t: [str(x) for x in d] for t, d in (delays or {}).items()}],
                                      sort_keys=True, default=str).encode()).hexdigest()
+
+
+def row_delays(telemetry: CaseTelemetry) -> dict[str, list[timedelta | None]]:
+    """Per table of a case's rows, each row's ingestion delay (its step's `ingestion_delay`, None: at once), in
+    the order of `telemetry.rows`: what `explain_case` needs to show `ingestion_time()` the run's times."""
+    return {t: [telemetry.ingestion.get(id(r)) for r in rows] for t, rows in telemetry.rows.items()}
 
 
 def trace_loaded(query: str, case_rows: dict[str, list[dict[str, Any]]], run: QueryFn, *, now: datetime,
@@ -287,13 +302,23 @@ def _explain_case(
     registry: SchemaRegistry,
     functions: list[str] | None,
     timeout: float,
+    delays: Mapping[str, Sequence[timedelta | None]],
 ) -> tuple[dict[str, int], list[Pipeline], str | None]:
-    """(rows loaded per table, the traced pipelines, why the rows could not be loaded)."""
+    """(rows loaded per table, the traced pipelines, why the rows could not be loaded). Tables with late rows
+    are loaded in parts (one part: the case) so their ingestion times can be set, as a run sets them."""
     loaded = {t: len(r) for t, r in sorted(case_rows.items())}
     backend = EmbeddedBackend(registry, functions)
     try:
         try:
-            backend.load(merge_tables(registry, [case_rows]))
+            tables = merge_tables(registry, [case_rows])
+            late = {t: tables[t] for t in delays if t in tables and "TimeGenerated" in tables[t].column_names}
+            backend.load({t: data for t, data in tables.items() if t not in late})
+            if late:
+                backend.load_parts(late, {t: ["case"] * data.num_rows for t, data in late.items()})
+            for table, data in sorted(late.items()):
+                generated = pc.cast(data.column("TimeGenerated").combine_chunks(), pa.timestamp("us"))
+                offsets = pa.array([d or timedelta(0) for d in delays[table]], pa.duration("us"))
+                backend.set_ingestion(table, generated, pc.add(generated, offsets))
         except HarnessError as exc:
             return loaded, [], exc.reason
 
@@ -402,5 +427,6 @@ def explain_result(result: RunResult) -> dict[tuple[str, str], dict[str, Any]]:
             functions=context.stored_functions(),
             timeout=timeout,
             where=rule_where(det),
+            delays=row_delays(tel),
         )
     return out

@@ -18,7 +18,7 @@ from harness.backends import Backend
 from harness.errors import CoverageError
 from harness.model import Detection, Status, Verdict
 from harness.run import memo
-from harness.run.explain import ScopedCounts, explain_case, needs_explanation, trace, trace_loaded
+from harness.run.explain import ScopedCounts, explain_case, needs_explanation, row_delays, trace, trace_loaded
 from harness.run.runner import RunResult
 
 TRIGGER = "trigger"
@@ -87,7 +87,7 @@ def check_near_misses(result: RunResult, backend: Backend | None = None) -> None
                     memo.keep(k, traced)
             else:
                 traced = explain_case(det.query, tel.rows, now=result.now, registry=context.registry,
-                                      functions=context.stored_functions(), timeout=timeout)
+                                      functions=context.stored_functions(), timeout=timeout, delays=row_delays(tel))
             found, why_not = near_miss(traced, det, verdict)
         if found is not None:
             verdict.near_miss = found.as_dict()
