@@ -95,6 +95,19 @@ def test_ingestion_times_for_rows_not_where_they_were_loaded_are_refused():
     backend.close()
 
 
+def test_the_windowed_engine_refuses_ingestion_times_for_rows_not_where_they_were_loaded():
+    backend = EmbeddedBackend()
+    backend.load_parts({"DnsEvents": pa.table({"TimeGenerated": stamps(NOW - H), "Name": ["a"]})}, {"DnsEvents": ["c"]})
+    windowed = WindowedEngine(backend)
+    try:
+        with pytest.raises(DataError, match="not where they were loaded"):
+            windowed.set_ingestion("DnsEvents", stamps(NOW - 2 * H), stamps(NOW))
+        windowed.set_ingestion("DnsEvents", stamps(NOW - H), stamps(NOW))  # where it was loaded: kept
+    finally:
+        windowed.close()
+        backend.close()
+
+
 def test_scheduled_runs_see_a_late_row_by_its_ingestion_time():
     """Hourly runs over two days with Microsoft's pattern: the row generated 30 h ago and ingested at 11:00 is in
     the runs (executing at 11:05 and 12:05) whose last 90 minutes of ingestion hold it; the row ingested at 10:00

@@ -26,12 +26,12 @@ import duckdb
 import duckdb_kql
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from duckdb_kql.engine import schema as duckdb_schema
 from duckdb_kql.types import kusto_type
 
 from harness.backends import translations
 from harness.backends.base import QueryResult, normalise_rows
+from harness.backends.late_rows import keep_late_rows, late_rows
 from harness.backends.union_types import install as install_typed_unions
 from harness.errors import (
     ConfigError,
@@ -323,23 +323,10 @@ class EmbeddedBackend:
         stored = self._stored.get(name)
         if stored is None or len(generated) != len(ingested):
             raise DataError(f"ingestion times for {name} need its rows loaded in parts, one time per row")
-        generated, ingested = pc.cast(generated, pa.timestamp("us")), pc.cast(ingested, pa.timestamp("us"))
-        late = pa.table({"rid": pa.array(range(len(generated)), pa.int64()), "generated": generated,
-                         "ingested": ingested}).filter(pc.fill_null(pc.not_equal(generated, ingested), False))
         target = sql_identifier(_LATE + name)
         self.con.execute(f"CREATE OR REPLACE TABLE {target} (rid BIGINT PRIMARY KEY, ingested TIMESTAMP)")
-        self.con.register("__late_src", late)
-        try:
-            self.con.execute(f"INSERT INTO {target} SELECT rid, ingested FROM __late_src")  # noqa: S608
-            misplaced = self.con.execute(  # identifiers quoted
-                f"SELECT count(*) FROM __late_src AS l LEFT JOIN {sql_identifier(stored.table)} AS t "  # noqa: S608
-                'ON t.rowid = l.rid WHERE t.rowid IS NULL OR t."TimeGenerated" IS DISTINCT FROM l.generated'
-            ).fetchall()[0][0]
-        finally:
-            self.con.unregister("__late_src")
-        if misplaced:
-            raise DataError(f"{misplaced} late row(s) of {name} are not where they were loaded; the ingestion times "
-                            "cannot be trusted")
+        keep_late_rows(self.con, late_rows(generated, ingested), into=target, columns="rid, ingested",
+                       stored=sql_identifier(stored.table), table=name)
         self._late.add(name)
         self._show(name, self._shown.get(name), force=True)
 

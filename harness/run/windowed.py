@@ -46,6 +46,7 @@ from duckdb_kql.types import kusto_type
 
 from harness.backends.base import QueryResult, normalise_rows
 from harness.backends.embedded import PART_COLUMN, EmbeddedBackend, engine_error
+from harness.backends.late_rows import keep_late_rows, late_rows
 from harness.errors import DataError, EngineError, QueryTimeout
 from harness.kql.desugar import INGESTION_COLUMN, ingested_name
 from harness.run.schedule import Run, Window
@@ -157,31 +158,15 @@ class WindowedEngine:
             generated = data[name].column("TimeGenerated") if "TimeGenerated" in data[name].column_names else None
             if generated is None:
                 raise DataError(f"table {name} has an ingestion time but no TimeGenerated to window on")
-            generated = pc.cast(generated, pa.timestamp("us"))
-            ingested = pc.cast(ingested, pa.timestamp("us"))
-            differs = pc.fill_null(pc.not_equal(generated, ingested), False)
-            late = pa.table({
-                "rid": pa.array(range(offsets[name], offsets[name] + len(generated)), pa.int64()),
-                "generated": generated, "ingested": ingested,
-            }).filter(differs)
+            late = late_rows(generated, ingested, offsets[name])
             if late.num_rows == 0:
                 continue
             target = _late_table(name)
             self.cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {target} (rid BIGINT PRIMARY KEY, generated TIMESTAMP, "
                 "ingested TIMESTAMP)")
-            self.cursor.register("__late_src", late)
-            try:
-                self.cursor.execute(f"INSERT INTO {target} SELECT rid, generated, ingested FROM __late_src")  # noqa: S608
-            finally:
-                self.cursor.unregister("__late_src")
-            misplaced = self.cursor.execute(  # identifiers quoted by _q
-                f"SELECT count(*) FROM {target} AS l LEFT JOIN {self._base(name)} AS t ON t.rowid = l.rid "  # noqa: S608
-                f'WHERE t.rowid IS NULL OR t."TimeGenerated" IS DISTINCT FROM l.generated').fetchone()[0]
-            if misplaced:
-                raise DataError(
-                    f"{misplaced} late row(s) of {name} are not where they were loaded; the ingestion times "
-                    "cannot be trusted")
+            keep_late_rows(self.cursor, late, into=target, columns="rid, generated, ingested",
+                           stored=self._base(name), table=name)
             entry = self._late.setdefault(name, _Late(name))
             entry.rows += late.num_rows
 
