@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,22 @@ _MADE = [""]
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+#: The xdist group of the tests that read `pack_run`: one worker runs the pack once for all of them.
+PACK_RUN = "pack-run"
+
+
+@pytest.fixture(scope="session")
+def pack_run() -> Any:
+    """The shipped pack run as `atomic-harness run` runs it (the Runner on the project root, default seed and
+    clock), once per process: tests that only read its verdicts, coverage and suite share it (they are in the
+    xdist group PACK_RUN) and must not change it."""
+    from harness.config import load_config
+    from harness.run.runner import Runner
+    from harness.suite import load_suite
+
+    return Runner(load_suite(load_config(ROOT))).run()
 
 
 def copy_project(root: Path) -> Path:

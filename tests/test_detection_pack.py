@@ -8,25 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig, load_config
+from harness.config import RunConfig
 from harness.errors import CoverageError
 from harness.formats.detections import detection_files, load_detection
 from harness.formats.expected import ExpectedFile
 from harness.model import Case, Detection, Expectation
-from harness.run.runner import Runner
-from harness.suite import DetectionEntry, Suite, _check_proof, load_suite
+from harness.suite import DetectionEntry, Suite, _check_proof
 from harness.workspace.context import WorkspaceContext
+from tests.conftest import PACK_RUN
 
 PACK = Path(__file__).resolve().parent.parent / "detections" / "T1608.005"
 SEED = "link_target_email"
 IMPROVED = "link_target_email_improved"
 SIGMA = "link_target_network_connection_sigma"
 SENTINEL_QUERY_LIMIT = 10_000  # characters, for scheduled analytics rules
-
-
-@pytest.fixture(scope="module")
-def pack_run(repo_root: Path):
-    return Runner(load_suite(load_config(repo_root))).run()
 
 
 PACK_RULES = [load_detection(p) for p in detection_files(PACK)]
@@ -92,11 +87,13 @@ def test_a_detection_without_expected_file_errors() -> None:
     assert "has no expected-results file" in suite.detection("rule").error.reason
 
 
+@pytest.mark.xdist_group(PACK_RUN)
 def test_pack_run_is_green(pack_run) -> None:
     bad = [(v.case_id, v.detection_key, v.message) for v in pack_run.verdicts if not v.ok]
     assert not bad and not pack_run.suite.problems and not any(d.problems for d in pack_run.detections)
 
 
+@pytest.mark.xdist_group(PACK_RUN)
 def test_every_rule_proves_a_must_fire_and_a_must_not_fire(pack_run) -> None:
     for det in pack_run.detections:
         verdicts = [v for v in pack_run.verdicts if v.detection_key == det.key]
@@ -104,6 +101,7 @@ def test_every_rule_proves_a_must_fire_and_a_must_not_fire(pack_run) -> None:
         assert any(not v.expectation.fires and v.status == "passed" for v in verdicts), det.key
 
 
+@pytest.mark.xdist_group(PACK_RUN)
 def test_every_atomic_is_covered(pack_run) -> None:
     coverage = {c["case"]: c for c in pack_run.coverage()}
     atomics = pack_run.suite.config.root / "atomics/T1608.005/T1608.005.yaml"
@@ -115,6 +113,7 @@ def test_every_atomic_is_covered(pack_run) -> None:
     assert "link_target_app_service_first_access" in coverage["T1608.005-4"]["detections"]
 
 
+@pytest.mark.xdist_group(PACK_RUN)
 def test_seed_and_improved_side_by_side_on_the_same_cases(pack_run) -> None:
     ids = {c.id for c in pack_run.cases}
     for key in (SEED, IMPROVED, SIGMA):
@@ -125,6 +124,7 @@ def test_seed_and_improved_side_by_side_on_the_same_cases(pack_run) -> None:
         assert pack_run.verdict(case, IMPROVED).status == "passed", case
 
 
+@pytest.mark.xdist_group(PACK_RUN)
 def test_sigma_rule_judged_on_the_same_cases_shows_suffix_difference(pack_run) -> None:
     sigma = pack_run.verdict("benign.endpoint-lookalike-hosts", SIGMA)
     hand = pack_run.verdict("benign.endpoint-lookalike-hosts", "link_target_endpoint_browser")

@@ -10,17 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.config import load_config
-from harness.run.runner import Runner
-from harness.suite import load_suite
-from tests.conftest import copy_project
-
-
-@pytest.fixture(scope="module")
-def shipped_run(tmp_path_factory, repo_root):
-    out = tmp_path_factory.mktemp("report")
-    config = load_config(repo_root, {"report_dir": out})
-    return Runner(load_suite(config)).run()
+from tests.conftest import PACK_RUN, copy_project
 
 
 def run_cli(project: Path, *args: str, monkeypatch) -> int:
@@ -39,23 +29,25 @@ def first_cli_run(tmp_path_factory) -> tuple[Path, int, bytes, str]:
     return project, code, (project / "out/coverage.json").read_bytes(), (project / "out/coverage.md").read_text()
 
 
-def test_shipped_suite_judges_all_atomics_and_benign_cases(shipped_run) -> None:
-    ids = {c.id for c in shipped_run.cases}
+@pytest.mark.xdist_group(PACK_RUN)
+def test_shipped_suite_judges_all_atomics_and_benign_cases(pack_run) -> None:
+    ids = {c.id for c in pack_run.cases}
     assert {f"T1608.005-{i}" for i in range(1, 5)} <= ids
-    benign = [c for c in shipped_run.cases if c.kind == "benign"]
+    benign = [c for c in pack_run.cases if c.kind == "benign"]
     assert len(benign) >= 5  # one per bullet of the seed's false-positive list, at least
-    seed = [v for v in shipped_run.verdicts if v.detection_key == "link_target_email"]
-    assert len(seed) == len(shipped_run.cases)
+    seed = [v for v in pack_run.verdicts if v.detection_key == "link_target_email"]
+    assert len(seed) == len(pack_run.cases)
     assert all(v.status in ("passed", "known_gap") for v in seed), [v.message for v in seed if not v.ok]
-    junk = shipped_run.verdict("T1608.005-3.junked", "link_target_email")
+    junk = pack_run.verdict("T1608.005-3.junked", "link_target_email")
     assert junk.status == "known_gap" and "DeliveredToJunk" in junk.expectation.known_gap
 
 
-def test_seed_cannot_see_test_1_and_the_coverage_says_so(shipped_run) -> None:
-    entry = next(c for c in shipped_run.coverage() if c["case"] == "T1608.005-1")
+@pytest.mark.xdist_group(PACK_RUN)
+def test_seed_cannot_see_test_1_and_the_coverage_says_so(pack_run) -> None:
+    entry = next(c for c in pack_run.coverage() if c["case"] == "T1608.005-1")
     seed_only = [d for d in entry["detections"] if d == "link_target_email"]
     assert not seed_only
-    assert shipped_run.verdict("T1608.005-1", "link_target_email").fired is False
+    assert pack_run.verdict("T1608.005-1", "link_target_email").fired is False
 
 
 @pytest.mark.xdist_group("whole-pack-cli")

@@ -116,9 +116,11 @@ _READS_ANY = ("SearchOperator", "FindOperator")
 
 def tables_read(det: Detection, context: WorkspaceContext) -> set[str] | None:
     """The tables *det* reads, directly or through stored functions, as Microsoft's analyzer resolves them
-    (wildcard unions and `table("...")` included); None (every table) where it cannot say."""
+    (wildcard unions and `table("...")` included); None (every table) where it cannot say. It asks for the
+    fullest analysis the run asks for (the embedded engine's desugaring reads the tree and each stage's columns):
+    asked first for less, a cold run analysed each rule twice; the pre-flight and the rest are answered from it."""
     try:
-        analysis = analyze(det.query, context)
+        analysis = analyze(det.query, context, tree=True, stage_columns=True)
     except HarnessError:
         return None
     if any(node in analysis.syntax for node in _READS_ANY):
