@@ -40,7 +40,7 @@ class RunConfig:
     externaldata: list[Path] = field(default_factory=list)  # folders with an externaldata.yaml fixture manifest
     sigma: bool = True
     engine_memory: str = "4GB"  # embedded engine: memory limit for loaded tables and each query
-    engine_threads: int = 2  # embedded engine: threads per query
+    engine_threads: int = 1  # embedded engine: threads per query (more: rows tied in order may vary)
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

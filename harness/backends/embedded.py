@@ -72,7 +72,10 @@ install_typed_unions()  # Kusto's `<column>_<type>` rule for unions of different
 
 #: Defaults for the engine's bounds (`engine-memory` and `engine-threads` in the configuration).
 DEFAULT_MEMORY_LIMIT = "4GB"
-DEFAULT_THREADS = 2
+#: One thread by default: DuckDB's parallel operators return rows in the order their threads finish, so an
+#: unsorted result (or rows tied under a rule's `sort`) would come back in another order from run to run, and an
+#: alert's entities and custom details with it; a run must be byte-for-byte reproducible (`engine-threads` raises it).
+DEFAULT_THREADS = 1
 _MEMORY = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B|B)\s*$", re.I)
 
 #: Applied once the data is in, in this order (the last one freezes the rest). Spilling to disk
