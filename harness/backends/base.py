@@ -78,9 +78,34 @@ def normalise_rows(raw: Sequence[Sequence[Any]], types: Sequence[str], start: in
             columns.append(column)
         elif kusto_type == "string":
             columns.append(["" if v is None else v for v in column])
+        elif kusto_type == "datetime":
+            columns.append(_datetimes(column))
+        elif kusto_type in _KEPT_AS:  # the values `normalise_value` returns unchanged, without a call each
+            kept = _KEPT_AS[kusto_type]
+            columns.append([v if type(v) is kept else normalise_value(v, kusto_type) for v in column])
         else:
             columns.append([normalise_value(v, kusto_type) for v in column])
     return list(zip(*columns, strict=True)) if columns else [() for _ in raw]
+
+
+#: Per Kusto type, the Python type of the values `normalise_value` returns as they are.
+_KEPT_AS = {"long": int, "int": int, "bool": bool, "timespan": timedelta}
+
+
+def _datetimes(column: Sequence[Any]) -> list[Any]:
+    """`normalise_value(v, "datetime")` for a column: a naive datetime (what DuckDB returns) made UTC once per
+    distinct value (`datetime.replace` is slow, and a result of many simulated runs repeats its times)."""
+    made: dict[datetime, datetime] = {}
+    out = []
+    for v in column:
+        if type(v) is datetime and v.tzinfo is None and not v.fold:  # equal such values are alike in every field
+            aware = made.get(v)
+            if aware is None:
+                aware = made[v] = v.replace(tzinfo=UTC)
+            out.append(aware)
+        else:
+            out.append(normalise_value(v, "datetime"))
+    return out
 
 
 def normalise_value(value: Any, kusto_type: str) -> Any:

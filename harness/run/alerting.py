@@ -42,7 +42,7 @@ from harness.errors import FormatError, HarnessError, InterferenceError
 from harness.model import Detection
 from harness.run import memo
 from harness.run.alerts import Alert, AlertRule, RunOutcome, evaluate, simulate
-from harness.run.effect import Effect, row_key, value_index, writers_of
+from harness.run.effect import Effect, RowKeys, row_key, value_index, writers_of
 from harness.run.schedule import (
     ONE_DAY,
     UNBOUNDED,
@@ -58,7 +58,7 @@ from harness.run.sightings import Sightings, SubsetKey
 from harness.run.windowed import Prepared, WindowedEngine
 from synthetic.context import CaseTelemetry
 from synthetic.dataset import Dataset
-from synthetic.identifiers import cell_tokens
+from synthetic.identifiers import row_tokens
 
 Row = dict[str, Any]
 #: Alerts a report lists per cell (the count is always whole).
@@ -192,6 +192,7 @@ class Alerting:
         self.timeout = timeout
         self._engine: WindowedEngine | None = None
         self._digest: dict[str, list[tuple[str, str]]] = {}
+        self._shared: dict[tuple[Any, ...], str] = {}  # (query, tables read, registry) -> `_key`'s shared part
         self._prepared: dict[str, Prepared] = {}  # query -> its translation, planned once
         self._all_rows: list[Row] | None = None  # the detection's rows over all the data (checks a batch)
         self._late: dict[str, tuple[pa.Array, pa.Array]] | None = None
@@ -271,9 +272,10 @@ class Alerting:
         alone = self._background_runs(pinned.runs, det, reads, out)
         out.background_exact = alone is not None
         owned: dict[datetime, dict[str, list[Row]]] = {}
+        ticks = _case_ticks(schedule, events)
         for run in pinned.runs:
             fetch(run)
-            owned[run.scheduled] = split.split(rows_by_run[run.scheduled] or [], _seen_by(schedule, run, events),
+            owned[run.scheduled] = split.split(rows_by_run[run.scheduled] or [], _seen_by(ticks, run),
                                                case_errors, det,
                                                window_background=alone.get(run.scheduled) if alone else None)
         outcomes_of: dict[str, list[RunOutcome]] = {}
@@ -338,9 +340,14 @@ class Alerting:
         """What a windowed run's result depends on (harness.run.memo): the query, clock, window, functions,
         engine and the rows (ingestion times included) in the tables it reads (*parts*: only those parts')."""
         registry = getattr(self.backend, "registry", None)
-        return memo.key("windowed", self.backend.name, det.query, run.now, run.generated, run.ingested,
-                        self._functions, sorted(registry.names()) if registry is not None else [],
-                        self._digests(reads), *([list(parts)] if parts is not None else []))
+        names = sorted(registry.names()) if registry is not None else []
+        slot = (det.query, None if reads is None else tuple(sorted(reads)), tuple(names))
+        shared = self._shared.get(slot)
+        if shared is None:  # the same for every run of a detection: hashed once, not per run
+            shared = self._shared[slot] = memo.key("windowed", self.backend.name, det.query, self._functions, names,
+                                                   self._digests(reads))
+        return memo.key("windowed run", shared, run.now, run.generated, run.ingested,
+                        *([list(parts)] if parts is not None else []))
 
     def prefetch(self, det: Detection, cases: list[str], reads: set[str] | None,
                  scopes: list[tuple[str, ...]], all_rows: list[Row], *, phases: bool = True
@@ -524,11 +531,13 @@ class _Splitter:
                  values: Mapping[str, set[str]] | None = None) -> None:
         self.owners = owners
         self.values = values or {}  # every string a case wrote -> the cases that wrote it (effect.value_index)
+        self.key = RowKeys()  # every run's rows are keyed, and most repeat the run before's
+        self._marks: dict[tuple[Any, ...], frozenset[str]] = {}  # `_marked`'s owners, per row looked up
         self.adders: dict[str, set[str]] = {}
         for cid, eff in effects.items():
             for row in eff.added:
-                self.adders.setdefault(row_key(row), set()).add(cid)
-        self.background = {row_key(r) for r in background}
+                self.adders.setdefault(self.key(row), set()).add(cid)
+        self.background = {self.key(r) for r in background}
 
     def split(self, rows: Iterable[Row], seen: set[str], case_errors: dict[str, HarnessError],
               det: Detection, window_background: list[Row] | None = None) -> dict[str, list[Row]]:
@@ -539,9 +548,9 @@ class _Splitter:
         data) has that row, whose identifiers it carries, or that alone wrote its rarest value; a row several
         cases or none of them explain errors their cells."""
         out: dict[str, list[Row]] = {}
-        left = Counter(row_key(r) for r in window_background) if window_background is not None else None
+        left = Counter(map(self.key, window_background)) if window_background is not None else None
         for row in rows:
-            key = row_key(row)
+            ident, key = self.key.find(row)
             adders = self.adders.get(key, set()) & seen
             if left is not None:
                 if left[key] > 0:
@@ -552,7 +561,7 @@ class _Splitter:
                 elif len(adders) == 1:
                     whose = adders
                 else:  # its identifiers, else the cases that wrote its rarest value (an aggregate keeps its key)
-                    whose = self._marked(row, seen) or writers_of(row, self.values, seen)
+                    whose = self._marked(row, seen, ident) or writers_of(row, self.values, seen)
                 if not whose:
                     for cid in sorted(seen):
                         case_errors.setdefault(cid, InterferenceError(
@@ -566,7 +575,7 @@ class _Splitter:
             elif not adders and key in self.background:
                 whose = {""}
             else:
-                whose = self._marked(row, seen) or {""}
+                whose = self._marked(row, seen, ident) or {""}
             if len(whose) > 1:
                 for cid in sorted(whose):
                     others = ", ".join(c for c in sorted(whose) if c != cid)
@@ -578,9 +587,16 @@ class _Splitter:
             out.setdefault(next(iter(whose)), []).append(row)
         return out
 
-    def _marked(self, row: Row, seen: set[str]) -> set[str]:
-        """The cases of *seen* whose identifiers the row carries (read only where the row's owner is still open)."""
-        return {self.owners[t] for v in row.values() for t in cell_tokens(v) if t in self.owners} & seen
+    def _marked(self, row: Row, seen: set[str], ident: tuple[Any, ...] | None) -> set[str]:
+        """The cases of *seen* whose identifiers the row carries (read only where the row's owner is still open);
+        kept per *ident* (`RowKeys.find`: rows whose cells are alike carry the same identifiers)."""
+        found = self._marks.get(ident) if ident is not None else None
+        if found is None:
+            owners = self.owners
+            found = frozenset(owners[t] for t in row_tokens(row.values()) if t in owners)
+            if ident is not None:
+                self._marks[ident] = found
+        return seen & found
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -618,8 +634,15 @@ def _phase_plan(det: Detection, now: datetime, schedule: Schedule, events: Mappi
     return moved_of, wanted
 
 
-def _seen_by(schedule: Schedule, run: Run, events: Mapping[str, list[Event]]) -> set[str]:
-    return {cid for cid, evs in events.items() if any(run.index in _ticks(schedule, e) for e in evs)}
+def _case_ticks(schedule: Schedule, events: Mapping[str, list[Event]]) -> dict[str, set[range]]:
+    """Per case, the distinct index ranges of the runs that see one of its events (`_seen_by`), read once per
+    detection rather than event by event for every run."""
+    return {cid: {_ticks(schedule, e) for e in evs} for cid, evs in events.items()}
+
+
+def _seen_by(ticks: Mapping[str, set[range]], run: Run) -> set[str]:
+    """The cases one of whose events *run* sees (*ticks*: `_case_ticks`)."""
+    return {cid for cid, ranges in ticks.items() if any(run.index in r for r in ranges)}
 
 
 def _result(columns: list[str], types: list[str], rows: list[Row]) -> QueryResult:

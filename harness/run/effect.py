@@ -17,16 +17,54 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from synthetic.identifiers import cell_tokens
+from synthetic.identifiers import row_tokens
 
 Row = dict[str, Any]
 
 
+#: `json.dumps(row, sort_keys=True, default=str)`'s encoder, made once (json.dumps makes one per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def row_key(row: Row) -> str:
     """A row's canonical text: equal rows, equal keys (the multiset element of these comparisons)."""
-    return json.dumps(row, sort_keys=True, default=str)
+    return _ENCODER.encode(row)
+
+
+#: Types whose values, equal and of the same type, have one JSON text (datetimes also need their tzinfo and fold:
+#: see `RowKeys`). Not float (0.0 == -0.0), Decimal (1.0 == 1.00) nor anything holding other values.
+_PLAIN = frozenset({str, int, bool, type(None), datetime})
+
+
+class RowKeys:
+    """`row_key`, computed once per distinct row: a simulated run's result repeats most of the run before it
+    (overlapping windows over the same background), and the JSON text is the cost of splitting them. A row whose
+    keys and values are all plain (`_PLAIN`) is looked up by its items and their exact types (and, for each
+    datetime, its tzinfo and fold: equal datetimes print alike only then), so a hit is a row that prints the same
+    text; any other row is keyed afresh. Kept per user (a detection's split), never process-wide."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Any, ...], str] = {}
+
+    def __call__(self, row: Row) -> str:
+        return self.find(row)[1]
+
+    def find(self, row: Row) -> tuple[tuple[Any, ...] | None, str]:
+        """(what the row was looked up by, its key); None for a row that is not plain. Equal lookups are rows
+        whose cells are equal and of one type each, so whatever is read from their cells alone is the same."""
+        kinds = (*map(type, row), *map(type, row.values()))
+        if not _PLAIN.issuperset(kinds):
+            return None, row_key(row)
+        ident: tuple[Any, ...] = (tuple(row.items()), kinds)
+        if datetime in kinds:
+            ident += tuple((v.tzinfo, v.fold) for v in row.values() if type(v) is datetime)
+        found = self._known.get(ident)
+        if found is None:
+            found = self._known[ident] = row_key(row)
+        return ident, found
 
 
 @dataclass
@@ -77,9 +115,8 @@ def value_index(rows_per_case: Mapping[str, Mapping[str, list[Row]]]) -> dict[st
     for cid, tables in rows_per_case.items():
         for rows in tables.values():
             for row in rows:
-                for value in row.values():
-                    for token in cell_tokens(value):
-                        out.setdefault(token, set()).add(cid)
+                for token in row_tokens(row.values()):
+                    out.setdefault(token, set()).add(cid)
     return out
 
 
@@ -141,7 +178,7 @@ def reconcile(
 
 def writers_of(row: Row, values: Mapping[str, set[str]], cases: set[str]) -> set[str]:
     """The cases that wrote the row's rarest value (the fewest writers among *cases*, at least one)."""
-    found = [values.get(t, set()) & cases for v in row.values() for t in cell_tokens(v)]
+    found = [values.get(t, set()) & cases for t in row_tokens(row.values())]
     found = [f for f in found if f]
     if not found:
         return set()
@@ -150,4 +187,4 @@ def writers_of(row: Row, values: Mapping[str, set[str]], cases: set[str]) -> set
 
 
 def _owners_of(row: Row, owners: Mapping[str, str]) -> set[str]:
-    return {owners[t] for v in row.values() for t in cell_tokens(v) if t in owners}
+    return {owners[t] for t in row_tokens(row.values()) if t in owners}

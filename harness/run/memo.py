@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import operator
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from harness.backends.base import QueryResult
 
 #: Most results kept (oldest dropped first); a pack run adds about a hundred.
 LIMIT = 4096
-_RESULTS: dict[str, Any] = {}
+_RESULTS: dict[str, tuple[Any, bool]] = {}  # key -> (what is kept, whether it is a QueryResult of `_flat` rows)
 
 
 def table_digest(table: pa.Table) -> str:
@@ -41,7 +42,12 @@ def key(*parts: Any) -> str:
 def recall(k: str) -> Any | None:
     """A copy of what was kept under *k*, or None."""
     found = _RESULTS.get(k)
-    return _copy(found) if found is not None else None
+    if found is None:
+        return None
+    value, flat = found
+    if flat:  # rows of immutable values only (checked when kept): new lists of the same rows are a whole copy
+        return QueryResult(list(value.columns), list(value.types), list(value.rows))
+    return _copy(value)
 
 
 def known(k: str) -> bool:
@@ -52,11 +58,21 @@ def known(k: str) -> bool:
 def keep(k: str, value: Any) -> None:
     if len(_RESULTS) >= LIMIT:
         _RESULTS.pop(next(iter(_RESULTS)))
-    _RESULTS[k] = _copy(value)
+    if type(value) is QueryResult:  # most of what is kept: its rows checked once, here, for every later recall
+        rows = [row if _flat(row) else _copy(row) for row in value.rows]
+        _RESULTS[k] = (QueryResult(list(value.columns), list(value.types), rows),
+                       all(map(operator.is_, rows, value.rows)))  # every row kept as it is: all flat
+    else:
+        _RESULTS[k] = (_copy(value), False)
 
 
 #: Values shared rather than copied: nothing can change them.
-_ATOMS = (str, int, float, bool, bytes, type(None), datetime, date, timedelta, Decimal, UUID)
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None), datetime, date, timedelta, Decimal, UUID})
+
+
+def _flat(row: Any) -> bool:
+    """Whether *row* is a tuple of `_ATOMS` (shared as it is by a copy)."""
+    return type(row) is tuple and _ATOMS.issuperset(map(type, row))
 
 
 def _copy(value: Any) -> Any:
@@ -66,13 +82,14 @@ def _copy(value: Any) -> Any:
     if kind in _ATOMS:
         return value
     if kind is tuple:
-        return value if all(type(v) in _ATOMS for v in value) else tuple(_copy(v) for v in value)
+        return value if _ATOMS.issuperset(map(type, value)) else tuple(_copy(v) for v in value)
     if kind is list:
         return [_copy(v) for v in value]
     if kind is dict:
         return {_copy(k): _copy(v) for k, v in value.items()}
     if kind is QueryResult:
-        return QueryResult(list(value.columns), list(value.types), [_copy(row) for row in value.rows])
+        return QueryResult(list(value.columns), list(value.types),
+                           [row if _flat(row) else _copy(row) for row in value.rows])
     return copy.deepcopy(value)
 
 
