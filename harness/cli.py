@@ -47,6 +47,7 @@ from harness.report.trace import render_trace
 from harness.run.changed import select_changes
 from harness.run.explain import explain_case, explain_result, row_delays, rule_where
 from harness.run.nearmiss import check_near_misses
+from harness.run.parallel import parallel_eligible, run_parallel
 from harness.run.runner import Runner, RunResult
 from harness.scaffold import scaffold_rule, write_scaffold
 from harness.suite import load_suite
@@ -86,6 +87,24 @@ def content_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- run --------------------------------------------------------------------------------
 
+#: The default of `run --jobs` (e.g. 1 where the cores are already busy, as in a test session under xdist).
+JOBS_ENV = "ATOMIC_HARNESS_JOBS"
+DEFAULT_JOBS = 2
+
+
+def run_jobs(chosen: int | None) -> int:
+    """The worker processes `run` uses: --jobs, else $ATOMIC_HARNESS_JOBS, else DEFAULT_JOBS."""
+    where, text = ("--jobs", str(chosen)) if chosen is not None else (JOBS_ENV, os.environ.get(JOBS_ENV, ""))
+    if not text:
+        return DEFAULT_JOBS
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise UsageError(f"{where} must be a whole number of at least 1 (got {text!r})")
+    return jobs
+
 
 def add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run every case against every detection and write the coverage report")
@@ -106,11 +125,15 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--changed-since", metavar="REF",
                    help="run only what changed since this git ref (and what depends on it)")
     p.add_argument("--no-color", action="store_true", help="never colour the matrix")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help=f"worker processes for the detections (default ${JOBS_ENV}, else 2; 1 runs them in this "
+                        "process); the reports are the same for any N")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
+    jobs = run_jobs(args.jobs)
     overrides = {
         **content_overrides(args), "report_dir": args.report_dir, "background": args.background,
         "backend": args.backend,
@@ -133,7 +156,10 @@ def run_command(args: argparse.Namespace) -> int:
             if progress and not selection.everything:
                 progress(f"changed since {selection.ref}: {len(selection.detections)} detection(s), "
                          f"{len(selection.cases)} case(s)")
-        result = Runner(suite, progress, after=check_near_misses).run()
+        if parallel_eligible(suite, jobs):
+            result = run_parallel(suite, jobs, progress, after=check_near_misses)
+        else:
+            result = Runner(suite, progress, after=check_near_misses).run()
         if selection is not None:
             result.verdicts = selection.keep(result.verdicts)
         if progress:

@@ -21,6 +21,9 @@ def pytest_configure(config: pytest.Config) -> None:
     controller chose), never in the user's cache, unless the user chose one for the run."""
     if translations.ENV not in os.environ:
         os.environ[translations.ENV] = _MADE[0] = tempfile.mkdtemp(prefix="atomic-harness-test-cache-")
+    # xdist already keeps both cores busy: `run` takes its detections in this process (tests/test_parallel_run.py
+    # runs them in workers and compares)
+    os.environ.setdefault("ATOMIC_HARNESS_JOBS", "1")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

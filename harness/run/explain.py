@@ -408,6 +408,9 @@ def explain_result(result: RunResult) -> dict[tuple[str, str], dict[str, Any]]:
     for v in result.verdicts:
         if not needs_explanation(v) or v.detection_key not in dets:
             continue
+        if (v.case_id, v.detection_key) in result.explained:  # made in the worker process that ran the cell
+            out[(v.case_id, v.detection_key)] = result.explained[(v.case_id, v.detection_key)]
+            continue
         tel = result.telemetry.get(v.case_id)
         if tel is None:
             out[(v.case_id, v.detection_key)] = {

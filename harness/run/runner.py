@@ -48,6 +48,9 @@ class RunResult:
     disagreements: list[dict[str, Any]] = field(default_factory=list)  # --compare: where the engines differ
     #: Detections whose scopes one statement gave (EmbeddedBackend.query_scopes), checked against the plain run.
     one_statement: set[str] = field(default_factory=set)
+    #: Explanations (harness.run.explain.explain_result) already made where the cells ran: a worker process's
+    #: (harness.run.parallel), whose stage traces the parent does not hold; keyed (case, detection).
+    explained: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def cases(self) -> list[Case]:
@@ -140,29 +143,36 @@ class Runner:
         self.after = after
         self._digests: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}  # (table, parts) -> digest
 
-    def run(self, backend: Backend | None = None) -> RunResult:
+    def run(self, backend: Backend | None = None, *, dataset: Dataset | None = None) -> RunResult:
+        """Generate, load, run and judge. With *dataset*, *backend* already holds it, loaded as `load` loads
+        (a worker process's one load, harness.run.parallel): nothing is generated or loaded again."""
         suite, cfg = self.suite, self.suite.config
+        if dataset is not None and backend is None:
+            raise ValueError("a loaded dataset needs the engine it is loaded into")
         engines = list(cfg.compare) if cfg.compare else [cfg.backend]
         if len(engines) not in (1, 2):
             raise UsageError(f"--compare takes two engines, e.g. embedded,kusto (got {','.join(engines)})")
         result = RunResult(cfg.seed, suite.now, ",".join(engines), suite)
         self._digests = {}
-        self.progress(f"generating telemetry for {len(suite.cases)} cases")
-        result.dataset = suite.dataset()
-        for note in result.dataset.notes:
-            self.progress(note)
+        if dataset is None:
+            self.progress(f"generating telemetry for {len(suite.cases)} cases")
+            result.dataset = suite.dataset()
+            for note in result.dataset.notes:
+                self.progress(note)
+        else:
+            result.dataset = dataset
         owned: list[Backend] = []
         try:
             if backend is None:
-                backend = self._engine(engines[0])
+                backend = self.engine(engines[0])
                 owned.append(backend)
             other = None
             if len(engines) == 2:
-                other = self._engine(engines[1])
+                other = self.engine(engines[1])
                 owned.append(other)
-            for engine in [backend] + ([other] if other else []):
+            for engine in ([backend] if dataset is None else []) + ([other] if other else []):
                 self.progress(f"loading tables into the {engine.name} engine")
-                self._load(engine, result.dataset)
+                self.load(engine, result.dataset)
             pending: dict[str, _Pending] = {}
             for index, entry in enumerate(suite.detections, 1):
                 self.progress(f"[{index}/{len(suite.detections)}] running {entry.key}")
@@ -178,7 +188,7 @@ class Runner:
                     self._guarded(result, entry, lambda e=entry: self._judge(result, e, pending.get(e.key), alerting))
                     if not any(v.detection_key == entry.key for v in result.verdicts):  # judging itself crashed
                         run = result.runs[entry.key]
-                        result.verdicts += [self._verdict(result, entry, case, run) for case in suite.cases]
+                        result.verdicts += [self.cell_verdict(result, entry, case, run) for case in suite.cases]
             finally:
                 alerting.close()
             if self.after is not None:
@@ -197,11 +207,13 @@ class Runner:
             run = result.runs.setdefault(entry.key, DetectionRun())
             run.error = run.error or InternalError.of(exc, detection=entry.key)
 
-    def _engine(self, name: str) -> Backend:
+    def engine(self, name: str | None = None) -> Backend:
+        """A new engine (default: the configured one) with the suite's workspace and bounds."""
+        name = name or self.suite.config.backend
         return make_backend(name, **engine_options(name, self.suite.config, self.suite.context))
 
     @staticmethod
-    def _load(backend: Backend, dataset: Dataset) -> None:
+    def load(backend: Backend, dataset: Dataset) -> None:
         load_parts = getattr(backend, "load_parts", None)
         if load_parts is not None:  # one load; each case's effect is a scope over it (Backend.scope)
             load_parts(dataset.tables, dataset.labels)
@@ -347,7 +359,7 @@ class Runner:
             except HarnessError as exc:
                 run.error = exc.with_context(detection=entry.key, file=pending.detection.path)
         for case in self.suite.cases:
-            result.verdicts.append(self._verdict(result, entry, case, run))
+            result.verdicts.append(self.cell_verdict(result, entry, case, run))
 
     @staticmethod
     def _effects(result: RunResult, entry: DetectionEntry, run: DetectionRun, pending: _Pending) -> None:
@@ -422,7 +434,8 @@ class Runner:
             exc.line, exc.column = det.file_position(exc.line, exc.column)
             return exc
 
-    def _verdict(self, result: RunResult, entry: DetectionEntry, case: Case, run: DetectionRun) -> Verdict:
+    def cell_verdict(self, result: RunResult, entry: DetectionEntry, case: Case, run: DetectionRun) -> Verdict:
+        """One cell's verdict from its detection's run (an error on the run, the case or the entry errors it)."""
         expectation = entry.expectation(case.id)
         error = result.dataset.errors.get(case.id) or entry.error or run.error or run.case_errors.get(case.id)
         if error is not None or entry.detection is None:
