@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,12 +66,14 @@ def run_parallel(suite: Suite, jobs: int, progress: ProgressFn | None = None,
         result = RunResult(suite.config.seed, suite.now, suite.config.backend, suite)
         say(f"generating telemetry for {len(suite.cases)} cases")
         result.dataset = suite.dataset()  # the reports' copy; each worker generates the same rows for itself
-        for index, (key, future) in enumerate(futures, 1):
+        key_of = {future: key for key, future in futures}
+        for index, future in enumerate(as_completed(key_of), 1):  # progress as they finish; merged in order below
+            key = key_of[future]
             try:
                 outcomes[key] = future.result()
             except Exception as exc:  # noqa: BLE001 - a dead worker, or a crash in our worker code: its cells error
                 failed[key] = exc
-            say(f"[{index}/{len(keys)}] {key} done")
+            say(f"[{index}/{len(keys)}] {key} {'done' if key in outcomes else 'failed'}")
     except BaseException:  # Ctrl-C: no detection still queued starts
         pool.shutdown(wait=False, cancel_futures=True)
         raise
