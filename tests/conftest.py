@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +43,105 @@ def repo_root() -> Path:
     return ROOT
 
 
-#: The xdist group of the tests that read `pack_run`: one worker runs the pack once for all of them.
+#: The xdist group of the tests that read the shipped pack's CLI run (`pack_cli_run`, `pack_run`, `pack_cli_rerun`):
+#: one worker runs the pack once (cold) and once again (warm) for all of them.
 PACK_RUN = "pack-run"
 
 
-@pytest.fixture(scope="session")
-def pack_run() -> Any:
-    """The shipped pack run as `atomic-harness run` runs it (the Runner on the project root, default seed and
-    clock), once per process: tests that only read its verdicts, coverage and suite share it (they are in the
-    xdist group PACK_RUN) and must not change it."""
-    from harness.config import load_config
-    from harness.run.runner import Runner
-    from harness.suite import load_suite
+@dataclass
+class CliRun:
+    """One `atomic-harness run --quiet` of a project copy, with what the engine did during it."""
 
-    return Runner(load_suite(load_config(ROOT))).run()
+    project: Path
+    cache: Path  # the translation cache folder it used
+    code: int
+    coverage_json: bytes
+    coverage_md: str
+    result: Any  # the RunResult the command reported
+    translated: int  # duckdb-kql translations made (not read back from the cache folder)
+    analysed: Counter[str]  # Kusto.Language analyses, by query text
+    parsed: Counter[str]  # duckdb-kql ANTLR parses, by query text
+    declared: int  # workspaces declared to Kusto.Language
+
+
+def cli_run(project: Path, cache: Path) -> CliRun:
+    """Run `atomic-harness run` in *project* with the translation cache folder *cache*, with nothing kept in this
+    process from earlier runs (scoped results, stage traces, analyses, declared workspaces): only *cache* may spare
+    the engine work, so a second call on a filled folder shows what a warm run still does."""
+    import duckdb_kql.lower
+    import duckdb_kql.parser
+
+    from harness.cli import main
+    from harness.kql.analyzer import analyzer
+    from harness.kql.engine import KustoEngine
+    from harness.run import explain, memo
+    from harness.run.runner import Runner
+
+    analysed: list[str] = []
+    parsed: list[str] = []
+    declared: list[str] = []
+    results: list[Any] = []
+    analyze, declare, parse, run = KustoEngine.analyze, KustoEngine.declare, duckdb_kql.parser.parse, Runner.run
+
+    def counted_analyze(self: KustoEngine, key: str, text: str, *args: Any, **kw: Any) -> Any:
+        analysed.append(text)
+        return analyze(self, key, text, *args, **kw)
+
+    def counted_declare(self: KustoEngine, spec: str, *args: Any, **kw: Any) -> Any:
+        declared.append(spec)
+        return declare(self, spec, *args, **kw)
+
+    def counted_parse(kql: str, *args: Any, **kw: Any) -> Any:
+        parsed.append(kql)
+        return parse(kql, *args, **kw)
+
+    def kept_run(self: Runner) -> Any:
+        results.append(run(self))
+        return results[-1]
+
+    memo._RESULTS.clear()
+    explain._CACHE.clear()
+    analyzer()._analyses.clear()
+    analyzer()._workspaces.clear()
+    analyzer()._contexts.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(translations.ENV, str(cache))
+        mp.setattr(KustoEngine, "analyze", counted_analyze)
+        mp.setattr(KustoEngine, "declare", counted_declare)
+        mp.setattr(duckdb_kql.parser, "parse", counted_parse)
+        mp.setattr(duckdb_kql.lower, "parse", counted_parse)
+        mp.setattr(Runner, "run", kept_run)
+        mp.chdir(project)
+        before = translations.TRANSLATED[0]
+        code = main(["run", "--quiet", "--report-dir", str(project / "out")])
+        translated = translations.TRANSLATED[0] - before
+    assert len(results) == 1, "the command ran the suite once"
+    return CliRun(project, cache, code, (project / "out/coverage.json").read_bytes(),
+                  (project / "out/coverage.md").read_text(encoding="utf-8"), results[0], translated,
+                  Counter(analysed), Counter(parsed), len(declared))
+
+
+@pytest.fixture(scope="session")
+def pack_cli_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """The shipped pack's `atomic-harness run` (default seed and clock) in a project copy, cold: an empty
+    translation cache folder of its own and nothing kept in the process. Its tests are in the xdist group
+    PACK_RUN (one worker runs it once) and must not change it."""
+    project = copy_project(tmp_path_factory.mktemp("pack-cli-run"))
+    return cli_run(project, tmp_path_factory.mktemp("pack-cli-run-cache"))
+
+
+@pytest.fixture(scope="session")
+def pack_cli_rerun(pack_cli_run: CliRun) -> CliRun:
+    """The same command again in the same project, warm: the cache folder the cold run filled, nothing else
+    (so the reports are recomputed, not recalled, when compared byte for byte)."""
+    return cli_run(pack_cli_run.project, pack_cli_run.cache)
+
+
+@pytest.fixture(scope="session")
+def pack_run(pack_cli_run: CliRun) -> Any:
+    """The shipped pack's run (the RunResult of `pack_cli_run`): tests that only read its verdicts, coverage and
+    suite share it (they are in the xdist group PACK_RUN) and must not change it."""
+    return pack_cli_run.result
 
 
 def copy_project(root: Path) -> Path:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.checks.validate import validate
 from harness.cli import main
 from harness.config import load_config
@@ -40,6 +42,7 @@ def run(project: Path, **overrides):
     return Runner(suite.narrowed(detections={"link_target_dns"})).run()
 
 
+@pytest.mark.heavy
 def test_an_identifier_typo_errors_the_case_with_the_closest_name_in_run_and_validate(project_copy: Path) -> None:
     # Before: `ClientIp` matched no cell, the case's firing rows counted as background, and the cell passed.
     path = write_case(project_copy, "typo", ident="ClientIp")
@@ -53,6 +56,7 @@ def test_an_identifier_typo_errors_the_case_with_the_closest_name_in_run_and_val
     assert len(findings) == 1 and findings[0].line == 8
 
 
+@pytest.mark.heavy
 def test_a_shared_identifier_errors_both_cases_naming_each_others_template(project_copy: Path) -> None:
     # Before: only the second case was flagged; the first lost its rows to it (owners[ident] = cid) and passed.
     first = write_case(project_copy, "first", ip="172.16.40.7")
@@ -66,6 +70,7 @@ def test_a_shared_identifier_errors_both_cases_naming_each_others_template(proje
     assert "172.16.40.7" not in result.dataset.owners
 
 
+@pytest.mark.heavy
 def test_a_row_without_an_identifier_of_its_case_is_an_error(project_copy: Path) -> None:
     path = write_case(project_copy, "bare")
     path.write_text(path.read_text().replace("    identifiers: [ClientIP]\n", ""))
@@ -92,6 +97,7 @@ def test_a_yaml_file_under_detections_that_is_not_a_rule_is_an_error(project_cop
     assert "notes" not in {d.key for d in suite.detections}
 
 
+@pytest.mark.heavy
 def test_an_out_of_range_datetime_from_the_engine_errors_the_cells_without_a_traceback(
     project_copy: Path, monkeypatch, capsys
 ) -> None:

@@ -49,6 +49,7 @@ def test_explain_prints_the_stage_trace_with_rule_file_positions(project_copy, m
     assert lines[-1].startswith("summary: the case's rows are gone after stage 7") and f"{RULE}:73:5" in lines[-1]
 
 
+@pytest.mark.heavy
 def test_explain_json_and_a_case_that_fires(project_copy, monkeypatch, capsys) -> None:
     code, out, _ = cli(project_copy, monkeypatch, capsys, "explain", "T1608.005-3", "link_target_email", "--json")
     assert code == 0
@@ -176,6 +177,7 @@ def test_the_same_technique_in_two_atomics_folders_is_refused(project_copy) -> N
     assert any("is reused" in p.reason or "also defined in" in p.reason for p in suite.problems)
 
 
+@pytest.mark.heavy
 def test_run_with_two_atomics_folders_summarises_uncovered_tests(project_copy, monkeypatch, capsys) -> None:
     code, out, _ = cli(project_copy, monkeypatch, capsys, "run", "--quiet", "--background", "100", "--report-dir",
                        "out", "--atomics", str(LIBRARY), "--atomics", "atomics")
@@ -251,6 +253,7 @@ def test_terminal_matrix_fits_120_columns_with_many_detections() -> None:
     assert len(coloured) == len(lines) and "\033[31mF\033[0m" in "\n".join(coloured)
 
 
+@pytest.mark.heavy
 def test_load_errors_show_file_line_and_column_everywhere(project_copy, monkeypatch, capsys) -> None:
     template = project_copy / "synthetic/templates/benign.web3-ipfs.yaml"
     template.write_text(template.read_text() + "bogus_key: 1\n")

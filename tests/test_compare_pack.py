@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli import main
 from tests.test_kusto_backend import start_server, stop_server
 
 
+@pytest.mark.heavy
 def test_whole_pack_has_no_disagreements(project_copy: Path, monkeypatch, capsys) -> None:
     proc, url = start_server("--allow-write")
     try:

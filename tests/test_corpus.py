@@ -129,6 +129,7 @@ def test_case_colliding_columns_share_one_engine_column():
         backend.close()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_full_corpus_keeps_its_results(shard: int, tmp_path: Path) -> None:
     """Every SHARDS-th rule from the *shard*-th; the first part in worker processes (check_corpus's jobs), the

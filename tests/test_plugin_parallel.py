@@ -65,6 +65,7 @@ def _outcomes(path: Path) -> dict[str, str]:
     return out
 
 
+@pytest.mark.heavy
 def test_xdist_splits_by_detection_with_the_serial_verdicts(pytester: pytest.Pytester, project: Path) -> None:
     pytest.importorskip("xdist")
     serial = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pyproject.toml", "--junitxml=serial.xml")

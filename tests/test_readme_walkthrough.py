@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SECTION = "### Walkthrough: an AzureActivity rule with a threshold over spaced rows"
@@ -34,6 +36,7 @@ def _subsequence(wanted: list[str], got: list[str]) -> bool:
     return all(any(line == g for g in it) for line in wanted)
 
 
+@pytest.mark.heavy
 def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     blocks = _blocks()
     assert [kind for kind, _, _ in blocks] == ["bash", "text", "bash", "text", "yaml", "yaml", "bash", "text"]

@@ -10,23 +10,12 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from tests.conftest import PACK_RUN, copy_project
+from tests.conftest import PACK_RUN, CliRun
 
 
 def run_cli(project: Path, *args: str, monkeypatch) -> int:
     monkeypatch.chdir(project)
     return main(["run", "--quiet", "--report-dir", str(project / "out"), *args])
-
-
-@pytest.fixture(scope="module")
-def first_cli_run(tmp_path_factory) -> tuple[Path, int, bytes, str]:
-    """One `atomic-harness run` of the whole pack at the default seed, in a project copy (its code, its
-    coverage.json bytes and coverage.md), shared by the determinism and the other-seed tests (one xdist group,
-    so one worker runs it once)."""
-    project = copy_project(tmp_path_factory.mktemp("cli-run"))
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_cli(project, monkeypatch=monkeypatch)
-    return project, code, (project / "out/coverage.json").read_bytes(), (project / "out/coverage.md").read_text()
 
 
 @pytest.mark.xdist_group(PACK_RUN)
@@ -50,16 +39,17 @@ def test_seed_cannot_see_test_1_and_the_coverage_says_so(pack_run) -> None:
     assert pack_run.verdict("T1608.005-1", "link_target_email").fired is False
 
 
-@pytest.mark.xdist_group("whole-pack-cli")
-def test_cli_exits_zero_and_two_runs_write_identical_reports(first_cli_run, monkeypatch) -> None:
-    project, code, first, md = first_cli_run
-    assert code == 0
-    assert run_cli(project, monkeypatch=monkeypatch) == 0
-    second = (project / "out/coverage.json").read_bytes()
+@pytest.mark.xdist_group(PACK_RUN)
+def test_cli_exits_zero_and_two_runs_write_identical_reports(pack_cli_run: CliRun, pack_cli_rerun: CliRun) -> None:
+    """The second run recomputes (only translations are kept, see tests/conftest.py cli_run): its report is the
+    first's byte for byte."""
+    first, second = pack_cli_run.coverage_json, pack_cli_rerun.coverage_json
+    assert pack_cli_run.code == pack_cli_rerun.code == 0
     assert second == first, (first[max(0, _diff(first, second) - 300):_diff(first, second) + 100],
                              second[max(0, _diff(first, second) - 300):_diff(first, second) + 100])
     report = json.loads(first)
     assert report["summary"]["ok"] is True
+    md = pack_cli_run.coverage_md
     assert "T1608.005-1" in md and "UNCOVERED" in md or all(c["covered"] for c in report["coverage"])
 
 
@@ -67,13 +57,13 @@ def _diff(a: bytes, b: bytes) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
-@pytest.mark.xdist_group("whole-pack-cli")
-def test_another_seed_changes_the_telemetry_but_not_the_verdicts(first_cli_run, tmp_path: Path, monkeypatch) -> None:
-    project, code, first, _ = first_cli_run
-    assert code == 0
-    a = json.loads(first)
+@pytest.mark.xdist_group(PACK_RUN)
+def test_another_seed_changes_the_telemetry_but_not_the_verdicts(pack_cli_run: CliRun, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    assert pack_cli_run.code == 0
+    a = json.loads(pack_cli_run.coverage_json)
     assert a["run"]["seed"] != 8
-    monkeypatch.chdir(project)
+    monkeypatch.chdir(pack_cli_run.project)
     assert main(["run", "--quiet", "--seed", "8", "--report-dir", str(tmp_path / "out")]) == 0  # cwd: the project
     b = json.loads((tmp_path / "out/coverage.json").read_text())
     assert [c["status"] for c in a["cells"]] == [c["status"] for c in b["cells"]]
@@ -197,6 +187,7 @@ def test_usage_error_exits_two(project_copy, monkeypatch) -> None:
     assert main(["run", "--quiet", "--detections", "no/such/folder", "--report-dir", "out"]) == 1
 
 
+@pytest.mark.heavy
 def test_pytest_plugin_ids_selection_and_failure_table(seed_project: Path) -> None:
     path = seed_project / "expected/link_target_email.yaml"
     path.write_text(path.read_text().replace("      SuspicionScore: 3\n", "      SuspicionScore: 4\n", 1))

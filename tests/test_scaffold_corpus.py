@@ -37,6 +37,7 @@ def test_the_parts_floors_add_up_to_the_floor() -> None:
     assert sum(SHARD_FLOORS) == PASS_FLOOR
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_scaffolds_of_executing_corpus_rules(shard: int, tmp_path: Path) -> None:
     every = [CORPUS / name for name, r in sorted(BASELINE["rules"].items()) if r["executes"]]

@@ -216,6 +216,7 @@ def test_scoped_runs_of_the_windowed_engine_give_what_query_scopes_gives(kql: st
         engine.close()
 
 
+@pytest.mark.heavy
 def test_a_one_statement_result_that_disagrees_with_the_plain_run_is_not_used(
         project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The statement's run over every row must equal the plain run; here it does not, so every scope runs
@@ -256,6 +257,7 @@ def test_a_one_statement_result_that_disagrees_with_the_plain_run_is_not_used(
     assert len(plain) > 2  # the all-cases run, the background alone, each case
 
 
+@pytest.mark.heavy
 def test_traces_counted_together_are_the_traces_counted_one_by_one(project_copy: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The near-miss traces of a detection's listed must-not-fire cases: each stage prefix counted for every
@@ -285,6 +287,7 @@ def _forced(together: bool) -> Any:
     return init
 
 
+@pytest.mark.heavy
 def test_a_must_fire_miss_is_explained_on_the_loaded_engine_as_a_fresh_engine_explains_it(repo_root: Path) -> None:
     """The seed rule's junked variant (a must-fire known gap): check_near_misses traces it on the run's loaded
     engine with the near-miss cases' statements; explain_result then reads that trace, and it is the trace a

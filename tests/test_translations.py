@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb_kql.lower
-import duckdb_kql.parser
 import pytest
 
 from harness.backends import engine_options, make_backend, translations
 from harness.backends.embedded import EmbeddedBackend
 from harness.config import load_config
-from harness.kql.analyzer import analyzer
-from harness.kql.engine import KustoEngine
-from harness.run import memo
-from harness.run.runner import Runner
 from harness.suite import load_suite
+from tests.conftest import PACK_RUN, CliRun
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 QUERY = 'declare query_parameters(x: string = "a"); DnsEvents | where Name == x and TimeGenerated > ago(1d)'
@@ -37,56 +31,23 @@ def _translate(kql: str, now: datetime = NOW, functions: list[str] | None = None
                                   now=now, types={"DnsEvents": {"TimeGenerated": "datetime", "Name": "string"}})
 
 
-def test_a_warm_run_translates_and_analyses_nothing(repo_root: Path, cache: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    analysed: list[str] = []
-    original = KustoEngine.analyze
-
-    def counted(self: KustoEngine, key: str, text: str, *args: object, **kw: object) -> object:
-        analysed.append(text)
-        return original(self, key, text, *args, **kw)
-
-    monkeypatch.setattr(KustoEngine, "analyze", counted)
-    declared: list[str] = []
-    declare = KustoEngine.declare
-
-    def counted_declare(self: KustoEngine, spec: str, *args: object, **kw: object) -> object:
-        declared.append(spec)
-        return declare(self, spec, *args, **kw)
-
-    monkeypatch.setattr(KustoEngine, "declare", counted_declare)
-
-    parsed: list[str] = []  # duckdb-kql's ANTLR parses, by text (requirement 1: one per distinct text in a run)
-    parse = duckdb_kql.parser.parse
-
-    def counted_parse(kql: str, *args: object, **kw: object) -> object:
-        parsed.append(kql)
-        return parse(kql, *args, **kw)
-
-    monkeypatch.setattr(duckdb_kql.parser, "parse", counted_parse)
-    monkeypatch.setattr(duckdb_kql.lower, "parse", counted_parse)
-
-    def run() -> tuple[int, int, int, str]:
-        memo._RESULTS.clear()  # results kept in-process would spare the engine, not the checks below
-        analyzer()._analyses.clear()  # analyses kept in-process too: only the disk may answer
-        analyzer()._workspaces.clear()  # and workspaces declared to it: a warm run needs none (no analyzer starts)
-        analyzer()._contexts.clear()
-        before, analyses, declarations = translations.TRANSLATED[0], len(analysed), len(declared)
-        result = Runner(load_suite(load_config(repo_root))).run()
-        cells = repr(sorted((v.case_id, v.detection_key, v.status.value, v.row_count) for v in result.verdicts))
-        return translations.TRANSLATED[0] - before, len(analysed) - analyses, len(declared) - declarations, cells
-
-    cold, cold_analyses, cold_declarations, cells = run()
-    assert cold > 0 and cold_analyses > 0 and cold_declarations > 0 and any(cache.glob("*.json"))
+@pytest.mark.heavy
+@pytest.mark.xdist_group(PACK_RUN)
+def test_a_warm_run_translates_and_analyses_nothing(pack_cli_run: CliRun, pack_cli_rerun: CliRun) -> None:
+    """The shipped pack's `atomic-harness run`, cold (an empty cache folder) then warm (that folder filled, nothing
+    else kept in the process: tests/conftest.py cli_run counts what each did)."""
+    cold, warm = pack_cli_run, pack_cli_rerun
+    assert cold.translated > 0 and cold.analysed and cold.declared > 0 and any(cold.cache.glob("translations/*.json"))
     # One analysis per distinct text in a cold run: the fullest one asked for first (harness.run.runner.tables_read)
     # answers the pre-flight, the desugaring and the rest.
-    assert max(Counter(analysed).values()) == 1, Counter(analysed).most_common(2)
+    assert max(cold.analysed.values()) == 1, cold.analysed.most_common(2)
     # One duckdb-kql parse per distinct text in a run: the run at the clock, the simulated schedule, the scopes,
     # the traces and the phase runs share the translation (its clock is not in the key, harness.backends.translations).
-    assert parsed and max(Counter(parsed).values()) == 1, Counter(parsed).most_common(2)
-    warm, warm_analyses, warm_declarations, again = run()
-    assert (warm, warm_analyses, warm_declarations) == (0, 0, 0)
-    assert again == cells
+    assert cold.parsed and max(cold.parsed.values()) == 1, cold.parsed.most_common(2)
+    assert (warm.translated, sum(warm.analysed.values()), warm.declared) == (0, 0, 0)
+    cells = [sorted((v.case_id, v.detection_key, v.status.value, v.row_count) for v in r.result.verdicts)
+             for r in (cold, warm)]
+    assert cells[0] == cells[1] and cells[0]
 
 
 def test_an_entry_is_json_and_gives_back_the_same_translation(cache: Path) -> None:
