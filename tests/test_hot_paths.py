@@ -176,3 +176,38 @@ def test_the_cases_a_run_sees_are_read_as_event_by_event():
         run = schedule.run(index)
         want = {cid for cid, evs in events.items() if any(index in schedule.visible_ticks(e) for e in evs)}
         assert alerting._seen_by(ticks, run) == want
+
+
+def test_value_index_from_kept_tokens_is_the_index_read_from_the_rows():
+    rows = {"c1": {"T": [{"x": '["id-1", "shared"]'}, {"x": "id-1", "y": "z"}]}, "c2": {"T": [{"x": "shared"}]}}
+    known: dict[str, list[str]] = {}
+    first = value_index(rows, known)
+    assert known == {"c1": ["id-1", "shared", "z"], "c2": ["shared"]}
+    assert first == value_index(rows) and list(first) == list(value_index(rows))
+    again = value_index({"c2": rows["c2"], "c1": rows["c1"]}, known)  # from what is kept, in the order asked
+    assert again == value_index({"c2": rows["c2"], "c1": rows["c1"]})
+    assert list(again) == list(value_index({"c2": rows["c2"], "c1": rows["c1"]}))
+
+
+def test_a_sighting_asked_again_answers_alike_and_its_answer_cannot_be_changed():
+    from harness.run.sightings import Sightings
+
+    clock = datetime(2025, 6, 1, tzinfo=UTC)
+    events = [Event(clock - timedelta(hours=h, minutes=7 * h)) for h in range(6)]
+    schedule = Schedule.of(DetectionKind.SCHEDULED, clock, frequency=timedelta(hours=1), period=timedelta(hours=2))
+    sight = Sightings(events)
+    first = sight.runs(schedule)
+    first.append((999, (0, 0, 0)))
+    assert sight.runs(schedule) == Sightings(events).runs(schedule) == first[:-1]
+
+
+def test_entity_values_checked_once_per_text_answer_as_checked_each_time():
+    from harness.run.alerts import _identifier, _text
+    from harness.run.entities import EntityType, check_identifier
+
+    cells = ["10.0.0.1", "not an ip", "", "  ", None, 7, T, ["10.0.0.1"], [], {"a": 1}, True, _Text("10.0.0.2")]
+    for kind, identifier in ((EntityType.IP, "Address"), (EntityType.HOST, "HostName")):
+        for cell in cells * 2:  # the second time from what is kept
+            text = _text(cell)
+            assert _identifier(kind, identifier, cell) == (text, check_identifier(kind, identifier, cell)
+                                                           if text is not None else None)

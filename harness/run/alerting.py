@@ -193,6 +193,8 @@ class Alerting:
         self._engine: WindowedEngine | None = None
         self._digest: dict[str, list[tuple[str, str]]] = {}
         self._shared: dict[tuple[Any, ...], str] = {}  # (query, tables read, registry) -> `_key`'s shared part
+        self._sightings: dict[tuple[str, tuple[Event, ...]], Sightings] = {}
+        self._tokens: dict[str, list[str]] = {}  # case -> the distinct tokens its rows carry (`value_index`)
         self._prepared: dict[str, Prepared] = {}  # query -> its translation, planned once
         self._all_rows: list[Row] | None = None  # the detection's rows over all the data (checks a batch)
         self._late: dict[str, tuple[pa.Array, pa.Array]] | None = None
@@ -266,7 +268,8 @@ class Alerting:
             return QueryResult(columns, types, [])
 
         split = _Splitter(effects, background, self.owners,
-                          value_index({c: self.telemetry[c].rows for c in cases if c in self.telemetry}))
+                          value_index({c: self.telemetry[c].rows for c in cases if c in self.telemetry},
+                                      self._tokens))
         pinned = plan_runs(schedule, [e for evs in events.values() for e in evs])
         self._fill(pinned.runs, det, reads, out)
         alone = self._background_runs(pinned.runs, det, reads, out)
@@ -370,7 +373,8 @@ class Alerting:
         events = {cid: case_events(self.telemetry[cid], reads) for cid in cases}
         pinned = plan_runs(schedule, [e for evs in events.values() for e in evs]).runs
         wanted = list(pinned)
-        phase_runs = list(_phase_plan(det, self.now, schedule, events)[1].values()) \
+        phase_runs = list(_phase_plan(det, self.now, schedule, events,
+                                      {cid: self._sighting(cid, evs) for cid, evs in events.items()})[1].values()) \
             if phases and _threshold_or_aggregation(det) else []
         try:
             prepared = self._prepare(det)
@@ -469,6 +473,14 @@ class Alerting:
         return out + [(f"ingested:{n}", memo.table_digest(pa.table({"i": late[n][1]})))
                       for n in sorted(names) if n in late]
 
+    def _sighting(self, cid: str, events: list[Event]) -> Sightings:
+        """A case's `Sightings` of these events, made once for `prefetch`'s phase plan and `_phases`' check (each
+        asks it for the same schedules)."""
+        slot = (cid, tuple(events))
+        if slot not in self._sightings:
+            self._sightings[slot] = Sightings(events)
+        return self._sightings[slot]
+
     def _phases(self, rule: AlertRule, det: Detection, schedule: Schedule, events: dict[str, list[Event]],
                 out: DetectionAlerts, split: _Splitter, case_errors: dict[str, HarnessError],
                 pinned: dict[str, list[RunOutcome]], reads: set[str] | None) -> None:
@@ -479,7 +491,7 @@ class Alerting:
         phase's alerts are the cell's verdict; this is what the report shows next to it."""
         todo = {cid: evs for cid, evs in events.items() if evs and cid not in case_errors}
         known: dict[str, dict[SubsetKey, bool]] = {}
-        sightings = {cid: Sightings(evs) for cid, evs in todo.items()}
+        sightings = {cid: self._sighting(cid, evs) for cid, evs in todo.items()}
         for cid in todo:
             alerted = known[cid] = {}
             pinned_keys = dict(sightings[cid].runs(schedule))

@@ -39,6 +39,7 @@ is an `AlertProblem` on it, naming the mapping, the identifier and the column.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -511,15 +512,14 @@ def _entity(m: EntityMapping, kind: EntityType, row: dict[str, Any], index: int,
         where = m.where(fm)
         if not _column(fm.column, columns, Part.ENTITY, where, index, problems):
             continue
-        value = row.get(fm.column)
-        if _text(value) is None:
+        text, why = _identifier(kind, fm.identifier, row.get(fm.column))
+        if text is None:
             problems.add(ProblemKind.EMPTY_VALUE, Part.ENTITY, where, "is empty, so it identifies nothing", index)
             continue
-        why = check_identifier(kind, fm.identifier, value)
         if why is not None:
-            problems.add(ProblemKind.INVALID_VALUE, Part.ENTITY, where, f"{_text(value)!r} {why}", index)
+            problems.add(ProblemKind.INVALID_VALUE, Part.ENTITY, where, f"{text!r} {why}", index)
             continue
-        values[fm.identifier] = _text(value) or ""
+        values[fm.identifier] = text or ""
     if not values:
         return None
     why = check_entity(kind, values)
@@ -537,6 +537,21 @@ def _entity(m: EntityMapping, kind: EntityType, row: dict[str, Any], index: int,
         return None
     return Entity(kind, tuple((fm.identifier, values[fm.identifier]) for fm in m.fields if fm.identifier in values),
                   m.index)
+
+
+def _identifier(kind: EntityType, identifier: str, value: Any) -> tuple[str | None, str | None]:
+    """(the value's text, why it cannot identify *kind* by *identifier*); the check is made only for a value with
+    text. A text value's answer is kept: every run of a schedule maps the same values again."""
+    if type(value) is str:
+        return _text_identifier(kind, identifier, value)
+    text = _text(value)
+    return text, (check_identifier(kind, identifier, value) if text is not None else None)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _text_identifier(kind: EntityType, identifier: str, value: str) -> tuple[str | None, str | None]:
+    text = _text(value)
+    return text, (check_identifier(kind, identifier, value) if text is not None else None)
 
 
 def _custom_details(rule: AlertRule, rows: list[dict[str, Any]], indexes: list[int], columns: Sequence[str],

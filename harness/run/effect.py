@@ -109,14 +109,21 @@ class Interference:
         return not self.unexplained and not self.missing
 
 
-def value_index(rows_per_case: Mapping[str, Mapping[str, list[Row]]]) -> dict[str, set[str]]:
-    """Every string a case wrote (cells opened as for identifiers) -> the cases that wrote it."""
+def value_index(rows_per_case: Mapping[str, Mapping[str, list[Row]]],
+                known: dict[str, list[str]] | None = None) -> dict[str, set[str]]:
+    """Every string a case wrote (cells opened as for identifiers) -> the cases that wrote it. *known*: each case's
+    distinct tokens, read from its rows once and kept there by a caller whose cases' rows do not change (the
+    alert step asks again for every detection)."""
     out: dict[str, set[str]] = {}
     for cid, tables in rows_per_case.items():
-        for rows in tables.values():
-            for row in rows:
-                for token in row_tokens(row.values()):
-                    out.setdefault(token, set()).add(cid)
+        tokens = known.get(cid) if known is not None else None
+        if tokens is None:  # first seen first, as reading the rows in order inserts them
+            tokens = list(dict.fromkeys(t for rows in tables.values() for row in rows
+                                        for t in row_tokens(row.values())))
+            if known is not None:
+                known[cid] = tokens
+        for token in tokens:
+            out.setdefault(token, set()).add(cid)
     return out
 
 

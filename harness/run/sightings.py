@@ -36,10 +36,16 @@ class Sightings:
         raw = np.random.PCG64(_LABEL_SEED).random_raw(2 * len(self.events)).astype(np.uint64)
         self._labels = raw.reshape(2, len(self.events)) if self.events else np.zeros((2, 0), np.uint64)
         self._bounds: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._runs: dict[Schedule, list[tuple[int, SubsetKey]]] = {}  # the phase plan and check ask alike
 
     def runs(self, schedule: Schedule) -> list[tuple[int, SubsetKey]]:
         """(run index, key of the events it sees) for every run of *schedule* that sees one of the events,
         oldest first: the runs `plan_runs(schedule, events)` lists, in its order."""
+        if schedule not in self._runs:
+            self._runs[schedule] = self._count(schedule)
+        return list(self._runs[schedule])
+
+    def _count(self, schedule: Schedule) -> list[tuple[int, SubsetKey]]:
         n = len(self.events)
         if not n:
             return []
