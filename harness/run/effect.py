@@ -55,12 +55,13 @@ class RowKeys:
     def find(self, row: Row) -> tuple[tuple[Any, ...] | None, str]:
         """(what the row was looked up by, its key); None for a row that is not plain. Equal lookups are rows
         whose cells are equal and of one type each, so whatever is read from their cells alone is the same."""
-        kinds = (*map(type, row), *map(type, row.values()))
+        values = tuple(row.values())
+        kinds = (*map(type, row), *map(type, values))
         if not _PLAIN.issuperset(kinds):
             return None, row_key(row)
-        ident: tuple[Any, ...] = (tuple(row.items()), kinds)
+        ident: tuple[Any, ...] = (tuple(row), values, kinds)  # the columns and the cells: the items, in two tuples
         if datetime in kinds:
-            ident += tuple((v.tzinfo, v.fold) for v in row.values() if type(v) is datetime)
+            ident += tuple([(v.tzinfo, v.fold) for v in values if type(v) is datetime])
         found = self._known.get(ident)
         if found is None:
             found = self._known[ident] = row_key(row)
