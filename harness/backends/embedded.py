@@ -76,6 +76,14 @@ DEFAULT_MEMORY_LIMIT = "4GB"
 #: unsorted result (or rows tied under a rule's `sort`) would come back in another order from run to run, and an
 #: alert's entities and custom details with it; a run must be byte-for-byte reproducible (`engine-threads` raises it).
 DEFAULT_THREADS = 1
+#: DuckDB optimizer passes left out. The expression rewriter spends most of a statement's planning on the long OR
+#: chains and IN lists detections are made of (600 ms of the seed email rule's 620 ms of optimising; the statement
+#: runs in 20 ms), and a run plans about a hundred statements; the rows it then runs over are a few thousand, where
+#: the rewrites it would make (constant folding, LIKE to prefix/suffix) save nothing measurable (bench/
+#: run_breakdown.py: engine time 15.0 -> 11.9 s CPU on the pack; at 300,000 background rows the plain runs took
+#: the same). Leaving an optimizer out never changes a result (DuckDB's own tests run with optimizers off), only
+#: the order of an unsorted result's rows, which is fixed as long as the engine is.
+DISABLED_OPTIMIZERS = ("expression_rewriter",)
 _MEMORY = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B|B)\s*$", re.I)
 
 #: Applied once the data is in, in this order (the last one freezes the rest). Spilling to disk
@@ -204,6 +212,7 @@ class EmbeddedBackend:
         # DuckDB draws a progress bar on stdout for a statement running past 2 s (a loaded machine): it would
         # corrupt `--json` output and the terminal report.
         self.con.execute("SET enable_progress_bar = false")
+        self.con.execute(f"SET disabled_optimizers = '{','.join(DISABLED_OPTIMIZERS)}'")
         # A schema DuckDB cannot hold (e.g. two columns differing only in case, which Kusto allows)
         # must not take the other tables down: remember why, and say so if a query reads it.
         self.broken: dict[str, str] = {}
