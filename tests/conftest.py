@@ -163,15 +163,16 @@ def project_copy(tmp_path: Path) -> Path:
     return copy_project(tmp_path)
 
 
-def keep_only(project: Path, detection: str) -> Path:
-    """Leave *project* with one rule (`detections/T1608.005/<detection>.yaml`) and its expected file: for a test
-    whose assertions read that rule's cells only (a broken query, a malformed file), a run of one rule instead
-    of the whole pack, the same cases and data."""
+def keep_only(project: Path, *detections: str) -> Path:
+    """Leave *project* with these rules (`detections/T1608.005/<detection>.yaml`) and their expected files: for a
+    test whose assertions read those rules' cells only (a broken query, a malformed file), a run of those rules
+    instead of the whole pack, the same cases and data."""
+    keep = {f"{d}.yaml" for d in detections}
     for path in (project / "detections/T1608.005").iterdir():
-        if path.name != f"{detection}.yaml":
+        if path.name not in keep:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     for path in (project / "expected").glob("*.yaml"):
-        if path.name != f"{detection}.yaml":
+        if path.name not in keep:
             path.unlink()
     return project
 
