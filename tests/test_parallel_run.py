@@ -3,8 +3,6 @@ one process, byte for byte, and a worker that dies errors its detections' cells 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -12,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from harness.cli import JOBS_ENV, main
+from harness.cli import JOBS_ENV
 from harness.config import load_config
 from harness.model import Status
 from harness.run.parallel import parallel_eligible, run_parallel
 from harness.suite import load_suite
+from tests.test_report import run_cli  # `atomic-harness run --quiet ARGS` in a project, in-process
 
 FORMATS = ["coverage.json", "coverage.md", "coverage.html", "junit.xml", "navigator-layer.json"]
 #: Three rules (one Sigma) with near-misses and explained must-fire misses among their cells.
@@ -33,18 +32,6 @@ def keep_three(project: Path) -> Path:
         if path.stem not in KEPT:
             path.unlink()
     return project
-
-
-def run_cli(project: Path, *args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    old = Path.cwd()
-    os.chdir(project)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            code = main(["run", "--quiet", *args])
-    finally:
-        os.chdir(old)
-    return code, out.getvalue()
 
 
 def test_two_workers_write_the_reports_one_process_writes(project_copy: Path) -> None:
