@@ -61,12 +61,10 @@ def run_parallel(suite: Suite, jobs: int, progress: ProgressFn | None = None,
     failed: dict[str, BaseException] = {}
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(suite, after))
     try:
-        futures: list[tuple[str, Future[DetectionOutcome]]] = [(key, pool.submit(_run_detection, key))
-                                                                for key in keys]
+        key_of: dict[Future[DetectionOutcome], str] = {pool.submit(_run_detection, key): key for key in keys}
         result = RunResult(suite.config.seed, suite.now, suite.config.backend, suite)
         say(f"generating telemetry for {len(suite.cases)} cases")
         result.dataset = suite.dataset()  # the reports' copy; each worker generates the same rows for itself
-        key_of = {future: key for key, future in futures}
         for index, future in enumerate(as_completed(key_of), 1):  # progress as they finish; merged in order below
             key = key_of[future]
             try:
@@ -81,11 +79,7 @@ def run_parallel(suite: Suite, jobs: int, progress: ProgressFn | None = None,
     judge = Runner(suite)
     for key in keys:
         if key in failed:
-            run = DetectionRun(error=InternalError.of(failed[key], detection=key))
-            if isinstance(failed[key], BrokenProcessPool):
-                run.error = InternalError(
-                    "the worker process running this detection stopped before it finished (out of memory or "
-                    "killed?); run with --jobs 1 to run it in this process", detection=key)
+            run = DetectionRun(error=_failure(failed[key], key))
             result.runs[key] = run
             entry = suite.detection(key)
             if entry is not None:
@@ -99,6 +93,14 @@ def run_parallel(suite: Suite, jobs: int, progress: ProgressFn | None = None,
             result.one_statement.add(key)
         result.explained.update(outcome.explained)
     return result
+
+
+def _failure(exc: BaseException, key: str) -> InternalError:
+    """Why a detection's cells error when its worker gave no outcome."""
+    if isinstance(exc, BrokenProcessPool):
+        return InternalError("the worker process running this detection stopped before it finished (out of memory "
+                             "or killed?); run with --jobs 1 to run it in this process", detection=key)
+    return InternalError.of(exc, detection=key)
 
 
 # -- in the worker process -------------------------------------------------------------------------
